@@ -1,0 +1,60 @@
+/**
+ * The imgtool command line. The pipeline, stage by stage, is in `src/commands/build.ts`:
+ * load (`src/load.ts`) → plan (`src/plan.ts`) → validate (`src/validate.ts`) → identify
+ * (`src/identify.ts`) → check (`src/check.ts`) → render (`src/render.ts`) → build and push
+ * (`src/build.ts`, through a builder plugin from `plugins/`).
+ *
+ * @module
+ */
+
+import { helpText, parseCommandLine } from "./src/cli/args.ts";
+import { out, reportError } from "./src/cli/output.ts";
+import { buildCommand } from "./src/commands/build.ts";
+import { dockerfileCommand } from "./src/commands/dockerfile.ts";
+import { initCommand } from "./src/commands/init.ts";
+import { uriCommand } from "./src/commands/uri.ts";
+import { validateCommand } from "./src/commands/validate.ts";
+import { VERSION } from "./src/version.ts";
+import { builtinBuilders } from "./plugins/mod.ts";
+
+/** Run the CLI with `args`; returns the exit status. */
+export async function main(args: readonly string[]): Promise<number> {
+  const json = args.includes("--json");
+  // Ctrl-C stops the builder and lets every stage clean up before we exit.
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    const command = parseCommandLine(args);
+    switch (command.kind) {
+      case "help":
+        out(helpText(command.topic));
+        return 0;
+      case "version":
+        out(`imgtool ${VERSION}`);
+        return 0;
+      case "build":
+        return await buildCommand(command.spec, command.flags, builtinBuilders, interrupt.signal);
+      case "dockerfile":
+        return await dockerfileCommand(command.spec, command.flags);
+      case "uri":
+        return await uriCommand(command.spec, command.flags);
+      case "validate":
+        return await validateCommand(command.spec, command.flags);
+      case "init":
+        return await initCommand(command.dir, command.flags);
+    }
+  } catch (error) {
+    if (interrupt.signal.aborted) {
+      reportError(new Error("interrupted"), false);
+      return 130;
+    }
+    return reportError(error, json);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

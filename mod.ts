@@ -1,0 +1,54 @@
+/**
+ * imgtool: container images described in typed code.
+ *
+ * A spec imports this module by the bare name `"imgtool"` and exports images:
+ *
+ * ```ts
+ * import { Image } from "imgtool";
+ *
+ * export default Image.fromDebianBase({ pythonVersion: [3, 12], name: "trainer" })
+ *   .withAptPackages(["git", "curl"])
+ *   .withPipPackages(["numpy==2.1.0"])
+ *   .withSourceFolder("./src", "/app/src")
+ *   .withWorkdir("/app");
+ * ```
+ *
+ * Plugin authors use {@link definePlugin} and the Dockerfile helpers ({@link run},
+ * {@link copy}, {@link env}, {@link shellQuote}, ...); see docs/plugins.md.
+ *
+ * @module
+ */
+
+// Order matters: the plugin contract and helpers come before `Image`, whose module loads
+// the built-in plugins, which import them from here.
+export * from "./src/errors.ts";
+export * from "./src/secret.ts";
+export * from "./src/dockerfile.ts";
+export * from "./src/plugin.ts";
+export * from "./src/config.ts";
+export * from "./src/secrets.ts";
+export * from "./src/builder.ts";
+export * from "./src/exec.ts";
+export { Image, isImage } from "./src/image.ts";
+export type {
+  CloneOptions,
+  FromDebianBaseOptions,
+  FromDockerfileOptions,
+  FromUvScriptOptions,
+  ImageSpec,
+  IndexOptions,
+  PlatformRequest,
+  PoetryProjectOptions,
+  ProjectInstallMode,
+  SecretMountOptions,
+  SourceFolderOptions,
+  UvProjectOptions,
+} from "./src/image.ts";
+export { planImage } from "./src/plan.ts";
+export type { ImagePlan, PlannedLayer } from "./src/plan.ts";
+export { identify, identifySync } from "./src/identify.ts";
+export type { ImageIdentity } from "./src/identify.ts";
+export { validateImages } from "./src/validate.ts";
+export { renderImage } from "./src/render.ts";
+export type { RenderedImage } from "./src/render.ts";
+export { VERSION } from "./src/version.ts";

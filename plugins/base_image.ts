@@ -1,0 +1,39 @@
+/**
+ * `Image.fromBase`: start from an image that exists. With no layers on top, the image is
+ * that image: never built, its `uri` the reference itself.
+ *
+ * @module
+ */
+
+import { definePlugin, type Diagnostic } from "../mod.ts";
+
+/** The layer's options. */
+export interface Options {
+  /** The image reference, `[registry/]name[:tag][@digest]`. */
+  readonly imageUri: string;
+}
+
+/** A Docker image reference, loosely: what `FROM` accepts without variables. */
+export const IMAGE_REFERENCE = /^[A-Za-z0-9][A-Za-z0-9._\/:-]*(?:@sha256:[a-f0-9]{64})?$/;
+
+/** Problems with a base image reference. */
+export function referenceProblems(reference: string): Diagnostic[] {
+  return IMAGE_REFERENCE.test(reference) ? [] : [{
+    message: `${JSON.stringify(reference)} is not a valid image reference`,
+    hint: "use [registry/]name[:tag][@sha256:digest], e.g. debian:bookworm-slim",
+  }];
+}
+
+/** The base image plugin. */
+export const baseImage = definePlugin<Options>({
+  name: "base_image",
+  kind: "base",
+  validate: (options, context) => referenceProblems(context.image.baseImage ?? options.imageUri),
+  reference: (options) => options.imageUri,
+  identify: (options, context) => ({ imageUri: context.image.baseImage ?? options.imageUri }),
+  render: (options, context) => ({
+    instructions: [`FROM ${context.image.baseImage ?? options.imageUri}`],
+  }),
+});
+
+export default baseImage;

@@ -1,0 +1,52 @@
+/**
+ * `withCommands`: run shell commands, each its own `RUN` step, with the secrets asked for.
+ * The commands are the user's shell text by contract; nothing else is added to them.
+ *
+ * @module
+ */
+
+import { definePlugin, type Diagnostic, run, type Secret } from "../mod.ts";
+
+/** The layer's options. */
+export interface Options {
+  /** Shell commands, in order. */
+  readonly commands: readonly string[];
+  /** Secrets the commands need. */
+  readonly secretMounts: readonly Secret[];
+}
+
+/** The options when none are given. */
+export const defaults = { commands: [], secretMounts: [] } satisfies Options;
+
+/** The commands plugin. */
+export const commands = definePlugin<Options>({
+  name: "commands",
+  validate(options) {
+    const problems: Diagnostic[] = [];
+    if (options.commands.length === 0) problems.push({ message: "no commands given" });
+    options.commands.forEach((command, index) => {
+      if (command.trim() === "") problems.push({ message: `command ${index + 1} is empty` });
+      if (/^\s*RUN\s/i.test(command)) {
+        problems.push({
+          message: `command ${index + 1} starts with RUN`,
+          hint: "give the shell command alone; imgtool writes the RUN",
+        });
+      }
+      if (/[\r\n]/.test(command)) {
+        problems.push({
+          message: `command ${index + 1} has a line break, which a Dockerfile step cannot hold`,
+          hint: "split it into separate commands, or join the parts with && or ;",
+        });
+      }
+    });
+    return problems;
+  },
+  secrets: (options) => options.secretMounts,
+  render: (options) => ({
+    instructions: options.commands.map((command) =>
+      run(command, { secrets: options.secretMounts })
+    ),
+  }),
+});
+
+export default commands;

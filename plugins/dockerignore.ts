@@ -1,0 +1,53 @@
+/**
+ * `withDockerignore`: a `.dockerignore` file whose rules govern every file the image takes
+ * from disk, in every layer, wherever this layer stands in the chain. Patterns are relative
+ * to the rules file's folder, as Docker's are to its build context. The rules file's
+ * content counts in the identity.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { definePlugin, type Diagnostic } from "../mod.ts";
+
+/** The layer's options. */
+export interface Options {
+  /** The rules file, relative to the spec's folder. */
+  readonly path: string;
+}
+
+/** The patterns of a `.dockerignore` text: comments and blank lines dropped. */
+export function parseDockerignore(text: string): string[] {
+  return text.split(/\r?\n/).map((line) => line.trim()).filter((line) =>
+    line !== "" && !line.startsWith("#")
+  );
+}
+
+/** The dockerignore plugin. */
+export const dockerignore = definePlugin<Options>({
+  name: "dockerignore",
+  validate(options, context) {
+    const problems: Diagnostic[] = [];
+    const path = context.resolve(options.path);
+    if (!context.isFile(path)) {
+      problems.push({
+        message: `ignore file not found: ${path}`,
+        hint: "check the path; relative paths are relative to the spec file's folder",
+        file: path,
+      });
+    }
+    return problems;
+  },
+  ignoreRules(options, context) {
+    const text = context.readText(options.path);
+    if (text === undefined) return undefined;
+    return { root: dirname(context.resolve(options.path)), patterns: parseDockerignore(text) };
+  },
+  // The rules by content, not by path: the same rules anywhere give the same identity.
+  identify: (options, context) => ({ rules: context.readText(options.path) ?? null }),
+  render: () => ({
+    instructions: ["# (its rules apply to every file this image takes from disk)"],
+  }),
+});
+
+export default dockerignore;

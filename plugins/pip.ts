@@ -1,0 +1,56 @@
+/**
+ * `withPipPackages`: install Python packages into the image's Python environment with the
+ * configured installer (uv or pip), the installer's cache on a cache mount. A package may
+ * refer to one of the layer's secrets as `$NAME` (e.g. a token in a git URL): the shell of
+ * the install step expands it; the Dockerfile and the image never hold its value.
+ *
+ * @module
+ */
+
+import { definePlugin, run, type Secret, shellQuoteExpanding } from "../mod.ts";
+import {
+  indexProblems,
+  type IndexSettings,
+  pipInstall,
+  requirementProblems,
+} from "./shared/python.ts";
+
+/** The layer's options. */
+export interface Options extends IndexSettings {
+  /** Requirements, in pip's syntax. */
+  readonly packages: readonly string[];
+}
+
+/** The options when none are given. */
+export const defaults = {
+  packages: [],
+  extraIndexUrls: [],
+  pre: false,
+  secretMounts: [],
+} satisfies Options;
+
+function quotePackages(packages: readonly string[], secrets: readonly Secret[]): string[] {
+  const ids = secrets.filter((secret) => secret.asEnvVar).map((secret) => secret.id);
+  return packages.map((name) => shellQuoteExpanding(name.trim(), ids));
+}
+
+/** The pip plugin. */
+export const pip = definePlugin<Options>({
+  name: "pip",
+  validate: (options) => [...requirementProblems(options.packages), ...indexProblems(options)],
+  secrets: (options) => options.secretMounts,
+  render(options, context) {
+    const step = pipInstall(
+      context,
+      quotePackages(options.packages, options.secretMounts),
+      options,
+    );
+    return {
+      instructions: [
+        run(step.command, { mounts: step.mounts, secrets: options.secretMounts, env: step.env }),
+      ],
+    };
+  },
+});
+
+export default pip;

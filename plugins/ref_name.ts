@@ -1,0 +1,47 @@
+/**
+ * `Image.fromRefName`: start from an image named in the configuration (`[refs]` in
+ * imgtool.toml maps names to URIs). With no layers on top, the image is that image.
+ *
+ * @module
+ */
+
+import { definePlugin, type Diagnostic, type PluginContext } from "../mod.ts";
+import { referenceProblems } from "./base_image.ts";
+
+/** The layer's options. */
+export interface Options {
+  /** The reference name. */
+  readonly name: string;
+}
+
+function resolveRef(options: Options, context: PluginContext): string | undefined {
+  return context.image.baseImage ?? context.config.refs[options.name];
+}
+
+/** The reference name plugin. */
+export const refName = definePlugin<Options>({
+  name: "ref_name",
+  kind: "base",
+  validate(options, context) {
+    const uri = resolveRef(options, context);
+    if (uri === undefined) {
+      const known = Object.keys(context.config.refs);
+      return [{
+        message: `unknown reference name ${JSON.stringify(options.name)}`,
+        hint: `add it under [refs] in imgtool.toml (${options.name} = "registry/image:tag")` +
+          (known.length > 0 ? `; known names: ${known.join(", ")}` : ""),
+      }] satisfies Diagnostic[];
+    }
+    return referenceProblems(uri);
+  },
+  reference: (options, context) => resolveRef(options, context) ?? options.name,
+  identify: (options, context) => ({
+    name: options.name,
+    uri: resolveRef(options, context) ?? null,
+  }),
+  render: (options, context) => ({
+    instructions: [`FROM ${resolveRef(options, context) ?? options.name}`],
+  }),
+});
+
+export default refName;

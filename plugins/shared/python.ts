@@ -1,0 +1,171 @@
+/**
+ * What the Python layers (pip, requirements, uv script, uv project, poetry project) share:
+ * how to install packages into the image's Python environment with the configured
+ * installer, and how to check package and index options. Built only on the public API.
+ *
+ * @module
+ */
+
+import {
+  type BindMount,
+  type CacheMount,
+  type Diagnostic,
+  type Mount,
+  type PluginContext,
+  type Secret,
+  shellQuote,
+  shellQuoteExpanding,
+} from "../../mod.ts";
+
+/** Index options as the layers keep them. */
+export interface IndexSettings {
+  readonly indexUrl?: string;
+  readonly extraIndexUrls: readonly string[];
+  readonly pre: boolean;
+  readonly extraArgs?: string;
+  readonly secretMounts: readonly Secret[];
+}
+
+/** An install command and the mounts it needs. */
+export interface InstallStep {
+  /** The shell command. */
+  readonly command: string;
+  /** Cache mounts and the uv binary mount. */
+  readonly mounts: readonly Mount[];
+  /** Variables for the step. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** Where a uv binary is bind-mounted when the image has none of its own. */
+export const UV_MOUNT_PATH = "/tmp/imgtool-uv/uv";
+
+/** The mount that gives a step a `uv` binary from the configured uv image, if needed. */
+export function uvMount(context: PluginContext): BindMount[] {
+  return context.state.hasUv
+    ? []
+    : [{ type: "bind", from: context.config.images.uv, source: "/uv", target: UV_MOUNT_PATH }];
+}
+
+/** The `uv` command to call: the image's own, or the mounted one. */
+export function uvCommand(context: PluginContext): string {
+  return context.state.hasUv ? "uv" : UV_MOUNT_PATH;
+}
+
+/** The cache mount for the configured installer, if cache mounts are on. */
+export function installerCache(
+  context: PluginContext,
+  installer = context.config.installer,
+): CacheMount[] {
+  if (!context.config.cacheMounts) return [];
+  return installer === "uv"
+    ? [{ type: "cache", target: "/root/.cache/uv", id: "imgtool-uv" }]
+    : [{ type: "cache", target: "/root/.cache/pip", id: "imgtool-pip" }];
+}
+
+/**
+ * `pip install` (or `uv pip install`) of `args` into the image's Python environment,
+ * with the index options. `args` are already shell words.
+ */
+export function pipInstall(
+  context: PluginContext,
+  args: readonly string[],
+  index: IndexSettings,
+): InstallStep {
+  const python = context.state.python;
+  const options = indexArgs(context, index);
+  const noCache = context.config.cacheMounts
+    ? []
+    : [context.config.installer === "uv" ? "--no-cache" : "--no-cache-dir"];
+  if (context.config.installer === "uv") {
+    // Without a known environment: the image's python3 (a venv's, if it is on PATH).
+    const target = python
+      ? ["--python", shellQuote(python.python)]
+      : ["--python", '"$(command -v python3)"', "--break-system-packages"];
+    return {
+      command: [uvCommand(context), "pip", "install", ...target, ...noCache, ...options, ...args]
+        .join(" "),
+      mounts: [...installerCache(context), ...uvMount(context)],
+      env: { UV_LINK_MODE: "copy", UV_PYTHON_DOWNLOADS: "never" },
+    };
+  }
+  const interpreter = python ? shellQuote(python.python) : "python3";
+  return {
+    command: [
+      interpreter,
+      "-m",
+      "pip",
+      "install",
+      "--disable-pip-version-check",
+      ...noCache,
+      ...options,
+      ...args,
+    ]
+      .join(" "),
+    mounts: installerCache(context),
+    env: {},
+  };
+}
+
+/** The index options as installer arguments. */
+export function indexArgs(context: PluginContext, index: IndexSettings): string[] {
+  const secretIds = index.secretMounts.filter((secret) => secret.asEnvVar).map((secret) =>
+    secret.id
+  );
+  const quote = (value: string) => shellQuoteExpanding(value, secretIds);
+  const uv = context.config.installer === "uv";
+  return [
+    ...(index.indexUrl ? ["--index-url", quote(index.indexUrl)] : []),
+    ...index.extraIndexUrls.flatMap((url) => ["--extra-index-url", quote(url)]),
+    ...(index.pre ? [uv ? "--prerelease=allow" : "--pre"] : []),
+    // Extra arguments are the user's shell words, by contract.
+    ...(index.extraArgs ? [index.extraArgs] : []),
+  ];
+}
+
+// PEP 508 names, optionally with extras and a version specifier, or a direct reference.
+const REQUIREMENT =
+  /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\s*\[[A-Za-z0-9._,\s-]*\])?\s*(?:[<>=!~;@ ].*)?$/;
+const DIRECT = /^(?:git\+)?(?:https?|ssh|file):\/\//;
+
+/** Problems with the given requirement strings. */
+export function requirementProblems(packages: readonly string[]): Diagnostic[] {
+  if (packages.length === 0) {
+    return [{ message: "no packages given", hint: "name at least one package" }];
+  }
+  return packages.flatMap((requirement): Diagnostic[] => {
+    // deno-lint-ignore no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(requirement)) {
+      return [{
+        message: `package ${JSON.stringify(requirement)} has a line break or control character`,
+      }];
+    }
+    const text = requirement.trim();
+    if (text.startsWith("-")) {
+      return [{
+        message: `package ${JSON.stringify(requirement)} looks like an option`,
+        hint: "pass installer options in extraArgs, not as packages",
+      }];
+    }
+    if (!REQUIREMENT.test(text) && !DIRECT.test(text)) {
+      return [{
+        message: `package ${JSON.stringify(requirement)} is not a valid requirement`,
+        hint: 'use pip\'s syntax: "name", "name==1.2", "name[extra]>=1", or a URL',
+      }];
+    }
+    return [];
+  });
+}
+
+/** Problems with index URLs. */
+export function indexProblems(index: IndexSettings): Diagnostic[] {
+  const urls = [...(index.indexUrl ? [index.indexUrl] : []), ...index.extraIndexUrls];
+  return urls.flatMap((url): Diagnostic[] => {
+    try {
+      const parsed = new URL(url.replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*\}?/g, "x"));
+      if (!["http:", "https:", "file:"].includes(parsed.protocol)) throw new Error("protocol");
+      return [];
+    } catch {
+      return [{ message: `index URL ${JSON.stringify(url)} is not an http(s) or file URL` }];
+    }
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * `withSourceFolder`: copy a folder into the image, minus what the image's `.dockerignore`
+ * excludes. Without a destination, the folder lands in the working directory under its own
+ * name; with a destination, the folder lands as that destination (as the seed does); with
+ * `copyContentsOnly` and no destination, its contents land directly in the working
+ * directory.
+ *
+ * @module
+ */
+
+import { basename } from "node:path";
+import { copy, definePlugin, type Diagnostic, isSafePath } from "../mod.ts";
+
+/** The layer's options. */
+export interface Options {
+  /** The folder, relative to the spec's folder. */
+  readonly src: string;
+  /** Where it goes in the image; relative to the working directory when relative. */
+  readonly dst?: string;
+  /** Copy the folder's contents into `dst` instead of the folder itself. */
+  readonly copyContentsOnly: boolean;
+}
+
+/** The options when none are given. */
+export const defaults = { src: ".", copyContentsOnly: false } satisfies Options;
+
+/** Where the folder's contents go in the image, as a folder path ending in `/`. */
+export function destination(options: Options, name: string): string {
+  const folder = options.dst ?? (options.copyContentsOnly ? "." : `./${name}`);
+  return folder.endsWith("/") ? folder : `${folder}/`;
+}
+
+/** The source folder plugin. */
+export const sourceFolder = definePlugin<Options>({
+  name: "source_folder",
+  validate(options, context) {
+    const problems: Diagnostic[] = [];
+    const path = context.resolve(options.src);
+    if (!context.isDirectory(path)) {
+      problems.push({
+        message: context.isFile(path)
+          ? `${path} is a file, not a folder`
+          : `folder not found: ${path}`,
+        hint: context.isFile(path)
+          ? "use withSourceFile for single files"
+          : "check the path; relative paths are relative to the spec file's folder",
+        file: path,
+      });
+    }
+    for (const part of [basename(path), options.dst ?? "."]) {
+      if (!isSafePath(part)) {
+        problems.push({
+          message: `${
+            JSON.stringify(part)
+          } has $, \\ or a control character, which a Dockerfile cannot copy safely`,
+          hint: "rename the folder or pick another destination",
+        });
+      }
+    }
+    return problems;
+  },
+  identify: (options, context) => ({
+    tree: context.tree(options.src),
+    name: basename(context.resolve(options.src)),
+    dst: options.dst ?? null,
+    copyContentsOnly: options.copyContentsOnly,
+  }),
+  render(options, context) {
+    const source = context.resolve(options.src);
+    const name = basename(source);
+    const target = `${context.contextDir}/${name}`;
+    return {
+      instructions: [
+        copy([`${target}/`], destination(options, name), { chown: context.state.user }),
+      ],
+      context: [{ kind: "tree", source, target }],
+    };
+  },
+});
+
+export default sourceFolder;

@@ -1,0 +1,160 @@
+/**
+ * `withUvProject`: install a uv project into the image's Python environment.
+ *
+ * - `dependencies_only` (default): only `pyproject.toml` and `uv.lock` are mounted into the
+ *   step, and the locked dependencies are installed without the project, so editing the
+ *   project's code does not rebuild this layer.
+ * - `install_project`: the whole project folder (minus `.dockerignore` exclusions) is
+ *   mounted and installed, not editable; its sources do not stay in the image.
+ *
+ * Without a lock file, the dependencies of `pyproject.toml` are resolved at build time.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import { definePlugin, type Diagnostic, type IdentifyContext, run, shellQuote } from "../mod.ts";
+import {
+  indexArgs,
+  indexProblems,
+  type IndexSettings,
+  installerCache,
+  pipInstall,
+  uvCommand,
+  uvMount,
+} from "./shared/python.ts";
+
+/** How the project is installed. */
+export type InstallMode = "dependencies_only" | "install_project";
+
+/** The layer's options. */
+export interface Options extends IndexSettings {
+  /** The project's `pyproject.toml`, relative to the spec's folder. */
+  readonly pyprojectFile: string;
+  /** The lock file; default `uv.lock` beside the pyproject, when there is one. */
+  readonly uvlock?: string;
+  /** Dependencies only, or the project too. */
+  readonly projectInstallMode: InstallMode;
+}
+
+/** Where the project is mounted in the install step. */
+export const PROJECT_DIR = "/tmp/imgtool-uv-project";
+
+/** The lock file in use, or `undefined` when the project has none. */
+export function lockFile(options: Options, context: IdentifyContext): string | undefined {
+  if (options.uvlock !== undefined) return context.resolve(options.uvlock);
+  const beside = join(dirname(context.resolve(options.pyprojectFile)), "uv.lock");
+  return context.isFile(beside) ? beside : undefined;
+}
+
+/** The uv project plugin. */
+export const uvProject = definePlugin<Options>({
+  name: "uv_project",
+  validate(options, context) {
+    const problems: Diagnostic[] = [...indexProblems(options)];
+    const pyproject = context.resolve(options.pyprojectFile);
+    if (!context.isFile(pyproject)) {
+      problems.push({
+        message: `pyproject file not found: ${pyproject}`,
+        hint: "check the path; relative paths are relative to the spec file's folder",
+        file: pyproject,
+      });
+    }
+    if (options.uvlock !== undefined && !context.isFile(options.uvlock)) {
+      problems.push({
+        message: `uv.lock not found: ${context.resolve(options.uvlock)}`,
+        file: context.resolve(options.uvlock),
+      });
+    }
+    if (!["dependencies_only", "install_project"].includes(options.projectInstallMode)) {
+      problems.push({
+        message: `unknown projectInstallMode ${JSON.stringify(options.projectInstallMode)}`,
+        hint: 'use "dependencies_only" or "install_project"',
+      });
+    }
+    return problems;
+  },
+  secrets: (options) => options.secretMounts,
+  identify(options, context) {
+    const lock = lockFile(options, context);
+    const pyproject = context.resolve(options.pyprojectFile);
+    return {
+      ...options,
+      pyprojectFile: context.file(pyproject),
+      uvlock: lock ? context.file(lock) : null,
+      project: options.projectInstallMode === "install_project"
+        ? context.tree(dirname(pyproject))
+        : null,
+    };
+  },
+  render(options, context) {
+    const pyproject = context.resolve(options.pyprojectFile);
+    const lock = lockFile(options, context);
+    const whole = options.projectInstallMode === "install_project";
+    const files = whole
+      ? [{
+        kind: "tree" as const,
+        source: dirname(pyproject),
+        target: `${context.contextDir}/project`,
+      }]
+      : [
+        {
+          kind: "file" as const,
+          source: pyproject,
+          target: `${context.contextDir}/project/pyproject.toml`,
+        },
+        ...(lock
+          ? [{
+            kind: "file" as const,
+            source: lock,
+            target: `${context.contextDir}/project/uv.lock`,
+          }]
+          : []),
+      ];
+    const projectMount = {
+      type: "bind" as const,
+      source: `${context.contextDir}/project`,
+      target: PROJECT_DIR,
+      readwrite: true,
+    };
+    const pyprojectName = whole ? basename(pyproject) : "pyproject.toml";
+    if (!lock) {
+      // No lock: let the installer resolve what pyproject.toml asks for.
+      const args = whole ? [PROJECT_DIR] : ["-r", shellQuote(`${PROJECT_DIR}/${pyprojectName}`)];
+      const step = pipInstall(context, args, options);
+      return {
+        instructions: [run(step.command, {
+          mounts: [projectMount, ...step.mounts],
+          secrets: options.secretMounts,
+          env: step.env,
+        })],
+        context: files,
+      };
+    }
+    const sync = [
+      `cd ${PROJECT_DIR}`,
+      [
+        uvCommand(context),
+        "sync",
+        "--locked",
+        "--no-editable",
+        ...(whole ? [] : ["--no-install-project"]),
+        ...indexArgs({ ...context, config: { ...context.config, installer: "uv" } }, options),
+      ].join(" "),
+    ];
+    return {
+      instructions: [run(sync, {
+        mounts: [projectMount, ...installerCache(context, "uv"), ...uvMount(context)],
+        secrets: options.secretMounts,
+        env: {
+          UV_LINK_MODE: "copy",
+          UV_PYTHON_DOWNLOADS: "never",
+          UV_PROJECT_ENVIRONMENT: context.state.python?.venv ?? "/opt/venv",
+        },
+      })],
+      context: files,
+    };
+  },
+});
+
+export default uvProject;

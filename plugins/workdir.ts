@@ -1,0 +1,39 @@
+/**
+ * `withWorkdir`: set the working directory for later layers and for the container.
+ *
+ * @module
+ */
+
+import { posix } from "node:path";
+import { definePlugin, type Diagnostic, dockerfileQuote, isSafePath } from "../mod.ts";
+
+/** The layer's options. */
+export interface Options {
+  /** The directory; a relative one is relative to the working directory before it. */
+  readonly workdir: string;
+}
+
+/** The workdir plugin. */
+export const workdir = definePlugin<Options>({
+  name: "workdir",
+  validate(options) {
+    const problems: Diagnostic[] = [];
+    if (!isSafePath(options.workdir)) {
+      problems.push({
+        message: `working directory ${
+          JSON.stringify(options.workdir)
+        } is empty or has $, \\ or a control character`,
+        hint: "give a plain path such as /app",
+      });
+    }
+    return problems;
+  },
+  nextState(options, context) {
+    if (options.workdir.startsWith("/")) return { workdir: posix.normalize(options.workdir) };
+    const before = context.state.workdir;
+    return { workdir: before ? posix.join(before, options.workdir) : undefined };
+  },
+  render: (options) => ({ instructions: [`WORKDIR ${dockerfileQuote(options.workdir)}`] }),
+});
+
+export default workdir;

@@ -1,0 +1,121 @@
+/**
+ * Stage "build": render an image, write its build context to a private temporary folder,
+ * hand its secrets over as files in another private folder, and run the builder. Both
+ * folders are removed afterwards, whether the build worked, failed or was interrupted.
+ * A failing step is traced back to the layer, method and spec line that emitted it.
+ *
+ * @module
+ */
+
+import type { BuilderContext, BuilderPlugin } from "./builder.ts";
+import { writeContext } from "./context.ts";
+import { BuildError } from "./errors.ts";
+import type { ImageIdentity } from "./identify.ts";
+import type { ImagePlan } from "./plan.ts";
+import { type RenderedSection, renderImage } from "./render.ts";
+import { prepareSecrets, redactor } from "./secrets.ts";
+
+/** Options for {@link buildImage}. */
+export interface BuildOptions {
+  /** Push to the registry. */
+  readonly push: boolean;
+  /** Whether the image's registry is reached over plain HTTP. */
+  readonly insecureRegistry: boolean;
+  /** Stops the build. */
+  readonly signal: AbortSignal;
+  /** Receives the builder's output, secret values masked. */
+  readonly output: (line: string) => void;
+}
+
+/** Build one image with `builder`. Throws a {@link BuildError} naming the failing layer. */
+export async function buildImage(
+  plan: ImagePlan,
+  identity: ImageIdentity,
+  builder: BuilderPlugin,
+  context: BuilderContext,
+  options: BuildOptions,
+): Promise<void> {
+  const rendered = await renderImage(plan);
+  const contextDir = await Deno.makeTempDir({ prefix: "imgtool-context-" });
+  const secretsDir = await Deno.makeTempDir({ prefix: "imgtool-secrets-" });
+  try {
+    await Deno.chmod(secretsDir, 0o700);
+    await writeContext(rendered, contextDir, plan.ignore);
+    const secrets = await prepareSecrets(rendered.secrets, plan.config, secretsDir);
+    const mask = redactor(secrets.values);
+    const maskedContext: BuilderContext = {
+      ...context,
+      exec: (command, execOptions) =>
+        context.exec(command, {
+          ...execOptions,
+          onLine: execOptions.onLine ? (line) => execOptions.onLine?.(mask(line)) : undefined,
+        }).then((result) => ({
+          ...result,
+          stdout: mask(result.stdout),
+          stderr: mask(result.stderr),
+          tail: mask(result.tail),
+        })),
+    };
+    try {
+      await builder.build({
+        image: plan.exportName,
+        uri: identity.uri,
+        platforms: plan.info.platforms,
+        contextDir,
+        buildArgs: rendered.buildArgs,
+        secrets: secrets.secrets,
+        push: options.push,
+        network: plan.config.network,
+        insecureRegistry: options.insecureRegistry,
+        signal: options.signal,
+        output: (line) => options.output(mask(line)),
+      }, maskedContext);
+    } catch (error) {
+      if (error instanceof BuildError) {
+        throw withLayer(error, rendered.sections, plan.exportName, mask);
+      }
+      throw error;
+    }
+  } finally {
+    await Deno.remove(contextDir, { recursive: true }).catch(() => {});
+    await Deno.remove(secretsDir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Name the layer a failing step came from, when the builder said which step failed. */
+function withLayer(
+  error: BuildError,
+  sections: readonly RenderedSection[],
+  image: string,
+  mask: (text: string) => string,
+): BuildError {
+  const section = error.step ? findSection(error.step, sections) : undefined;
+  const where = section
+    ? `image "${image}", layer ${section.index} (${section.method}, plugin ${section.plugin})` +
+      (section.callSite ? ` at ${section.callSite}` : "")
+    : `image "${image}"`;
+  return new BuildError(mask(`${where}: ${error.message}`), {
+    hint: error.hint ??
+      (section ? `fix what ${section.method} asks for (see the step's output above)` : undefined),
+    output: error.output === undefined ? undefined : mask(error.output),
+    step: error.step,
+    cause: error,
+  });
+}
+
+const squash = (text: string) => text.replace(/\\\n/g, " ").replace(/\s+/g, " ").trim();
+
+/** The section whose instruction the builder's step name starts like. */
+export function findSection(
+  step: string,
+  sections: readonly RenderedSection[],
+): RenderedSection | undefined {
+  const wanted = squash(step);
+  const probe = wanted.slice(0, 80);
+  return sections.find((section) =>
+    section.instructions.some((instruction) => {
+      const text = squash(instruction);
+      return text.startsWith(probe) || wanted.startsWith(text.slice(0, 80));
+    })
+  );
+}

@@ -1,0 +1,123 @@
+/**
+ * The builder plugin contract. Builders (the Docker engine, buildah, remote engines) turn a
+ * rendered build context into an image, locally or pushed. The core picks one by name from
+ * the CLI, configuration or detection, and never asks which one it has.
+ *
+ * @module
+ */
+
+import type { Config } from "./config.ts";
+import type { ExecOptions, ExecResult } from "./exec.ts";
+import type { Platform } from "./plugin.ts";
+import type { BuildSecret } from "./secrets.ts";
+
+/** One image to build. */
+export interface BuildRequest {
+  /** The image's export name, for messages. */
+  readonly image: string;
+  /** The reference to produce (`registry/name:tag`). */
+  readonly uri: string;
+  /** Platforms to build for. With several, the result is one multi-platform index. */
+  readonly platforms: readonly Platform[];
+  /** The build context folder; its `Dockerfile` is the one to build. */
+  readonly contextDir: string;
+  /** Build arguments. */
+  readonly buildArgs: Readonly<Record<string, string>>;
+  /** Secrets, each as a file, for `--secret id=...,src=...`. */
+  readonly secrets: readonly BuildSecret[];
+  /** Push to the registry (true) or keep the image in the local store (false). */
+  readonly push: boolean;
+  /** The network build steps use (`host`, `none`, `default`). */
+  readonly network: string;
+  /** Whether the registry is reached over plain HTTP. */
+  readonly insecureRegistry: boolean;
+  /** Stops the build when aborted. */
+  readonly signal: AbortSignal;
+  /** Receives the builder's output, a line at a time (secret values already masked). */
+  readonly output: (line: string) => void;
+}
+
+/** What a builder may do with registries besides pushing through its own tool. */
+export interface RegistryAccess {
+  /** Make `target` an index over per-platform manifests in the same repository. */
+  putIndex(target: string, manifests: { reference: string; platform: Platform }[]): Promise<string>;
+}
+
+/** What a builder's hooks can use. */
+export interface BuilderContext {
+  /** The configuration. */
+  readonly config: Readonly<Config>;
+  /** Registry operations. */
+  readonly registry: RegistryAccess;
+  /** Run a tool, streaming its output; secret values in the output are masked. */
+  exec(command: string, options: ExecOptions): Promise<ExecResult>;
+}
+
+/** Whether a builder can run here. */
+export type Probe =
+  | { readonly ok: true; readonly detail: string }
+  | { readonly ok: false; readonly reason: string; readonly hint: string };
+
+/**
+ * A builder plugin.
+ *
+ * @example
+ * ```ts
+ * import { defineBuilder } from "imgtool";
+ *
+ * export const echoBuilder = defineBuilder({
+ *   name: "echo",
+ *   description: "prints what it would build",
+ *   local: true,
+ *   probe: () => Promise.resolve({ ok: true, detail: "always ready" }),
+ *   async build(request) {
+ *     request.output(`would build ${request.uri} from ${request.contextDir}`);
+ *   },
+ * });
+ * ```
+ */
+export interface BuilderPlugin {
+  /** The name users pick it by (`--builder NAME`). */
+  readonly name: string;
+  /** One line for `--help` and error messages. */
+  readonly description: string;
+  /** Whether it builds into this machine's image store (`withLocalV2` needs such a builder). */
+  readonly local: boolean;
+  /** Can it run here? Says what is missing and how to install it when not. */
+  probe(context: BuilderContext): Promise<Probe>;
+  /** Build (and push, when asked). Throws a `BuildError` naming the failing step. */
+  build(request: BuildRequest, context: BuilderContext): Promise<void>;
+  /**
+   * Is the image in this builder's local store, for every platform? Used to skip local
+   * builds (no `--push`). Leave it out when the builder keeps no local store.
+   */
+  exists?(uri: string, platforms: readonly Platform[], context: BuilderContext): Promise<boolean>;
+}
+
+/**
+ * Define a builder plugin (checks its shape).
+ *
+ * @example
+ * ```ts
+ * import { defineBuilder } from "imgtool";
+ * const builder = defineBuilder({
+ *   name: "noop",
+ *   description: "does nothing",
+ *   local: false,
+ *   probe: () => Promise.resolve({ ok: false, reason: "not real", hint: "pick another builder" }),
+ *   build: () => Promise.resolve(),
+ * });
+ * console.log(builder.name); // noop
+ * ```
+ */
+export function defineBuilder(builder: BuilderPlugin): BuilderPlugin {
+  if (!/^[a-z][a-z0-9_-]*$/.test(builder.name)) {
+    throw new TypeError(`defineBuilder: invalid builder name ${JSON.stringify(builder.name)}`);
+  }
+  for (const hook of ["probe", "build"] as const) {
+    if (typeof builder[hook] !== "function") {
+      throw new TypeError(`defineBuilder: builder "${builder.name}" has no ${hook} hook`);
+    }
+  }
+  return Object.freeze({ ...builder });
+}

@@ -1,0 +1,230 @@
+/**
+ * The command line: commands, their flags, and the help that teaches them.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { envName, SETTINGS } from "../config.ts";
+import { UsageError } from "../errors.ts";
+import { VERSION } from "../version.ts";
+
+/** Flags every command may take. */
+export interface Flags {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly push: boolean;
+  readonly force: boolean;
+  readonly image: readonly string[];
+  readonly platform: readonly string[];
+  readonly builder?: string;
+  readonly registry?: string;
+  readonly out?: string;
+}
+
+/** A parsed command line. */
+export type Command =
+  | { readonly kind: "help"; readonly topic?: string }
+  | { readonly kind: "version" }
+  | {
+    readonly kind: "build" | "dockerfile" | "uri" | "validate";
+    readonly spec: string;
+    readonly flags: Flags;
+  }
+  | { readonly kind: "init"; readonly dir: string; readonly flags: Flags };
+
+interface FlagSpec {
+  readonly type: "boolean" | "string";
+  readonly short?: string;
+  readonly multiple?: boolean;
+  readonly help: string;
+  readonly value?: string;
+}
+
+const FLAGS: Record<string, FlagSpec> = {
+  push: { type: "boolean", help: "push to the registry (multi-platform images become one index)" },
+  force: { type: "boolean", help: "build even if the image already exists" },
+  image: {
+    type: "string",
+    multiple: true,
+    value: "NAME",
+    help: "only this export (default for the default export); repeatable",
+  },
+  platform: {
+    type: "string",
+    multiple: true,
+    value: "P",
+    help: "linux/amd64, linux/arm64, or both comma-separated",
+  },
+  builder: {
+    type: "string",
+    value: "NAME",
+    help: "builder plugin: docker, buildah (default: detect)",
+  },
+  registry: { type: "string", value: "REG", help: "registry for images that name none" },
+  out: {
+    type: "string",
+    value: "DIR",
+    help: "write the Dockerfile and its build context into DIR",
+  },
+  json: { type: "boolean", help: "machine-readable output on stdout" },
+  quiet: { type: "boolean", short: "q", help: "print results and errors only" },
+  help: { type: "boolean", short: "h", help: "show help" },
+};
+
+const COMMAND_FLAGS: Record<string, readonly string[]> = {
+  build: ["push", "force", "image", "platform", "builder", "registry", "json", "quiet"],
+  dockerfile: ["image", "platform", "registry", "out", "json"],
+  uri: ["image", "platform", "registry", "json"],
+  validate: ["image", "platform", "registry", "json"],
+  init: ["json"],
+};
+
+const SUMMARIES: Record<string, string> = {
+  build: "build every image of the spec that is missing (and push it with --push)",
+  dockerfile: "print the Dockerfile of an image, or write it with its context (--out DIR)",
+  uri: "print the URI of each image, one a line",
+  validate: "check the spec and report every problem at once",
+  init: "write a starter spec.ts, imgtool.toml and editor typing into DIR (never overwrites)",
+};
+
+/** Parse the command line. Throws a {@link UsageError} for a mistake in it. */
+export function parseCommandLine(argv: readonly string[]): Command {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "help" || first === "--help" || first === "-h") {
+    return { kind: "help", topic: first === "help" ? rest[0] : undefined };
+  }
+  if (first === "--version" || first === "-V" || first === "version") return { kind: "version" };
+  if (!(first in COMMAND_FLAGS)) {
+    throw new UsageError(`unknown command ${JSON.stringify(first)}`, {
+      hint: `commands: ${Object.keys(COMMAND_FLAGS).join(", ")}; see imgtool --help`,
+    });
+  }
+  const allowed = [...COMMAND_FLAGS[first], "help"];
+  const options = Object.fromEntries(allowed.map((name) => {
+    const spec = FLAGS[name];
+    return [name, {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+    }];
+  }));
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${first}: ${(error as Error).message.replace(/\. To specify.*$/s, "")}`, {
+      hint: `see imgtool ${first} --help`,
+    });
+  }
+  const values = parsed.values as Record<string, unknown>;
+  if (values.help) return { kind: "help", topic: first };
+  if (parsed.positionals.length > 1) {
+    throw new UsageError(
+      `${first} takes one ${
+        first === "init" ? "folder" : "spec file"
+      }, got ${parsed.positionals.length}`,
+      {
+        hint: `see imgtool ${first} --help`,
+      },
+    );
+  }
+  const flags: Flags = {
+    json: values.json === true,
+    quiet: values.quiet === true,
+    push: values.push === true,
+    force: values.force === true,
+    image: (values.image as string[] | undefined) ?? [],
+    platform: ((values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(",")).map((
+      p,
+    ) => p.trim())
+      .filter(Boolean),
+    builder: values.builder as string | undefined,
+    registry: values.registry as string | undefined,
+    out: values.out as string | undefined,
+  };
+  if (first === "init") return { kind: "init", dir: parsed.positionals[0] ?? ".", flags };
+  return {
+    kind: first as "build" | "dockerfile" | "uri" | "validate",
+    spec: parsed.positionals[0] ?? "spec.ts",
+    flags,
+  };
+}
+
+/** The help text, for all commands or one. */
+export function helpText(topic?: string): string {
+  if (topic !== undefined && topic in COMMAND_FLAGS) {
+    const flags = COMMAND_FLAGS[topic].map((name) => {
+      const spec = FLAGS[name];
+      const left = `${spec.short ? `-${spec.short}, ` : "    "}--${name}${
+        spec.value ? ` ${spec.value}` : ""
+      }`;
+      return `  ${left.padEnd(26)} ${spec.help}`;
+    });
+    const usage = topic === "init" ? "imgtool init [DIR]" : `imgtool ${topic} [SPEC] [flags]`;
+    return [
+      `${usage}\n`,
+      `${SUMMARIES[topic]}.`,
+      topic === "init" ? "" : "SPEC defaults to spec.ts in the working directory.",
+      "",
+      "Flags:",
+      ...flags,
+      "",
+      EXAMPLES[topic] ?? "",
+    ].join("\n").replace(/\n{3,}/g, "\n\n").trimEnd();
+  }
+  const commands = Object.entries(SUMMARIES).map(([name, text]) => `  ${name.padEnd(11)} ${text}`);
+  const settings = SETTINGS.map((s) =>
+    `  ${s.key.padEnd(20)} ${envName(s.key).padEnd(28)} ${s.describe}`
+  );
+  return `imgtool ${VERSION}: container images described in typed code
+
+Usage: imgtool <command> [SPEC] [flags]
+
+A spec is a TypeScript file that imports { Image } from "imgtool" and exports images:
+
+  import { Image } from "imgtool";
+  export default Image.fromDebianBase({ name: "app", registry: "ghcr.io/acme" })
+    .withPipPackages(["numpy==2.1.0"])
+    .withSourceFolder("./src", "/app/src");
+
+Commands:
+${commands.join("\n")}
+
+Run imgtool <command> --help for its flags.
+
+Exit status: 0 done; 1 a build, push or registry failure; 2 a mistake in the
+command line or the spec.
+
+Configuration: imgtool.toml next to the spec (or above it), overridden by
+environment variables, overridden by flags:
+  setting              variable                     meaning
+${settings.join("\n")}
+  plugins.<name>       -                            a plugin's own table
+
+Examples:
+  imgtool build spec.ts --push          build what is missing and push it
+  imgtool dockerfile spec.ts --image default
+  imgtool uri spec.ts                   print each image's URI (no build)`;
+}
+
+const EXAMPLES: Record<string, string> = {
+  build: `Examples:
+  imgtool build spec.ts                  build into the local engine
+  imgtool build spec.ts --push           build what the registry lacks, push it
+  imgtool build spec.ts --push --platform linux/amd64,linux/arm64
+  imgtool build spec.ts --image trainer --force --json`,
+  dockerfile: `Examples:
+  imgtool dockerfile spec.ts             print the Dockerfile of the only image
+  imgtool dockerfile spec.ts --image default --out build/
+  docker build build/                    (then build it with any tool)`,
+  uri: `Examples:
+  imgtool uri spec.ts
+  imgtool uri spec.ts --image trainer --json`,
+  validate: `Examples:
+  imgtool validate spec.ts
+  imgtool validate spec.ts --json        every problem as data`,
+  init: `Examples:
+  imgtool init                           in the working directory
+  imgtool init my-image`,
+};

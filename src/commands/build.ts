@@ -1,0 +1,158 @@
+/**
+ * `imgtool build`: the whole pipeline. Load and plan the spec, validate it, compute every
+ * image's identity, check what already exists (in the registry when pushing, in the local
+ * engine otherwise), build and push what is missing, and report each image as built,
+ * skipped or failed.
+ *
+ * @module
+ */
+
+import type { Flags } from "../cli/args.ts";
+import { err, out, outJson } from "../cli/output.ts";
+import type { BuilderContext, BuilderPlugin } from "../builder.ts";
+import { buildImage } from "../build.ts";
+import { checkImage } from "../check.ts";
+import { ImgtoolError } from "../errors.ts";
+import { exec } from "../exec.ts";
+import { identify } from "../identify.ts";
+import type { ImagePlan } from "../plan.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { isLoopback } from "../registry/http.ts";
+import { parseReference } from "../registry/reference.ts";
+import { selectBuilder } from "../select_builder.ts";
+import { ensureValid, prepare } from "./prepare.ts";
+
+/** How one image ended. */
+export interface ImageReport {
+  /** Its export name. */
+  readonly image: string;
+  /** Its URI. */
+  readonly uri: string;
+  /** Its platforms. */
+  readonly platforms: readonly string[];
+  /** What happened. */
+  readonly status: "built" | "skipped" | "failed";
+  /** Why (for skipped and failed). */
+  readonly reason?: string;
+  /** The builder that built it. */
+  readonly builder?: string;
+  /** Seconds spent on it. */
+  readonly seconds: number;
+}
+
+/** Run `imgtool build` with the given builder plugins. */
+export async function buildCommand(
+  specPath: string,
+  flags: Flags,
+  builders: readonly BuilderPlugin[],
+  signal: AbortSignal,
+): Promise<number> {
+  const { config, plans } = await prepare(specPath, flags);
+  await ensureValid(plans);
+  const progress = (line: string) => {
+    if (!flags.quiet && !flags.json) err(line);
+  };
+  const registry = new RegistryClient({ insecureRegistries: [...config.insecureRegistries] });
+  const context: BuilderContext = { config, registry, exec };
+  const chosen = new Map<boolean, Promise<BuilderPlugin>>();
+  const builderFor = (plan: ImagePlan) => {
+    const local = plan.spec.localBuilder;
+    let found = chosen.get(local);
+    if (!found) {
+      found = selectBuilder(builders, config.builder, context, { local });
+      chosen.set(local, found);
+    }
+    return found;
+  };
+
+  const reports: ImageReport[] = [];
+  for (const [index, plan] of plans.entries()) {
+    const started = performance.now();
+    const identity = await identify(plan);
+    const label = `[${index + 1}/${plans.length}] ${plan.exportName} ${identity.uri}`;
+    const report = (status: ImageReport["status"], extra: Partial<ImageReport> = {}) => {
+      const done: ImageReport = {
+        image: plan.exportName,
+        uri: identity.uri,
+        platforms: plan.info.platforms,
+        status,
+        seconds: Math.round((performance.now() - started) / 100) / 10,
+        ...extra,
+      };
+      reports.push(done);
+      return done;
+    };
+    try {
+      if (identity.prebuilt) {
+        progress(`${label}: an existing image, used as is`);
+        report("skipped", { reason: "existing base image, no layers" });
+        continue;
+      }
+      if (flags.push && !plan.info.registry) {
+        throw new ImgtoolError(`image "${plan.exportName}" has no registry to push to`, {
+          hint:
+            "set registry in the image (registry: ...), in imgtool.toml, IMGTOOL_REGISTRY or --registry",
+          exitCode: 2,
+        });
+      }
+      const builder = await builderFor(plan);
+      if (!flags.force) {
+        progress(`${label}: checking ${flags.push ? "the registry" : "the local engine"}`);
+        const found = await checkImage(plan, identity, {
+          push: flags.push,
+          registry,
+          builder,
+          builderContext: context,
+        });
+        if (found.exists) {
+          progress(`${label}: exists (${found.where}), skipped`);
+          report("skipped", {
+            reason: `exists in the ${found.where === "registry" ? "registry" : "local engine"}`,
+          });
+          continue;
+        }
+      }
+      progress(
+        `${label}: building for ${plan.info.platforms.join(", ")} with ${builder.name}${
+          flags.push ? ", then pushing" : ""
+        }`,
+      );
+      await buildImage(plan, identity, builder, context, {
+        push: flags.push,
+        insecureRegistry: isPlainHttp(identity.uri, config.insecureRegistries),
+        signal,
+        output: (line) => progress(`    | ${line}`),
+      });
+      const done = report("built", { builder: builder.name });
+      progress(`${label}: built${flags.push ? " and pushed" : ""} in ${done.seconds}s`);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      if (!(error instanceof ImgtoolError)) throw error;
+      report("failed", { reason: error.message });
+      if (flags.json) continue;
+      err(`${label}: failed`);
+      const output = (error as { output?: string }).output;
+      if (output) err(`--- output of the failing step ---\n${output}\n---`);
+      err(`error: ${error.message}`);
+      if (error.hint) err(`hint: ${error.hint}`);
+      if (error.exitCode === 2) return 2;
+    }
+  }
+
+  const failed = reports.filter((r) => r.status === "failed").length;
+  if (flags.json) {
+    outJson({ ok: failed === 0, images: reports });
+  } else {
+    for (const r of reports) if (r.status !== "failed") out(r.uri);
+    const built = reports.filter((r) => r.status === "built").length;
+    const skipped = reports.filter((r) => r.status === "skipped").length;
+    progress(`${built} built, ${skipped} skipped, ${failed} failed`);
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+/** Is the registry of `uri` reached over plain HTTP (loopback, or configured insecure)? */
+function isPlainHttp(uri: string, insecure: readonly string[]): boolean {
+  const { registry } = parseReference(uri);
+  return isLoopback(registry) || insecure.includes(registry);
+}

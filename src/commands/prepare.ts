@@ -1,0 +1,52 @@
+/**
+ * What every spec command does first: load the configuration for the spec's folder, load
+ * the spec, pick the images asked for, and plan them.
+ *
+ * @module
+ */
+
+import { dirname, resolve } from "node:path";
+import type { Flags } from "../cli/args.ts";
+import { type Config, loadConfig, parsePlatforms, setActiveConfig } from "../config.ts";
+import { ValidationError } from "../errors.ts";
+import { type LoadedSpec, loadSpec, selectImages } from "../load.ts";
+import { type ImagePlan, planImage } from "../plan.ts";
+import { validateImages, type ValidateOptions } from "../validate.ts";
+
+/** A loaded, planned spec. */
+export interface Prepared {
+  /** The configuration in effect. */
+  readonly config: Config;
+  /** The spec. */
+  readonly spec: LoadedSpec;
+  /** The selected images, planned, in spec order. */
+  readonly plans: readonly ImagePlan[];
+}
+
+/** Load and plan the spec at `specPath` as the flags say. */
+export async function prepare(specPath: string, flags: Flags): Promise<Prepared> {
+  const startDir = dirname(resolve(Deno.cwd(), specPath));
+  const config = loadConfig({
+    startDir,
+    overrides: { builder: flags.builder, registry: flags.registry },
+  });
+  const platforms = flags.platform.length > 0
+    ? parsePlatforms(flags.platform, "--platform")
+    : undefined;
+  // `Image.uri` in the spec reads this configuration too.
+  setActiveConfig(config);
+  const spec = await loadSpec(specPath);
+  const plans = selectImages(spec, flags.image).map((exported) =>
+    planImage(exported.image, exported.exportName, config, { platforms })
+  );
+  return { config, spec, plans };
+}
+
+/** Validate the plans; throws a {@link ValidationError} with every problem. */
+export async function ensureValid(
+  plans: readonly ImagePlan[],
+  options: ValidateOptions = {},
+): Promise<void> {
+  const diagnostics = await validateImages(plans, options);
+  if (diagnostics.length > 0) throw new ValidationError(diagnostics);
+}

@@ -1,0 +1,271 @@
+/**
+ * Writing Dockerfile text safely. Plugins build instructions with these helpers so that
+ * nothing a user writes (a package name, an environment value, a path) becomes shell or
+ * Dockerfile syntax.
+ *
+ * @module
+ */
+
+import type { Secret } from "./secret.ts";
+
+/**
+ * Quote a string for a POSIX shell: the shell sees exactly these bytes as one word.
+ *
+ * @example
+ * ```ts
+ * import { shellQuote } from "imgtool";
+ * console.log(shellQuote("it's $HOME")); // 'it'\''s $HOME'
+ * ```
+ */
+export function shellQuote(value: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Quote a value for a Dockerfile instruction (`ENV`, `LABEL`, `WORKDIR`, `USER`): double
+ * quotes, with `\`, `"` and `$` escaped so no variable is expanded. Dockerfile text cannot
+ * carry line breaks; check {@link canQuoteForDockerfile} first.
+ *
+ * @example
+ * ```ts
+ * import { dockerfileQuote } from "imgtool";
+ * console.log(dockerfileQuote('say "hi" to $USER')); // "say \"hi\" to \$USER"
+ * ```
+ */
+export function dockerfileQuote(value: string): string {
+  if (!canQuoteForDockerfile(value)) {
+    throw new RangeError(
+      `dockerfileQuote: ${JSON.stringify(value)} has a line break or control character`,
+    );
+  }
+  return `"${value.replace(/[\\"$]/g, (char) => `\\${char}`)}"`;
+}
+
+/**
+ * Can this value be written in Dockerfile text? Line breaks and other control characters
+ * cannot (the Dockerfile parser joins or drops them).
+ *
+ * @example
+ * ```ts
+ * import { canQuoteForDockerfile } from "imgtool";
+ * console.log(canQuoteForDockerfile("a\nb")); // false
+ * ```
+ */
+export function canQuoteForDockerfile(value: string): boolean {
+  // deno-lint-ignore no-control-regex
+  return !/[\x00-\x1f\x7f]/.test(value);
+}
+
+/** A BuildKit cache mount: a folder kept between builds, never part of a layer. */
+export interface CacheMount {
+  /** The mount type. */
+  readonly type: "cache";
+  /** Where the step sees it. */
+  readonly target: string;
+  /** How concurrent builds share it; `locked` by default. */
+  readonly sharing?: "locked" | "shared" | "private";
+  /** A cache id, when two targets should share one cache. */
+  readonly id?: string;
+}
+
+/** A bind mount of a build-context file or folder (or of another image's file). */
+export interface BindMount {
+  /** The mount type. */
+  readonly type: "bind";
+  /** The path in the build context (or in `from`). */
+  readonly source: string;
+  /** Where the step sees it. */
+  readonly target: string;
+  /** An image or stage to take `source` from instead of the context. */
+  readonly from?: string;
+  /** Let the step write to it (writes are thrown away after the step). */
+  readonly readwrite?: boolean;
+}
+
+/** A mount for a `RUN` step. */
+export type Mount = CacheMount | BindMount;
+
+/** Options for {@link run}. */
+export interface RunOptions {
+  /** Cache and bind mounts. */
+  readonly mounts?: readonly Mount[];
+  /** Secrets the step needs, mounted as BuildKit secrets. */
+  readonly secrets?: readonly Secret[];
+  /** Variables set for this step only (not kept in the image). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Write a `RUN` instruction: mounts, secrets (as files under `/run/secrets`, exported as
+ * environment variables where asked), then the commands joined with `&&`, one per line.
+ * Commands are shell text: quote user values in them with {@link shellQuote}.
+ *
+ * @example
+ * ```ts
+ * import { run, shellQuote } from "imgtool";
+ * const line = run(["apt-get update", `apt-get install -y ${shellQuote("git")}`], {
+ *   mounts: [{ type: "cache", target: "/var/cache/apt" }],
+ * });
+ * console.log(line);
+ * ```
+ */
+export function run(commands: string | readonly string[], options: RunOptions = {}): string {
+  const flags = [
+    ...(options.mounts ?? []).map(mountFlag),
+    ...(options.secrets ?? []).map(secretFlag),
+  ];
+  const steps = typeof commands === "string" ? [commands] : [...commands];
+  const exports = (options.secrets ?? []).filter((secret) => secret.asEnvVar).map((secret) =>
+    `${secret.id}="$(cat ${shellQuote(secretPath(secret))})" && export ${secret.id}`
+  );
+  const env = Object.entries(options.env ?? {}).map(([name, value]) =>
+    `export ${name}=${shellQuote(value)}`
+  );
+  const body = [...env, ...exports, ...steps];
+  const lines = [...flags, body.join(" \\\n    && ")];
+  return `RUN ${lines.join(" \\\n    ")}`;
+}
+
+/**
+ * Where a secret's file is inside the step: its `mount`, or `/run/secrets/<id>`.
+ *
+ * @example
+ * ```ts
+ * import { Secret, secretPath } from "imgtool";
+ * console.log(secretPath(new Secret({ key: "TOKEN" }))); // /run/secrets/TOKEN
+ * ```
+ */
+export function secretPath(secret: Secret): string {
+  return secret.mount ?? `/run/secrets/${secret.id}`;
+}
+
+function secretFlag(secret: Secret): string {
+  return `--mount=${
+    csv(["type=secret", `id=${secret.id}`, `target=${secretPath(secret)}`, "required=true"])
+  }`;
+}
+
+/**
+ * Write a `--mount=` flag.
+ *
+ * @example
+ * ```ts
+ * import { mountFlag } from "imgtool";
+ * console.log(mountFlag({ type: "cache", target: "/root/.cache/pip" }));
+ * // --mount=type=cache,target=/root/.cache/pip,sharing=locked
+ * ```
+ */
+export function mountFlag(mount: Mount): string {
+  const fields = mount.type === "cache"
+    ? [
+      "type=cache",
+      `target=${mount.target}`,
+      ...(mount.id ? [`id=${mount.id}`] : []),
+      `sharing=${mount.sharing ?? "locked"}`,
+    ]
+    : [
+      "type=bind",
+      ...(mount.from ? [`from=${mount.from}`] : []),
+      `source=${mount.source}`,
+      `target=${mount.target}`,
+      ...(mount.readwrite ? ["rw"] : []),
+    ];
+  return `--mount=${csv(fields)}`;
+}
+
+// Mount flags are parsed as CSV: a field with a comma or quote must be quoted.
+function csv(fields: readonly string[]): string {
+  return fields.map((field) => /[",\s]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field)
+    .join(",");
+}
+
+/**
+ * Write a `COPY` instruction in JSON form, so that spaces and quotes in paths are safe.
+ *
+ * @example
+ * ```ts
+ * import { copy } from "imgtool";
+ * console.log(copy([".imgtool/03-source_file/app.py"], "./", { chown: "app" }));
+ * // COPY --chown=app [".imgtool/03-source_file/app.py", "./"]
+ * ```
+ */
+export function copy(
+  sources: readonly string[],
+  destination: string,
+  options: { chown?: string; from?: string } = {},
+): string {
+  const flags = [
+    ...(options.from ? [`--from=${options.from}`] : []),
+    ...(options.chown ? [`--chown=${options.chown}`] : []),
+  ];
+  const paths = JSON.stringify([...sources, destination]).replaceAll('","', '", "');
+  return ["COPY", ...flags, paths].join(" ");
+}
+
+/**
+ * Write an `ENV` instruction with every value quoted. Values must pass
+ * {@link canQuoteForDockerfile}.
+ *
+ * @example
+ * ```ts
+ * import { env } from "imgtool";
+ * console.log(env({ MODE: "prod", GREETING: "hello world" }));
+ * // ENV MODE="prod" GREETING="hello world"
+ * ```
+ */
+export function env(variables: Readonly<Record<string, string>>): string {
+  const pairs = Object.entries(variables).map(([name, value]) =>
+    `${name}=${dockerfileQuote(value)}`
+  );
+  return `ENV ${pairs.join(" \\\n    ")}`;
+}
+
+/**
+ * A path safe to write into Dockerfile text and `COPY` JSON: no control characters,
+ * no `$` (which Dockerfile text would expand), no backslash.
+ *
+ * @example
+ * ```ts
+ * import { isSafePath } from "imgtool";
+ * console.log(isSafePath("/app/src"), isSafePath("/app/$HOME")); // true false
+ * ```
+ */
+export function isSafePath(path: string): boolean {
+  // deno-lint-ignore no-control-regex
+  return path.length > 0 && !/[\x00-\x1f\x7f$\\]/.test(path);
+}
+
+/** An environment variable name the shell and Dockerfile accept. */
+export const ENV_NAME_PATTERN: RegExp = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Quote a string for a POSIX shell like {@link shellQuote}, except that references to the
+ * named variables (`$NAME` or `${NAME}`) are left for the shell to expand. This is how a
+ * package URL can carry a secret: `git+https://$GITHUB_PAT@github.com/acme/lib.git`.
+ *
+ * @example
+ * ```ts
+ * import { shellQuoteExpanding } from "imgtool";
+ * console.log(shellQuoteExpanding("https://$TOKEN@host/x y", ["TOKEN"]));
+ * // 'https://'"${TOKEN}"'@host/x y'
+ * ```
+ */
+export function shellQuoteExpanding(value: string, variables: readonly string[]): string {
+  if (variables.length === 0) return shellQuote(value);
+  const names = variables.map((name) => name.replace(/[^A-Za-z0-9_]/g, "")).join("|");
+  const pattern = new RegExp(`\\$(?:\\{(${names})\\}|(${names})(?![A-Za-z0-9_]))`, "g");
+  const parts: string[] = [];
+  let last = 0;
+  for (const match of value.matchAll(pattern)) {
+    if (match.index > last) parts.push(singleQuote(value.slice(last, match.index)));
+    parts.push(`"\${${match[1] ?? match[2]}}"`);
+    last = match.index + match[0].length;
+  }
+  if (last < value.length || parts.length === 0) parts.push(singleQuote(value.slice(last)));
+  return parts.join("");
+}
+
+function singleQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,115 @@
+/**
+ * Running a tool (docker, buildah, a credential helper) as a child process: output streamed
+ * line by line to a callback, the tail kept for error messages, and the process (with its
+ * children) stopped when the signal aborts.
+ *
+ * @module
+ */
+
+/** Options for {@link exec}. */
+export interface ExecOptions {
+  /** Arguments. */
+  readonly args: readonly string[];
+  /** Working directory. */
+  readonly cwd?: string;
+  /** Extra environment variables. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Text to write to the process's standard input. */
+  readonly stdin?: string;
+  /** Called with each line of output (standard output and error), as it comes. */
+  readonly onLine?: (line: string) => void;
+  /** Stops the process when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** How a process ended. */
+export interface ExecResult {
+  /** Exit code (-1 if it could not start or was killed). */
+  readonly code: number;
+  /** Standard output. */
+  readonly stdout: string;
+  /** Standard error. */
+  readonly stderr: string;
+  /** The last lines of combined output, for error messages. */
+  readonly tail: string;
+}
+
+const TAIL_LINES = 40;
+const MAX_CAPTURE = 4 << 20;
+
+/**
+ * Run `command` to completion. Throws `Deno.errors.NotFound` if the command does not exist.
+ *
+ * @example
+ * ```ts
+ * import { exec } from "imgtool";
+ * const result = await exec("echo", { args: ["hello"] });
+ * console.log(result.stdout.trim()); // hello
+ * ```
+ */
+export async function exec(command: string, options: ExecOptions): Promise<ExecResult> {
+  const child = new Deno.Command(command, {
+    args: [...options.args],
+    cwd: options.cwd,
+    env: options.env ? { ...options.env } : undefined,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const tail: string[] = [];
+  const onAbort = () => stop(child);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) stop(child);
+  try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(options.stdin));
+      await writer.close();
+    }
+    const collect = async (stream: ReadableStream<Uint8Array>) => {
+      let captured = "";
+      for await (const line of lines(stream)) {
+        if (captured.length < MAX_CAPTURE) captured += `${line}\n`;
+        tail.push(line);
+        if (tail.length > TAIL_LINES) tail.shift();
+        options.onLine?.(line);
+      }
+      return captured;
+    };
+    const [stdout, stderr, status] = await Promise.all([
+      collect(child.stdout),
+      collect(child.stderr),
+      child.status,
+    ]);
+    return { code: status.signal ? -1 : status.code, stdout, stderr, tail: tail.join("\n") };
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+function stop(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    return; // already gone
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, 5000);
+  child.status.finally(() => clearTimeout(timer));
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let pending = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    const parts = pending.split(/\r?\n|\r/);
+    pending = parts.pop() ?? "";
+    yield* parts;
+  }
+  if (pending) yield pending;
+}

@@ -1,0 +1,132 @@
+/**
+ * Stage "identify": the content identity of every layer, and from it the image's tag.
+ *
+ * A Merkle chain: the root covers the identity scheme, the platforms and the Python
+ * version; each layer's digest covers its parent's digest, its plugin's name and version,
+ * and its contribution (from the plugin's `identify` hook) in canonical encoding, with the
+ * files it reads replaced by their content digests. A shared prefix therefore has one
+ * identity wherever it is used, and the tag changes exactly when something that goes into
+ * the image does.
+ *
+ * @module
+ */
+
+import { canonicalJson, collectRefs, type Ref } from "./canonical.ts";
+import { fileDigest, fileDigestSync, sha256, treeDigest, treeDigestSync } from "./digest.ts";
+import type { IgnoreRules } from "./ignore.ts";
+import type { ImagePlan, PlannedLayer } from "./plan.ts";
+
+/** The identity of one planned image. */
+export interface ImageIdentity {
+  /** The tag: the first 32 hex digits of the last layer's digest. */
+  readonly tag: string;
+  /** `<registry>/<name>:<tag>`, `<name>:<tag>`, or the base reference for unbuilt bases. */
+  readonly uri: string;
+  /** The digest of every layer, base first. */
+  readonly layerDigests: readonly string[];
+  /** Whether the image is an existing one used as is (never built). */
+  readonly prebuilt: boolean;
+}
+
+/** Bump when the encoding or the rendering of built-in recipes changes incompatibly. */
+const SCHEME = "imgtool-identity/1";
+const TAG_LENGTH = 32;
+
+/**
+ * The identity of an image, hashing files synchronously (for `Image.uri`).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, identifySync, Image, planImage } from "imgtool";
+ * const plan = planImage(Image.fromDebianBase({ name: "app" }), "default", defaultConfig());
+ * console.log(identifySync(plan).uri);
+ * ```
+ */
+export function identifySync(plan: ImagePlan): ImageIdentity {
+  return chain(plan, (ref) => digestRefSync(ref, plan.ignore));
+}
+
+/**
+ * The identity of an image, hashing the files of each layer in parallel.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, identify, Image, planImage } from "imgtool";
+ * const plan = planImage(Image.fromDebianBase({ name: "app" }), "default", defaultConfig());
+ * console.log((await identify(plan)).tag);
+ * ```
+ */
+export async function identify(plan: ImagePlan): Promise<ImageIdentity> {
+  // Hash every file and tree the chain reads first, all in parallel; then walk the chain.
+  const refs = plan.layers.flatMap((planned) => collectRefs(contribution(planned)));
+  const unique = [...new Map(refs.map((ref) => [refKey(ref), ref])).values()];
+  const values = await Promise.all(unique.map((ref) => digestRef(ref, plan.ignore)));
+  const digests = new Map(unique.map((ref, index) => [refKey(ref), values[index]]));
+  return chain(plan, (ref) => digests.get(refKey(ref)));
+}
+
+function refKey(ref: Ref): string {
+  return `${ref.$ref}:${ref.path}`;
+}
+
+function chain(plan: ImagePlan, digestOf: (ref: Ref) => unknown): ImageIdentity {
+  let parent = sha256(canonicalJson({
+    scheme: SCHEME,
+    platforms: plan.info.platforms,
+    python: plan.info.pythonVersion,
+    baseImage: plan.info.baseImage,
+  }, noRefs));
+  const layerDigests: string[] = [];
+  for (const planned of plan.layers) {
+    const value = contribution(planned);
+    const { plugin } = planned.layer;
+    parent = sha256(canonicalJson({
+      parent,
+      plugin: plugin.name,
+      version: plugin.version ?? null,
+      contribution: value,
+    }, digestOf));
+    layerDigests.push(parent);
+  }
+  if (plan.reference !== undefined) {
+    const tag = plan.reference.split("@")[0].match(/:([^:/]+)$/)?.[1] ?? "latest";
+    return { tag, uri: plan.reference, layerDigests, prebuilt: true };
+  }
+  const tag = parent.slice(0, TAG_LENGTH);
+  const repository = plan.info.registry
+    ? `${plan.info.registry}/${plan.info.name}`
+    : plan.info.name;
+  return { tag, uri: `${repository}:${tag}`, layerDigests, prebuilt: false };
+}
+
+/** A layer's contribution: what its identify hook says, or its options. */
+export function contribution(planned: PlannedLayer): unknown {
+  const { plugin, options } = planned.layer;
+  if (!plugin.identify) return options;
+  try {
+    return plugin.identify(options, planned.context);
+  } catch (error) {
+    throw new Error(
+      `plugin "${plugin.name}" failed in identify: ${(error as Error)?.message ?? error}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function noRefs(): never {
+  throw new Error("internal: the identity root has no file references");
+}
+
+function digestRefSync(ref: Ref, ignore: IgnoreRules): unknown {
+  return ref.$ref === "file"
+    ? { $file: fileDigestSync(ref.path) }
+    : { $tree: treeDigestSync(ref.path, ignore) };
+}
+
+async function digestRef(ref: Ref, ignore: IgnoreRules): Promise<unknown> {
+  return ref.$ref === "file"
+    ? { $file: await fileDigest(ref.path) }
+    : { $tree: await treeDigest(ref.path, ignore) };
+}

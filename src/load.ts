@@ -1,0 +1,170 @@
+/**
+ * Stage "load": import a spec and collect the images it exports, the default export first,
+ * then named exports in source order. A default (or named) export may also be an array of
+ * images. The spec is imported by an absolute `file:` URL built from the working directory,
+ * which is what a compiled binary can load.
+ *
+ * @module
+ */
+
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { SpecError } from "./errors.ts";
+import { type Image, isImage } from "./image.ts";
+
+/** An image a spec exports, with its export name. */
+export interface ExportedImage {
+  /** `default`, a named export, or `name[i]` for an array element. */
+  readonly exportName: string;
+  /** The export the image came from (without an index). */
+  readonly exportKey: string;
+  /** The image. */
+  readonly image: Image;
+}
+
+/** A loaded spec. */
+export interface LoadedSpec {
+  /** The spec file's absolute path. */
+  readonly file: string;
+  /** Its images, in order. */
+  readonly images: readonly ExportedImage[];
+}
+
+/**
+ * Import the spec at `path` (relative to the working directory) and collect its images.
+ * Throws a {@link SpecError} when it cannot be loaded or exports no image.
+ */
+export async function loadSpec(path: string): Promise<LoadedSpec> {
+  const file = resolve(Deno.cwd(), path);
+  if (!existsSync(file)) {
+    throw new SpecError(`spec file not found: ${file}`, {
+      hint:
+        "give the path of a .ts file that exports images, e.g. imgtool build spec.ts (imgtool init writes one)",
+    });
+  }
+  if (!statSync(file).isFile()) throw new SpecError(`${file} is not a file`);
+  let module: Record<string, unknown>;
+  try {
+    module = await import(pathToFileURL(file).href);
+  } catch (error) {
+    throw loadFailure(file, error);
+  }
+  const images = collect(module, exportOrder(readFileSync(file, "utf8")));
+  if (images.length === 0) {
+    const names = Object.keys(module);
+    throw new SpecError(`${file} exports no Image`, {
+      hint: names.length > 0
+        ? `its exports (${
+          names.join(", ")
+        }) are not images; export an Image, e.g. export default Image.fromDebianBase()`
+        : 'export an image, e.g. export default Image.fromDebianBase().withPipPackages("numpy")',
+    });
+  }
+  return { file, images };
+}
+
+/**
+ * Pick images by export name (`default` for the default export). Throws a
+ * {@link SpecError} naming the exports when a name matches none.
+ */
+export function selectImages(spec: LoadedSpec, names: readonly string[]): ExportedImage[] {
+  if (names.length === 0) return [...spec.images];
+  const picked = spec.images.filter((image) =>
+    names.includes(image.exportName) || names.includes(image.exportKey)
+  );
+  const unknown = names.filter((name) =>
+    !spec.images.some((image) => image.exportName === name || image.exportKey === name)
+  );
+  if (unknown.length > 0) {
+    throw new SpecError(
+      `${spec.file} has no image export ${unknown.map((n) => JSON.stringify(n)).join(", ")}`,
+      {
+        hint: `its images: ${[...new Set(spec.images.map((image) => image.exportKey))].join(", ")}`,
+      },
+    );
+  }
+  return picked;
+}
+
+function collect(module: Record<string, unknown>, order: readonly string[]): ExportedImage[] {
+  const rank = (key: string) => {
+    if (key === "default") return -1;
+    const at = order.indexOf(key);
+    return at === -1 ? order.length : at;
+  };
+  const keys = Object.keys(module).sort((a, b) =>
+    rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)
+  );
+  const images: ExportedImage[] = [];
+  for (const key of keys) {
+    const value = module[key];
+    if (isImage(value)) {
+      images.push({ exportName: key, exportKey: key, image: value });
+    } else if (Array.isArray(value) && value.length > 0 && value.every(isImage)) {
+      value.forEach((image, index) =>
+        images.push({ exportName: `${key}[${index}]`, exportKey: key, image })
+      );
+    }
+  }
+  return images;
+}
+
+/** Named exports in the order the source declares them (module namespaces sort by name). */
+export function exportOrder(source: string): string[] {
+  const names: string[] = [];
+  const declaration =
+    /\bexport\s+(?:declare\s+)?(?:const|let|var|function\*?|async\s+function\*?|class)\s+([A-Za-z_$][\w$]*)/g;
+  const list = /\bexport\s*\{([^}]*)\}/g;
+  const found: { at: number; name: string }[] = [];
+  for (const match of source.matchAll(declaration)) found.push({ at: match.index, name: match[1] });
+  for (const match of source.matchAll(list)) {
+    for (const part of match[1].split(",")) {
+      const name = part.trim().split(/\s+as\s+/).pop()?.trim();
+      if (name) found.push({ at: match.index, name });
+    }
+  }
+  for (const { name } of found.sort((a, b) => a.at - b.at)) {
+    if (!names.includes(name)) names.push(name);
+  }
+  return names;
+}
+
+function loadFailure(file: string, error: unknown): SpecError {
+  const message = error instanceof Error ? error.message : String(error);
+  const unsupported = /\b(?:https?|jsr|npm):/.exec(message);
+  if (
+    error instanceof Error &&
+    /Module not found|Cannot load module|Unsupported scheme|Import .* failed/i.test(message) &&
+    unsupported
+  ) {
+    return new SpecError(`${file} could not be loaded: ${firstLine(message)}`, {
+      hint:
+        'a spec may import "imgtool" and local .ts files; remote (https:, jsr:, npm:) imports are not available ' +
+        "to the imgtool binary: vendor the code into a local file",
+      cause: error,
+    });
+  }
+  const where = error instanceof Error ? specFrame(error, file) : undefined;
+  return new SpecError(
+    `${file} failed to load: ${firstLine(message)}${where ? `\n  at ${where}` : ""}`,
+    {
+      hint: error instanceof SyntaxError
+        ? "fix the syntax error in the spec"
+        : "fix the error in the spec (it ran and threw while being imported)",
+      cause: error,
+    },
+  );
+}
+
+function firstLine(text: string): string {
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  return lines.slice(0, 3).join("\n  ");
+}
+
+function specFrame(error: Error, file: string): string | undefined {
+  const url = pathToFileURL(file).href;
+  const line = (error.stack ?? "").split("\n").find((l) => l.includes(url));
+  const match = line && /:(\d+):(\d+)\)?\s*$/.exec(line);
+  return match ? `${file}:${match[1]}:${match[2]}` : undefined;
+}

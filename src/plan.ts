@@ -1,0 +1,257 @@
+/**
+ * Stage "plan": turn an image into the chain of layers the other stages walk, with what
+ * each layer sees: the image-level facts, the configuration, and the image state the
+ * layers before it left. Also gathers the image's `.dockerignore` rules, which govern the
+ * whole chain. Synchronous and free of I/O beyond what plugins' `ignoreRules` read, so
+ * that `Image.uri` can use it.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import type { Config } from "./config.ts";
+import type { Diagnostic } from "./errors.ts";
+import { IgnoreRules } from "./ignore.ts";
+import { defaultName, type Image, type ImageSpec, specOf } from "./image.ts";
+import type {
+  FileRef,
+  IdentifyContext,
+  IgnoreRuleSet,
+  ImageInfo,
+  ImageState,
+  Layer,
+  Platform,
+  PluginContext,
+  TreeRef,
+} from "./plugin.ts";
+
+/** A layer in its place in the chain. */
+export interface PlannedLayer {
+  /** The layer. */
+  readonly layer: Layer;
+  /** What its hooks see. */
+  readonly context: IdentifyContext;
+}
+
+/** One image, planned. */
+export interface ImagePlan {
+  /** The export that holds the image (`default` for the default export). */
+  readonly exportName: string;
+  /** The image. */
+  readonly image: Image;
+  /** Its description. */
+  readonly spec: ImageSpec;
+  /** The image-level facts every hook sees. */
+  readonly info: ImageInfo;
+  /** The configuration. */
+  readonly config: Config;
+  /** The chain, base first. */
+  readonly layers: readonly PlannedLayer[];
+  /** The `.dockerignore` rules of the whole chain. */
+  readonly ignore: IgnoreRules;
+  /**
+   * When the image is an existing image used as is (a base with no layers), its reference:
+   * such an image is never built.
+   */
+  readonly reference?: string;
+  /** Problems found while planning (a plugin hook that threw, a chain without a base). */
+  readonly problems: readonly Diagnostic[];
+}
+
+/** What the command line overrides in every image. */
+export interface PlanOverrides {
+  /** Platforms to build for, instead of the image's own. */
+  readonly platforms?: readonly Platform[];
+}
+
+const EMPTY_STATE: ImageState = Object.freeze({ extra: Object.freeze({}) });
+
+/**
+ * Plan one image.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * const plan = planImage(Image.fromBase("debian:bookworm").withWorkdir("/app"), "default", defaultConfig());
+ * console.log(plan.layers.length); // 2
+ * ```
+ */
+export function planImage(
+  image: Image,
+  exportName: string,
+  config: Config,
+  overrides: PlanOverrides = {},
+): ImagePlan {
+  const spec = specOf(image);
+  const problems: Diagnostic[] = [];
+  const info: ImageInfo = Object.freeze({
+    exportName,
+    name: spec.name,
+    registry: spec.registry ?? config.registry,
+    platforms: Object.freeze(
+      [...(overrides.platforms ?? spec.platforms ?? config.platforms ?? ["linux/amd64"])].sort(),
+    ),
+    pythonVersion: spec.pythonVersion ?? config.pythonVersion,
+    baseImage: spec.baseImage,
+  });
+
+  // First pass: states, in chain order. Ignore rules are collected as we go; they are
+  // complete only after the pass, and every file reference sees the complete set.
+  const ruleSets: IgnoreRuleSet[] = [];
+  const layers: PlannedLayer[] = [];
+  let state = EMPTY_STATE;
+  spec.layers.forEach((layer, index) => {
+    const context = makeContext({ layer, index, info, config, state });
+    const report = (error: unknown, hook: string) =>
+      problems.push(hookProblem(exportName, layer, index, hook, error));
+    try {
+      const rules = layer.plugin.ignoreRules?.(layer.options, context);
+      if (rules) ruleSets.push(rules);
+    } catch (error) {
+      report(error, "ignoreRules");
+    }
+    try {
+      const change = layer.plugin.nextState?.(layer.options, context);
+      if (change) {
+        state = Object.freeze({ ...state, ...change, extra: { ...state.extra, ...change.extra } });
+      }
+    } catch (error) {
+      report(error, "nextState");
+    }
+    layers.push({ layer, context });
+  });
+  const ignore = new IgnoreRules(ruleSets);
+
+  const base = spec.layers[0];
+  if (!base || (base.plugin.kind ?? "layer") !== "base") {
+    problems.push({
+      image: exportName,
+      message: "the image has no base layer",
+      hint:
+        "start the image with Image.fromBase, fromDebianBase, fromDockerfile, fromRefName or fromUvScript",
+    });
+  }
+  spec.layers.slice(1).forEach((layer, offset) => {
+    if (layer.plugin.kind === "base") {
+      problems.push(layerProblem(exportName, layer, offset + 1, {
+        message: `a base layer (${layer.origin.method}) can only start an image`,
+        hint: "start a new image with it instead of adding it with withLayer",
+      }));
+    }
+  });
+
+  let reference: string | undefined;
+  if (base && spec.layers.length === 1 && base.plugin.reference) {
+    try {
+      reference = spec.baseImage ?? base.plugin.reference(base.options, layers[0].context);
+    } catch (error) {
+      problems.push(hookProblem(exportName, base, 0, "reference", error));
+    }
+  }
+
+  // An image without a name takes its base's repository name.
+  const named = info.name !== undefined ? info : Object.freeze({
+    ...info,
+    name: defaultName(baseReference(spec, layers) ?? "image"),
+  });
+  const finalLayers = named === info ? layers : layers.map((planned) => ({
+    layer: planned.layer,
+    context: { ...planned.context, image: named },
+  }));
+
+  return {
+    exportName,
+    image,
+    spec,
+    info: named,
+    config,
+    layers: finalLayers,
+    ignore,
+    reference,
+    problems,
+  };
+}
+
+function baseReference(spec: ImageSpec, layers: readonly PlannedLayer[]): string | undefined {
+  const base = spec.layers[0];
+  if (spec.baseImage) return spec.baseImage;
+  try {
+    return base?.plugin.reference?.(base.options, layers[0].context);
+  } catch {
+    return undefined;
+  }
+}
+
+interface ContextParts {
+  readonly layer: Layer;
+  readonly index: number;
+  readonly info: ImageInfo;
+  readonly config: Config;
+  readonly state: ImageState;
+}
+
+function makeContext(parts: ContextParts): IdentifyContext {
+  const { layer, index, info, config, state } = parts;
+  const resolvePath = (path: string) => resolve(layer.origin.dir, path);
+  const context: PluginContext = {
+    image: info,
+    config,
+    settings: config.plugins[layer.plugin.name] ?? {},
+    state,
+    index,
+    resolve: resolvePath,
+  };
+  return Object.freeze({
+    ...context,
+    file: (path: string): FileRef => ({ $ref: "file", path: resolvePath(path) }),
+    tree: (path: string): TreeRef => ({ $ref: "tree", path: resolvePath(path) }),
+    readText(path: string): string | undefined {
+      try {
+        return Deno.readTextFileSync(resolvePath(path));
+      } catch {
+        return undefined;
+      }
+    },
+    isFile: (path: string) => statOf(resolvePath(path))?.isFile ?? false,
+    isDirectory: (path: string) => statOf(resolvePath(path))?.isDirectory ?? false,
+  });
+}
+
+function statOf(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A problem found in a layer, with where it came from. */
+export function layerProblem(
+  exportName: string,
+  layer: Layer,
+  index: number,
+  problem: { message: string; hint?: string; file?: string },
+): Diagnostic {
+  const { file, line } = layer.origin;
+  return {
+    ...problem,
+    image: exportName,
+    layer: { plugin: layer.plugin.name, method: layer.origin.method, index },
+    callSite: file ? `${file}${line ? `:${line}` : ""}` : undefined,
+  };
+}
+
+/** A plugin hook that threw, as a problem that names the plugin. */
+export function hookProblem(
+  exportName: string,
+  layer: Layer,
+  index: number,
+  hook: string,
+  error: unknown,
+): Diagnostic {
+  const message = error instanceof Error ? error.message : String(error);
+  return layerProblem(exportName, layer, index, {
+    message: `plugin "${layer.plugin.name}" failed in ${hook}: ${message}`,
+    hint: "this is a bug in the plugin, or options it cannot handle; check the options you gave",
+  });
+}

@@ -1,0 +1,396 @@
+/**
+ * The layer plugin contract. Every layer type imgtool knows (apt, pip, source folder, ...)
+ * is written against this interface, and so are users' own plugins: the core only ever
+ * calls these hooks and never asks which plugin it is talking to.
+ *
+ * A plugin is a plain object with a `name` and hooks for the phases it takes part in.
+ * Hooks return data; none of them writes files or starts processes.
+ *
+ * | phase     | hook          | runs                                                  |
+ * |-----------|---------------|-------------------------------------------------------|
+ * | plan      | `nextState`   | once per layer, in chain order, to track the image   |
+ * | plan      | `ignoreRules` | once per layer, to collect the image's ignore rules  |
+ * | validate  | `validate`    | before anything is built, also by `imgtool validate` |
+ * | validate  | `secrets`     | to learn which secrets the layer's steps need        |
+ * | identify  | `identify`    | to compute the content identity (the tag)            |
+ * | render    | `render`      | to write the Dockerfile and the build context         |
+ *
+ * @module
+ */
+
+import type { Config } from "./config.ts";
+import type { Diagnostic } from "./errors.ts";
+import type { Secret } from "./secret.ts";
+import { callerOutside, registerPluginModule } from "./callsite.ts";
+
+/** A target platform, `os/arch[/variant]`. */
+export type Platform = "linux/amd64" | "linux/arm64";
+
+/** A Python version as a `[major, minor]` pair. */
+export type PythonVersion = readonly [number, number];
+
+/** The Python environment that later layers install packages into. */
+export interface PythonEnv {
+  /** The interpreter's version. */
+  readonly version: PythonVersion;
+  /** The virtual environment, when the base made one (it is on `PATH`). */
+  readonly venv?: string;
+  /** The interpreter to install for. */
+  readonly python: string;
+}
+
+/**
+ * What the image looks like at a point in its chain: what the layers before a layer have
+ * set up. Base layers start it; layers change it through {@link LayerPlugin.nextState}.
+ */
+export interface ImageState {
+  /** The working directory, when a layer set one and it is known. */
+  readonly workdir?: string;
+  /** The user that should own copied files (`COPY --chown`), when a layer created one. */
+  readonly user?: string;
+  /** The Python environment, when the base set one up. */
+  readonly python?: PythonEnv;
+  /** Whether `uv` is on `PATH` in the image. */
+  readonly hasUv?: boolean;
+  /** Facts custom plugins keep for each other, by key. Prefix keys with your plugin name. */
+  readonly extra: Readonly<Record<string, unknown>>;
+}
+
+/** The image-level facts of the image a layer belongs to. */
+export interface ImageInfo {
+  /** The export that holds the image in the spec (`default` for the default export). */
+  readonly exportName: string;
+  /** The image name, if set. */
+  readonly name?: string;
+  /** The registry, if set. */
+  readonly registry?: string;
+  /** The platforms the image is built for. */
+  readonly platforms: readonly Platform[];
+  /** The image's Python version. */
+  readonly pythonVersion: PythonVersion;
+  /** A base image that replaces the base layer's default (set by `clone({ baseImage })`). */
+  readonly baseImage?: string;
+}
+
+/** Where a layer was made: the method the user called, and the spec line that called it. */
+export interface LayerOrigin {
+  /** The method, as users know it: `withAptPackages`, `Image.fromDebianBase`, ... */
+  readonly method: string;
+  /** The calling file, as a path. */
+  readonly file?: string;
+  /** The calling line. */
+  readonly line?: number;
+  /** The folder relative paths of this layer resolve against: the calling file's folder. */
+  readonly dir: string;
+}
+
+/** Which part of an image's chain a plugin's layers play. */
+export type LayerKind = "base" | "layer";
+
+/**
+ * One step of an image: a plugin, the options the user gave, and where the user gave them.
+ * Layers are made by {@link PluginDefinition.layer}; they are frozen values.
+ */
+export interface Layer<O = unknown> {
+  /** The plugin that validates, identifies and renders this layer. */
+  readonly plugin: LayerPlugin<O>;
+  /** The options, as the user gave them. */
+  readonly options: Readonly<O>;
+  /** The method and spec line the layer came from. */
+  readonly origin: LayerOrigin;
+}
+
+/** What every hook can see. */
+export interface PluginContext {
+  /** The image the layer belongs to. */
+  readonly image: ImageInfo;
+  /** The resolved configuration (imgtool.toml, `IMGTOOL_*`, flags). */
+  readonly config: Readonly<Config>;
+  /** This plugin's own table from imgtool.toml (`[plugins.<name>]`), or `{}`. */
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** The state of the image before this layer. */
+  readonly state: ImageState;
+  /** The layer's place in the chain: 0 for the base. */
+  readonly index: number;
+  /** Resolve a path the user gave against the folder of the spec line that made the layer. */
+  resolve(path: string): string;
+}
+
+/** A reference to a file whose content and mode count in the identity. */
+export interface FileRef {
+  /** Marks the value for the identity encoder. */
+  readonly $ref: "file";
+  /** The absolute path. */
+  readonly path: string;
+}
+
+/** A reference to a folder whose tree (names, modes, contents) counts in the identity. */
+export interface TreeRef {
+  /** Marks the value for the identity encoder. */
+  readonly $ref: "tree";
+  /** The absolute path. */
+  readonly path: string;
+}
+
+/** What `identify` sees: the plugin context, plus a way to name the files it reads. */
+export interface IdentifyContext extends PluginContext {
+  /** Stand for a file's content and mode in the contribution (a missing file counts as missing). */
+  file(path: string): FileRef;
+  /** Stand for a folder's whole tree, after the image's ignore rules. */
+  tree(path: string): TreeRef;
+  /** Read a small text file now (synchronously), or `undefined` if it cannot be read. */
+  readText(path: string): string | undefined;
+  /** Is there a file (not a folder) at this path? */
+  isFile(path: string): boolean;
+  /** Is there a folder at this path? */
+  isDirectory(path: string): boolean;
+}
+
+/** What `validate` sees. */
+export interface ValidateContext extends IdentifyContext {
+  /** Is this path excluded by the image's `.dockerignore` rules? */
+  isIgnored(path: string): boolean;
+}
+
+/** What `render` sees. */
+export interface RenderContext extends IdentifyContext {
+  /** A folder of the build context reserved for this layer (relative, `/`-separated). */
+  readonly contextDir: string;
+}
+
+/** A file or folder the layer puts into the build context. */
+export type ContextEntry =
+  | {
+    /** Copy a file from disk. */
+    readonly kind: "file";
+    /** Its absolute path on disk. */
+    readonly source: string;
+    /** Its path in the build context. */
+    readonly target: string;
+  }
+  | {
+    /** Copy a folder from disk, minus what the image's ignore rules exclude. */
+    readonly kind: "tree";
+    /** Its absolute path on disk. */
+    readonly source: string;
+    /** Its path in the build context. */
+    readonly target: string;
+  }
+  | {
+    /** Write generated content. */
+    readonly kind: "text";
+    /** The content. */
+    readonly content: string | Uint8Array;
+    /** Its path in the build context. */
+    readonly target: string;
+    /** File mode; default 0o644. */
+    readonly mode?: number;
+  };
+
+/** A layer's part of the Dockerfile and build context. */
+export interface Rendered {
+  /** Dockerfile instructions, one per element, in order (a `\` line continuation is fine). */
+  readonly instructions: readonly string[];
+  /** Files the instructions refer to, placed in the build context. */
+  readonly context?: readonly ContextEntry[];
+  /** Build arguments the instructions read (values that Dockerfile text cannot carry). */
+  readonly buildArgs?: Readonly<Record<string, string>>;
+}
+
+/** `.dockerignore` rules and the folder their patterns are relative to. */
+export interface IgnoreRuleSet {
+  /** The folder the patterns are relative to (the rules file's folder). */
+  readonly root: string;
+  /** The patterns, in file order, in Docker's syntax. */
+  readonly patterns: readonly string[];
+}
+
+/** A value or a promise of it. */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * A layer plugin: a name and hooks. `O` is the type of the options its layers carry.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, shellQuote, type Rendered } from "imgtool";
+ *
+ * interface Options { readonly message: string }
+ *
+ * export const motd = definePlugin<Options>({
+ *   name: "motd",
+ *   validate(options) {
+ *     return options.message.length > 0 ? [] : [{ message: "the message is empty" }];
+ *   },
+ *   render(options): Rendered {
+ *     return { instructions: [`RUN printf '%s\\n' ${shellQuote(options.message)} > /etc/motd`] };
+ *   },
+ * });
+ * ```
+ */
+export interface LayerPlugin<O = unknown> {
+  /** The plugin's name, in snake_case; errors from its hooks carry it. */
+  readonly name: string;
+  /**
+   * A version for what the plugin renders. Part of every layer's identity: bump it when
+   * the plugin starts rendering differently, so that images built before are rebuilt.
+   */
+  readonly version?: string;
+  /** `"base"` for plugins whose layer starts an image (renders `FROM`); default `"layer"`. */
+  readonly kind?: LayerKind;
+
+  /**
+   * Base layers only: when the base stands for an image that already exists, its reference.
+   * An image that has this base and no layers is never built; its `uri` is this reference.
+   * Return `undefined` (or leave the hook out) for bases that must be built.
+   */
+  reference?(options: O, context: PluginContext): string | undefined;
+
+  /**
+   * How this layer changes the image for the layers after it (working directory, Python
+   * environment, user). Runs synchronously while the chain is planned. Returning nothing
+   * leaves the state as it was.
+   */
+  nextState?(options: O, context: PluginContext): Partial<ImageState> | undefined;
+
+  /**
+   * `.dockerignore` rules this layer adds. They govern every file the image takes from
+   * disk, in every layer of the chain, before or after this one. Runs synchronously.
+   */
+  ignoreRules?(options: O, context: IdentifyContext): IgnoreRuleSet | undefined;
+
+  /**
+   * The layer's problems: missing files, invalid names, options that do not fit together.
+   * Return every problem at once; an empty array or nothing means the layer is fine.
+   * Thrown errors are reported as problems of this plugin.
+   */
+  validate?(options: O, context: ValidateContext): Awaitable<readonly Diagnostic[] | void>;
+
+  /**
+   * The secrets this layer's steps mount. The core checks each has a value before a build,
+   * passes them to the builder, and keeps their values out of every log line.
+   */
+  secrets?(options: O, context: PluginContext): readonly Secret[];
+
+  /**
+   * The layer's contribution to the image identity: a JSON-like value (plain objects,
+   * arrays, strings, finite numbers, booleans, null) in which files and folders the layer
+   * reads appear as `context.file(path)` / `context.tree(path)`. The core encodes it
+   * canonically and hashes the files. Runs synchronously (an image's `uri` is a property).
+   * Leaving the hook out makes the layer's options its contribution.
+   */
+  identify?(options: O, context: IdentifyContext): unknown;
+
+  /** The layer's Dockerfile instructions and build-context files. */
+  render(options: O, context: RenderContext): Awaitable<Rendered>;
+}
+
+/** A plugin ready to make layers. */
+export interface PluginDefinition<O> extends LayerPlugin<O> {
+  /**
+   * Make a layer of this plugin. `method` names what the user called, for messages;
+   * it defaults to `withLayer(<name>)`.
+   */
+  layer(options: O, method?: string): Layer<O>;
+}
+
+const LAYER_BRAND = Symbol.for("imgtool.layer");
+const NAME_PATTERN = /^[a-z][a-z0-9_]*$/;
+
+/**
+ * Define a layer plugin. The result is the plugin itself plus a `layer()` factory, whose
+ * layers remember the spec line that made them (for messages and relative paths).
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, Image } from "imgtool";
+ *
+ * const hello = definePlugin<{ readonly who: string }>({
+ *   name: "hello",
+ *   render: (options) => ({ instructions: [`LABEL hello=${JSON.stringify(options.who)}`] }),
+ * });
+ *
+ * const image = Image.fromBase("debian:bookworm").withLayer(hello.layer({ who: "world" }));
+ * console.log(image.uri);
+ * ```
+ */
+export function definePlugin<O>(plugin: LayerPlugin<O>): PluginDefinition<O> {
+  if (typeof plugin?.name !== "string" || !NAME_PATTERN.test(plugin.name)) {
+    throw new TypeError(
+      `definePlugin: the plugin name ${
+        JSON.stringify(plugin?.name)
+      } must be snake_case (a-z, 0-9, _), starting with a letter`,
+    );
+  }
+  if (typeof plugin.render !== "function") {
+    throw new TypeError(`definePlugin: plugin "${plugin.name}" has no render hook`);
+  }
+  // Frames in the defining module are skipped when finding who made a layer, so that a
+  // plugin's own factory functions do not count as "the spec line".
+  const definer = callerOutside();
+  if (definer) registerPluginModule(definer.url);
+  const definition: PluginDefinition<O> = {
+    ...plugin,
+    layer(options: O, method?: string): Layer<O> {
+      return createLayer(definition, options, method ?? `withLayer(${plugin.name})`);
+    },
+  };
+  return Object.freeze(definition);
+}
+
+/**
+ * Make a layer of a plugin directly. Prefer `definePlugin(...).layer(options)`.
+ *
+ * @example
+ * ```ts
+ * import { createLayer, definePlugin } from "imgtool";
+ * const noop = definePlugin<Record<string, never>>({ name: "noop", render: () => ({ instructions: [] }) });
+ * const layer = createLayer(noop, {}, "withNoop");
+ * console.log(layer.origin.method); // withNoop
+ * ```
+ */
+export function createLayer<O>(plugin: LayerPlugin<O>, options: O, method: string): Layer<O> {
+  const site = callerOutside();
+  const layer = {
+    [LAYER_BRAND]: true,
+    plugin,
+    options: frozenCopy(options),
+    origin: Object.freeze({ method, file: site?.file, line: site?.line, dir: site?.dir ?? cwd() }),
+  };
+  return Object.freeze(layer) as Layer<O>;
+}
+
+/**
+ * Is this value a layer (made by any copy of imgtool)?
+ *
+ * @example
+ * ```ts
+ * import { isLayer } from "imgtool";
+ * console.log(isLayer({})); // false
+ * ```
+ */
+export function isLayer(value: unknown): value is Layer {
+  return typeof value === "object" && value !== null &&
+    (value as Record<symbol, unknown>)[LAYER_BRAND] === true;
+}
+
+function cwd(): string {
+  try {
+    return Deno.cwd();
+  } catch {
+    return "/";
+  }
+}
+
+/** A frozen copy of plain arrays and objects, so later edits to the user's values change nothing. */
+function frozenCopy<T>(value: T): T {
+  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as T;
+  if (
+    typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype
+  ) {
+    const copy: Record<string, unknown> = {};
+    for (const [key, inner] of Object.entries(value)) copy[key] = frozenCopy(inner);
+    return Object.freeze(copy) as T;
+  }
+  return value;
+}

@@ -1,0 +1,149 @@
+/**
+ * Stage "validate": every problem of every image, found at once. Runs each layer's
+ * `validate` hook, checks the secrets each layer asks for have a value, checks that no
+ * file a layer names is excluded by the image's `.dockerignore`, and checks the image-level
+ * settings. Problems carry the image, the layer, the method and the spec line.
+ *
+ * @module
+ */
+
+import { canonicalJson, collectRefs } from "./canonical.ts";
+import type { Diagnostic } from "./errors.ts";
+import { contribution } from "./identify.ts";
+import { hookProblem, type ImagePlan, layerProblem, type PlannedLayer } from "./plan.ts";
+import type { ValidateContext } from "./plugin.ts";
+import { secretSource } from "./secrets.ts";
+
+/**
+ * Validate planned images; returns their problems, in spec order (none means valid).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage, validateImages } from "imgtool";
+ * const plan = planImage(Image.fromBase("debian:bookworm").withEnvVars({ "1BAD": "x" }), "default", defaultConfig());
+ * console.log((await validateImages([plan])).length); // 1
+ * ```
+ */
+export async function validateImages(
+  plans: readonly ImagePlan[],
+  options: ValidateOptions = {},
+): Promise<Diagnostic[]> {
+  const perImage = await Promise.all(plans.map((plan) => validatePlan(plan, options)));
+  return perImage.flat();
+}
+
+/** Options for {@link validateImages}. */
+export interface ValidateOptions {
+  /**
+   * Require every secret to have a value (default true). Commands that do not build,
+   * like `imgtool dockerfile`, need no values.
+   */
+  readonly secretValues?: boolean;
+}
+
+async function validatePlan(plan: ImagePlan, options: ValidateOptions): Promise<Diagnostic[]> {
+  const problems: Diagnostic[] = [...plan.problems, ...imageProblems(plan)];
+  const perLayer = await Promise.all(
+    plan.layers.map((planned, index) => validateLayer(plan, planned, index, options)),
+  );
+  return [...problems, ...perLayer.flat()];
+}
+
+async function validateLayer(
+  plan: ImagePlan,
+  planned: PlannedLayer,
+  index: number,
+  validation: ValidateOptions,
+): Promise<Diagnostic[]> {
+  const { layer } = planned;
+  const { plugin, options } = layer;
+  const problem = (p: { message: string; hint?: string; file?: string }) =>
+    layerProblem(plan.exportName, layer, index, p);
+  const problems: Diagnostic[] = [];
+  const context: ValidateContext = {
+    ...planned.context,
+    isIgnored: (path) => plan.ignore.ignores(planned.context.resolve(path)),
+  };
+
+  try {
+    for (const found of (await plugin.validate?.(options, context)) ?? []) {
+      problems.push(problem(found));
+    }
+  } catch (error) {
+    problems.push(hookProblem(plan.exportName, layer, index, "validate", error));
+  }
+
+  try {
+    for (const secret of plugin.secrets?.(options, planned.context) ?? []) {
+      for (const message of secret.problems()) problems.push(problem({ message }));
+      if (validation.secretValues !== false && !secretSource(secret.id, plan.config)) {
+        problems.push(problem({
+          message: `secret ${secret.id} has no value`,
+          hint:
+            `set the environment variable ${secret.id}, or name a file for it in imgtool.toml ` +
+            `([secrets] dir, or [secrets.files] ${secret.id} = "path")`,
+        }));
+      }
+    }
+  } catch (error) {
+    problems.push(hookProblem(plan.exportName, layer, index, "secrets", error));
+  }
+
+  try {
+    const value = contribution(planned);
+    canonicalJson(value, () => null); // throws for values the identity cannot encode
+    for (const ref of collectRefs(value)) {
+      if (plan.ignore.ignores(ref.path)) {
+        problems.push(problem({
+          message: `${ref.path} is excluded by the image's .dockerignore rules`,
+          hint: "remove the pattern that matches it, or add a ! exception for it",
+          file: ref.path,
+        }));
+      }
+    }
+  } catch (error) {
+    problems.push(hookProblem(plan.exportName, layer, index, "identify", error));
+  }
+  return problems;
+}
+
+// Docker's rules for repository names and tags.
+const NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const REGISTRY = /^[A-Za-z0-9.-]+(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+function imageProblems(plan: ImagePlan): Diagnostic[] {
+  const problems: Diagnostic[] = [];
+  const { info } = plan;
+  const add = (message: string, hint: string) =>
+    problems.push({ image: plan.exportName, message, hint });
+  if (info.name !== undefined && !NAME.test(info.name)) {
+    add(
+      `image name ${JSON.stringify(info.name)} is not a valid repository name`,
+      "use lowercase letters, digits, and . _ - / between them",
+    );
+  }
+  if (info.registry !== undefined && !REGISTRY.test(info.registry)) {
+    add(
+      `registry ${JSON.stringify(info.registry)} is not a valid registry`,
+      "use host[:port][/namespace], e.g. ghcr.io/acme or 127.0.0.1:5000",
+    );
+  }
+  const [major, minor] = info.pythonVersion;
+  if (!Number.isInteger(major) || !Number.isInteger(minor) || major < 3 || minor < 0) {
+    add(
+      `Python version ${info.pythonVersion.join(".")} is not valid`,
+      "give [major, minor], e.g. [3, 12]",
+    );
+  }
+  for (const platform of info.platforms) {
+    if (platform !== "linux/amd64" && platform !== "linux/arm64") {
+      add(`unknown platform ${JSON.stringify(platform)}`, 'use "linux/amd64" or "linux/arm64"');
+    }
+  }
+  if (plan.spec.registrySecret) {
+    for (const message of plan.spec.registrySecret.problems()) {
+      add(message, "fix the registrySecret");
+    }
+  }
+  return problems;
+}
