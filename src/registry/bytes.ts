@@ -1,0 +1,87 @@
+/**
+ * Small byte helpers: bounded stream reads and sha256 digests.
+ *
+ * @module
+ */
+
+/**
+ * Read a whole stream, but give up past `maxBytes`: calls `tooBig` (which must throw) as soon
+ * as the stream exceeds the cap, after cancelling it, so a hostile or broken peer cannot make
+ * us buffer without bound.
+ *
+ * @example
+ * ```ts
+ * import { readCapped } from "./bytes.ts";
+ * const bytes = await readCapped(new Response("hello").body, 1024, () => {
+ *   throw new Error("too big");
+ * });
+ * console.log(bytes.length); // 5
+ * ```
+ */
+export async function readCapped(
+  stream: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+  tooBig: () => never,
+): Promise<Uint8Array> {
+  if (stream === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = stream.getReader();
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > maxBytes) {
+        await reader.cancel().catch(function ignoreCancelError() {});
+        tooBig();
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * The `sha256:<hex>` digest of some bytes, as registries name content.
+ *
+ * @example
+ * ```ts
+ * import { sha256Digest } from "./bytes.ts";
+ * console.log(await sha256Digest(new Uint8Array(0)));
+ * // sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+ * ```
+ */
+export async function sha256Digest(bytes: Uint8Array): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  const hex = Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `sha256:${hex}`;
+}
+
+/**
+ * Check that `bytes` have the given digest (sha256 or sha512).
+ *
+ * @example
+ * ```ts
+ * import { digestMatches } from "./bytes.ts";
+ * const empty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+ * console.log(await digestMatches(new Uint8Array(0), empty)); // true
+ * ```
+ */
+export async function digestMatches(bytes: Uint8Array, digest: string): Promise<boolean> {
+  const [algorithm, hex] = digest.split(":");
+  const names: Record<string, string> = { sha256: "SHA-256", sha512: "SHA-512" };
+  const name = names[algorithm];
+  if (name === undefined || hex === undefined) return false;
+  const hash = await crypto.subtle.digest(name, bytes as Uint8Array<ArrayBuffer>);
+  const actual = Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+  return actual === hex;
+}

@@ -1,0 +1,780 @@
+/**
+ * A client for OCI distribution registries (Docker Hub, GHCR, Distribution, ...): does a tag
+ * exist and for which platforms, read and write manifests, push blobs, and make a
+ * multi-platform index from per-platform manifests.
+ *
+ * TLS is the default; plain HTTP is used only for loopback hosts and `insecureRegistries`.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { Authenticator, repositoryScope } from "./auth.ts";
+import { digestMatches, readCapped, sha256Digest } from "./bytes.ts";
+import {
+  type Credential,
+  dockerConfigDir,
+  lookupCredential,
+  readDockerConfig,
+} from "./credentials.ts";
+import { Redactor, RegistryError } from "./errors.ts";
+import { sleep, Transport } from "./http.ts";
+import {
+  configPlatform,
+  type Descriptor,
+  detectMediaType,
+  indexEntries,
+  indexPlatforms,
+  MANIFEST_ACCEPT,
+  manifestConfig,
+  manifestKind,
+  OCI_INDEX,
+} from "./manifest.ts";
+import {
+  formatPlatform,
+  normalizePlatform,
+  parsePlatform,
+  type Platform,
+  type PlatformObject,
+} from "./platform.ts";
+import {
+  formatReference,
+  isDigest,
+  parseReference,
+  type Reference,
+  referenceTarget,
+} from "./reference.ts";
+
+export type { Platform } from "./platform.ts";
+
+/** Explicit credentials: a user name and a password or access token. */
+export interface BasicCredentials {
+  /** The user name. */
+  username: string;
+  /** The password or access token. */
+  password: string;
+}
+
+/** How a {@link RegistryClient} behaves; everything is optional. */
+export interface RegistryClientOptions {
+  /** Hosts (`host` or `host:port`) allowed over plain HTTP besides loopback. */
+  insecureRegistries?: string[];
+  /** The directory of Docker's config.json; overrides `$DOCKER_CONFIG` and `~/.docker`. */
+  dockerConfigDir?: string;
+  /**
+   * Explicit credentials; they win over config.json. An object is used for every registry
+   * this client talks to; a function is asked per registry (`docker.io`, `127.0.0.1:5000`)
+   * and may answer `undefined` to fall back to config.json.
+   */
+  credentials?:
+    | BasicCredentials
+    | ((registry: string) => Promise<BasicCredentials | undefined>);
+  /** Retries for network errors, 5xx and 429 (exponential backoff with jitter). Default 3. */
+  retries?: number;
+  /** The fetch to use; for unit tests only. */
+  fetch?: typeof fetch;
+  /** The time one request may take, in milliseconds, body included. Default 30 000. */
+  timeoutMs?: number;
+  /** The User-Agent header. Default `imgtool`. */
+  userAgent?: string;
+  /** Receives a line per request and per retry; secrets are redacted from it. */
+  log?: (line: string) => void;
+}
+
+/** What {@link RegistryClient.check} found out about a reference. */
+export interface TagStatus {
+  /** True only if the tag exists and none of the requested platforms is missing. */
+  exists: boolean;
+  /** The digest of the manifest or index the reference names, when it exists. */
+  digest?: string;
+  /** Its media type, when it exists. */
+  mediaType?: string;
+  /** The platforms it has, as the registry spells them (`linux/arm64/v8`). */
+  platforms: Platform[];
+  /** The requested platforms it does not have (all of them when the tag does not exist). */
+  missing: Platform[];
+}
+
+/** A manifest as fetched: its bytes, their digest, and the parsed JSON. */
+export interface FetchedManifest {
+  /** `sha256:` of the bytes (or the digest asked for, which they were checked against). */
+  digest: string;
+  /** The media type (from `Content-Type`, else from the document). */
+  mediaType: string;
+  /** The size in bytes. */
+  size: number;
+  /** The bytes, exactly as served (digests are over these). */
+  body: Uint8Array;
+  /** The parsed JSON. */
+  json: unknown;
+}
+
+/** Manifests above this size are refused, as registries refuse them. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Image config blobs above this size are refused when read for their platform. */
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+/** The default cap of {@link RegistryClient.getBlob}. */
+export const DEFAULT_MAX_BLOB_BYTES = 64 * 1024 * 1024;
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+type Actions = "pull" | "pull,push";
+
+/**
+ * The registry client. One instance keeps its tokens and credentials for its lifetime, so
+ * reuse it across calls.
+ *
+ * @example
+ * ```ts
+ * import { RegistryClient } from "./client.ts";
+ * // A stand-in registry that has nothing, to keep the example offline.
+ * const client = new RegistryClient({
+ *   fetch: () => Promise.resolve(new Response(null, { status: 404 })),
+ * });
+ * const status = await client.check("127.0.0.1:5000/team/app:1.0", ["linux/amd64"]);
+ * console.log(status); // { exists: false, platforms: [], missing: [ "linux/amd64" ] }
+ * ```
+ */
+export class RegistryClient {
+  #options: RegistryClientOptions;
+  #redactor = new Redactor();
+  #transport: Transport;
+  #auth: Authenticator;
+  #credentials = new Map<string, Promise<Credential | undefined>>();
+
+  /** Make a client. */
+  constructor(options: RegistryClientOptions = {}) {
+    this.#options = options;
+    this.#transport = new Transport({
+      fetch: options.fetch,
+      retries: options.retries,
+      timeoutMs: options.timeoutMs,
+      userAgent: options.userAgent,
+      log: options.log,
+      redactor: this.#redactor,
+      insecureRegistries: options.insecureRegistries,
+    });
+    this.#auth = new Authenticator({
+      transport: this.#transport,
+      credential: (registry) => this.#credential(registry),
+      redactor: this.#redactor,
+      unauthorizedHint: (registry, credential) => this.#unauthorizedHint(registry, credential),
+    });
+  }
+
+  /**
+   * Does `reference` exist, and for which platforms? An index lists its platforms; a single
+   * manifest's platform comes from its config blob (os/architecture/variant). `missing` =
+   * requested platforms not present (compared after normalization, so `linux/arm64` matches
+   * `arm64` + `v8`). `exists` is true only if the tag exists AND no requested platform is
+   * missing. A missing tag is not an error.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * async function isPublished(client: RegistryClient): Promise<boolean> {
+   *   const status = await client.check("127.0.0.1:5000/app:1.0", ["linux/amd64", "linux/arm64"]);
+   *   if (status.missing.length > 0) console.log("missing:", status.missing.join(", "));
+   *   return status.exists;
+   * }
+   * console.log(typeof isPublished); // function
+   * ```
+   */
+  async check(reference: string, platforms: Platform[]): Promise<TagStatus> {
+    const ref = parseReference(reference);
+    const wanted = platforms.map((p) => ({ platform: p, normal: normalizePlatform(p) }));
+    const manifest = await this.#getManifest(ref, "pull");
+    if (!manifest) return { exists: false, platforms: [], missing: [...platforms] };
+    const found = await this.#platformsOf(ref, manifest);
+    const have = new Set(found.map((p) => normalizePlatform(p)));
+    const missing = wanted.filter((w) => !have.has(w.normal)).map((w) => w.platform);
+    return {
+      exists: missing.length === 0,
+      digest: manifest.digest,
+      mediaType: manifest.mediaType,
+      platforms: found.map(formatPlatform),
+      missing,
+    };
+  }
+
+  /**
+   * Fetch a manifest or index (any of the OCI and Docker schema 2 types); `undefined` when
+   * the registry says 404. When `reference` has a digest, the bytes are checked against it.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * async function mediaTypeOf(client: RegistryClient, reference: string) {
+   *   const manifest = await client.getManifest(reference);
+   *   return manifest?.mediaType ?? "absent";
+   * }
+   * console.log(typeof mediaTypeOf); // function
+   * ```
+   */
+  async getManifest(reference: string): Promise<FetchedManifest | undefined> {
+    return await this.#getManifest(parseReference(reference), "pull");
+  }
+
+  /**
+   * Upload a manifest (at the reference's tag, or its digest); returns its digest. When the
+   * reference has a digest, the bytes must have it.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * import { OCI_MANIFEST } from "./manifest.ts";
+   * async function tag(client: RegistryClient, manifest: Uint8Array): Promise<string> {
+   *   return await client.putManifest("127.0.0.1:5000/app:1.0", manifest, OCI_MANIFEST);
+   * }
+   * console.log(typeof tag); // function
+   * ```
+   */
+  async putManifest(reference: string, body: Uint8Array, mediaType: string): Promise<string> {
+    return await this.#putManifest(parseReference(reference), body, mediaType);
+  }
+
+  /**
+   * Make `target` an OCI image index over the given per-platform manifests, which live in
+   * the same repository: each `reference` is a full reference to that repository, or just
+   * `:tag` or `@sha256:...`. Fetches each one's digest/size/mediaType, checks it is a
+   * single-platform manifest whose config agrees with the platform given, writes an
+   * `application/vnd.oci.image.index.v1+json` with platform objects, and returns the index
+   * digest.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * async function publish(client: RegistryClient): Promise<string> {
+   *   return await client.putIndex("127.0.0.1:5000/app:1.0", [
+   *     { reference: ":1.0-amd64", platform: "linux/amd64" },
+   *     { reference: "127.0.0.1:5000/app:1.0-arm64", platform: "linux/arm64" },
+   *   ]);
+   * }
+   * console.log(typeof publish); // function
+   * ```
+   */
+  async putIndex(
+    target: string,
+    manifests: { reference: string; platform: Platform }[],
+  ): Promise<string> {
+    const targetRef = parseReference(target);
+    if (targetRef.digest !== undefined) {
+      throw new UsageError(`cannot write an index at ${target}: it names a digest, not a tag`, {
+        hint: "give the index a tag, e.g. registry/app:1.0",
+      });
+    }
+    if (manifests.length === 0) {
+      throw new UsageError(`cannot write an empty index at ${target}`, {
+        hint: "list at least one per-platform manifest",
+      });
+    }
+    const seen = new Map<string, string>();
+    const planned = manifests.map(function plan(m) {
+      const platform = parsePlatform(m.platform);
+      const normal = normalizePlatform(platform);
+      const earlier = seen.get(normal);
+      if (earlier !== undefined) {
+        throw new UsageError(
+          `index ${target} lists platform ${m.platform} twice (${earlier} and ${m.reference})`,
+          { hint: "give each platform one manifest" },
+        );
+      }
+      seen.set(normal, m.reference);
+      return { ...m, platformObject: platform, ref: childReference(targetRef, m.reference) };
+    });
+    const entries = await Promise.all(planned.map(async (m): Promise<Descriptor> => {
+      const manifest = await this.#getManifest(m.ref, "pull,push");
+      const where = `${m.reference} (for ${m.platform})`;
+      if (!manifest) {
+        throw new RegistryError(
+          "not-found",
+          `cannot write index ${target}: manifest ${where} is not in ${targetRef.registry}/` +
+            `${targetRef.repository}`,
+          {
+            registry: targetRef.registry,
+            status: 404,
+            hint: "push the per-platform image first, with that tag or digest",
+          },
+        );
+      }
+      if (manifestKind(manifest.mediaType) !== "manifest") {
+        throw new UsageError(
+          `cannot write index ${target}: ${where} is a ${manifest.mediaType}, not a ` +
+            `single-platform image manifest`,
+          { hint: "list the per-platform manifests themselves, not an index" },
+        );
+      }
+      const [actual] = await this.#platformsOf(m.ref, manifest);
+      if (actual && normalizePlatform(actual) !== normalizePlatform(m.platformObject)) {
+        throw new UsageError(
+          `cannot write index ${target}: ${m.reference} is a ${formatPlatform(actual)} image, ` +
+            `not ${m.platform}`,
+          { hint: "pair each manifest with the platform its image config declares" },
+        );
+      }
+      return {
+        mediaType: manifest.mediaType,
+        digest: manifest.digest,
+        size: manifest.size,
+        platform: m.platformObject,
+      };
+    }));
+    const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries };
+    const body = new TextEncoder().encode(JSON.stringify(index, null, 2));
+    return await this.#putManifest(targetRef, body, OCI_INDEX);
+  }
+
+  /**
+   * Upload a blob to the repository of `reference` (its tag or digest is ignored) with the
+   * standard monolithic upload (POST, then PUT with the digest). Skips the upload when the
+   * registry already has it. Returns its digest and size.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * async function uploadConfig(client: RegistryClient, config: object) {
+   *   const bytes = new TextEncoder().encode(JSON.stringify(config));
+   *   return await client.pushBlob("127.0.0.1:5000/app", bytes); // { digest, size }
+   * }
+   * console.log(typeof uploadConfig); // function
+   * ```
+   */
+  async pushBlob(reference: string, bytes: Uint8Array): Promise<{ digest: string; size: number }> {
+    const ref = parseReference(reference);
+    const digest = await sha256Digest(bytes);
+    const blobPath = `/v2/${ref.repository}/blobs/${digest}`;
+    const head = await this.#request(ref, "pull,push", "HEAD", blobPath);
+    await head.response.body?.cancel();
+    if (head.response.ok) return { digest, size: bytes.length };
+    if (head.response.status !== 404) throw await this.#fail(ref, head, `HEAD blob ${digest}`);
+
+    // The PUT is not retried alone (an upload session may not survive a failed PUT): on a
+    // failure worth retrying, start over with a new session, within the same retry budget.
+    const attempts = this.#transport.retries + 1;
+    for (let attempt = 0;; attempt++) {
+      const started = await this.#request(
+        ref,
+        "pull,push",
+        "POST",
+        `/v2/${ref.repository}/blobs/uploads/`,
+      );
+      const location = started.response.headers.get("location");
+      if (started.response.status !== 202 || !location) {
+        if (started.response.status === 202) {
+          await started.response.body?.cancel();
+          throw new RegistryError(
+            "protocol",
+            `registry ${ref.registry} started an upload to ${ref.repository} without a Location`,
+            { registry: ref.registry, hint: "check the registry (or the proxy in front of it)" },
+          );
+        }
+        throw await this.#fail(ref, started, "start a blob upload");
+      }
+      await started.response.body?.cancel();
+      const uploadUrl = new URL(location, started.url);
+      uploadUrl.searchParams.set("digest", digest);
+      let sent: Exchange;
+      try {
+        sent = await this.#request(ref, "pull,push", "PUT", uploadUrl, {
+          headers: { "content-type": "application/octet-stream" },
+          body: bytes,
+          retry: false,
+        });
+      } catch (error) {
+        if (
+          error instanceof RegistryError && error.kind === "unreachable" && attempt + 1 < attempts
+        ) {
+          await sleep(this.#transport.backoffMs(attempt));
+          continue;
+        }
+        throw error;
+      }
+      const status = sent.response.status;
+      if (status === 201 || status === 204 || status === 200) {
+        await sent.response.body?.cancel();
+        return { digest, size: bytes.length };
+      }
+      if ((status >= 500 || status === 429) && attempt + 1 < attempts) {
+        await sent.response.body?.cancel();
+        await sleep(this.#transport.backoffMs(attempt, sent.response.headers.get("retry-after")));
+        continue;
+      }
+      throw await this.#fail(ref, sent, `upload blob ${digest}`);
+    }
+  }
+
+  /**
+   * Download a blob from the repository of `reference`, checked against its digest and
+   * capped at `maxBytes` (default 64 MiB).
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * async function readConfig(client: RegistryClient, digest: string): Promise<unknown> {
+   *   const bytes = await client.getBlob("127.0.0.1:5000/app", digest, { maxBytes: 1 << 20 });
+   *   return JSON.parse(new TextDecoder().decode(bytes));
+   * }
+   * console.log(typeof readConfig); // function
+   * ```
+   */
+  async getBlob(
+    reference: string,
+    digest: string,
+    options: { maxBytes?: number } = {},
+  ): Promise<Uint8Array> {
+    const ref = parseReference(reference);
+    if (!isDigest(digest)) {
+      throw new UsageError(`${JSON.stringify(digest)} is not a blob digest`, {
+        hint: "a digest is sha256: followed by 64 hex characters",
+      });
+    }
+    return await this.#getBlob(ref, digest, options.maxBytes ?? DEFAULT_MAX_BLOB_BYTES, "pull");
+  }
+
+  // ---- internals ----
+
+  async #getManifest(ref: Reference, actions: Actions): Promise<FetchedManifest | undefined> {
+    const target = referenceTarget(ref);
+    const sent = await this.#request(
+      ref,
+      actions,
+      "GET",
+      `/v2/${ref.repository}/manifests/${target}`,
+      { headers: { accept: MANIFEST_ACCEPT } },
+    );
+    if (sent.response.status === 404) {
+      await sent.response.body?.cancel();
+      return undefined;
+    }
+    if (!sent.response.ok) throw await this.#fail(ref, sent, `GET manifest ${target}`);
+    const body = await this.#readBody(ref, sent, MAX_MANIFEST_BYTES, `manifest ${target}`);
+    let digest = await sha256Digest(body);
+    if (ref.digest !== undefined) {
+      if (!(await digestMatches(body, ref.digest))) {
+        throw this.#protocol(
+          ref,
+          `the manifest served for ${formatReference(ref)} does not match its digest`,
+        );
+      }
+      digest = ref.digest;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(body));
+    } catch {
+      throw this.#protocol(ref, `the manifest of ${formatReference(ref)} is not JSON`);
+    }
+    const mediaType = detectMediaType(sent.response.headers.get("content-type"), json);
+    return { digest, mediaType, size: body.length, body, json };
+  }
+
+  async #putManifest(ref: Reference, body: Uint8Array, mediaType: string): Promise<string> {
+    if (body.length > MAX_MANIFEST_BYTES) {
+      throw new UsageError(
+        `the manifest for ${formatReference(ref)} is ${body.length} bytes; registries refuse ` +
+          `manifests over 4 MiB`,
+        { hint: "use fewer layers or annotations" },
+      );
+    }
+    if (!mediaType) {
+      throw new UsageError(`putManifest(${formatReference(ref)}) needs a media type`);
+    }
+    const digest = await sha256Digest(body);
+    if (ref.digest !== undefined && !(await digestMatches(body, ref.digest))) {
+      throw new UsageError(
+        `the manifest does not have the digest in ${formatReference(ref)} (it is ${digest})`,
+        { hint: "put it by tag, or by its own digest" },
+      );
+    }
+    const target = referenceTarget(ref);
+    const sent = await this.#request(
+      ref,
+      "pull,push",
+      "PUT",
+      `/v2/${ref.repository}/manifests/${target}`,
+      {
+        headers: { "content-type": mediaType },
+        body,
+      },
+    );
+    if (!sent.response.ok) throw await this.#fail(ref, sent, `PUT manifest ${target}`);
+    await sent.response.body?.cancel();
+    const stored = sent.response.headers.get("docker-content-digest");
+    if (stored && stored !== digest && stored !== ref.digest) {
+      this.#transport.log(
+        `registry ${ref.registry} reports digest ${stored} for a manifest whose bytes are ${digest}`,
+      );
+    }
+    return ref.digest ?? digest;
+  }
+
+  async #getBlob(
+    ref: Reference,
+    digest: string,
+    maxBytes: number,
+    actions: Actions,
+  ): Promise<Uint8Array> {
+    const sent = await this.#request(ref, actions, "GET", `/v2/${ref.repository}/blobs/${digest}`);
+    if (!sent.response.ok) throw await this.#fail(ref, sent, `GET blob ${digest}`);
+    const bytes = await this.#readBody(ref, sent, maxBytes, `blob ${digest}`);
+    if (!(await digestMatches(bytes, digest))) {
+      throw this.#protocol(
+        ref,
+        `blob ${digest} of ${ref.registry}/${ref.repository} does not match its digest`,
+      );
+    }
+    return bytes;
+  }
+
+  /** The platforms of a fetched manifest: an index's entries, or an image's config. */
+  async #platformsOf(ref: Reference, manifest: FetchedManifest): Promise<PlatformObject[]> {
+    const kind = manifestKind(manifest.mediaType);
+    if (kind === "index") {
+      const entries = indexEntries(manifest.json);
+      if (typeof entries === "string") {
+        throw this.#protocol(ref, `the index ${formatReference(ref)} is malformed: ${entries}`);
+      }
+      return indexPlatforms(entries);
+    }
+    if (kind === "manifest") {
+      const config = manifestConfig(manifest.json);
+      if (typeof config === "string") {
+        throw this.#protocol(ref, `the manifest ${formatReference(ref)} is malformed: ${config}`);
+      }
+      const bytes = await this.#getBlob(ref, config.digest, MAX_CONFIG_BYTES, "pull");
+      let json: unknown;
+      try {
+        json = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        // Not an image config (an artifact's config can be anything): no platform.
+        return [];
+      }
+      const platform = configPlatform(json);
+      return platform ? [platform] : [];
+    }
+    throw this.#protocol(
+      ref,
+      `${formatReference(ref)} is a ${manifest.mediaType}, which this client does not read`,
+    );
+  }
+
+  /** Send a request to the registry of `ref`, answering one auth challenge if needed. */
+  async #request(
+    ref: Reference,
+    actions: Actions,
+    method: string,
+    path: string | URL,
+    init: { headers?: Record<string, string>; body?: Uint8Array; retry?: boolean } = {},
+  ): Promise<Exchange> {
+    const base = this.#baseUrl(ref);
+    const url = typeof path === "string" ? new URL(`${base}${path}`) : path;
+    // Credentials only ever go to the registry's own origin.
+    const sameOrigin = url.origin === new URL(base).origin;
+    const scope = repositoryScope(ref.repository, actions);
+    const headers = new Headers(init.headers);
+    let authorization = sameOrigin
+      ? await this.#auth.authorization(ref.registry, ref.host, scope)
+      : undefined;
+    for (let round = 0;; round++) {
+      if (authorization) headers.set("authorization", authorization);
+      const sent = await this.#transport.send(url, { method, headers, body: init.body }, {
+        registry: ref.registry,
+        retry: init.retry,
+      });
+      if (sent.response.status !== 401 || round > 0 || !sameOrigin) return { ...sent, url };
+      const challenge = sent.response.headers.get("www-authenticate");
+      await sent.response.body?.cancel();
+      authorization = await this.#auth.answerChallenge(ref.registry, ref.host, scope, challenge);
+    }
+  }
+
+  #baseUrl(ref: Reference): string {
+    const plain = this.#transport.plainHttpAllowed(ref.host) ||
+      this.#transport.plainHttpAllowed(ref.registry);
+    return `${plain ? "http" : "https"}://${ref.host}`;
+  }
+
+  async #readBody(
+    ref: Reference,
+    sent: Exchange,
+    maxBytes: number,
+    what: string,
+  ): Promise<Uint8Array> {
+    const limit = maxBytes >= 1024 * 1024 ? `${maxBytes / (1024 * 1024)} MiB` : `${maxBytes} bytes`;
+    const tooBig = (): never => {
+      throw this.#protocol(
+        ref,
+        `${what} of ${ref.registry}/${ref.repository} is larger than ${limit}`,
+      );
+    };
+    const declared = Number(sent.response.headers.get("content-length") ?? "NaN");
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      await sent.response.body?.cancel();
+      tooBig();
+    }
+    try {
+      return await readCapped(sent.response.body, maxBytes, tooBig);
+    } catch (error) {
+      if (error instanceof RegistryError) throw error;
+      throw this.#transport.unreachable(ref.registry, "GET", sent.url, sent.attempts, error);
+    }
+  }
+
+  /** The error for an HTTP answer we cannot use, with the registry's own error codes. */
+  async #fail(ref: Reference, sent: Exchange, what: string): Promise<RegistryError> {
+    const { response, attempts } = sent;
+    const status = response.status;
+    let detail = "";
+    try {
+      const bytes = await readCapped(response.body, MAX_ERROR_BODY_BYTES, function tooBig(): never {
+        throw new Error("error body too large");
+      });
+      detail = registryErrorDetail(new TextDecoder().decode(bytes));
+    } catch {
+      // An unreadable error body leaves the status to speak.
+    }
+    const name = `${ref.registry}/${ref.repository}`;
+    const said = `${status}${response.statusText ? ` ${response.statusText}` : ""}${
+      detail ? `: ${detail}` : ""
+    }`;
+    const redact = (text: string) => this.#redactor.redact(text);
+    const options = { registry: ref.registry, status };
+    if (status === 401) {
+      const credential = await this.#credential(ref.registry);
+      return new RegistryError(
+        "unauthorized",
+        redact(`registry ${ref.registry} refused ${what} in ${ref.repository} (${said})`),
+        { ...options, hint: redact(this.#unauthorizedHint(ref.registry, credential)) },
+      );
+    }
+    if (status === 403) {
+      const credential = await this.#credential(ref.registry);
+      return new RegistryError(
+        "denied",
+        redact(`registry ${ref.registry} denied ${what} in ${ref.repository} (${said})`),
+        {
+          ...options,
+          hint: credential
+            ? `the account from ${credential.source} lacks permission on ${name}: ask for access`
+            : `${name} needs an account with access: run \`docker login ${ref.registry}\``,
+        },
+      );
+    }
+    if (status === 404) {
+      return new RegistryError("not-found", redact(`${what}: not found in ${name} (${said})`), {
+        ...options,
+        hint: `check the repository name and that the content was pushed to ${ref.registry}`,
+      });
+    }
+    if (status >= 500 || status === 429) {
+      return new RegistryError(
+        "unreachable",
+        redact(
+          `registry ${ref.registry} failed to ${what} in ${ref.repository}: it answered ${said} ` +
+            `after ${attempts} attempt${attempts === 1 ? "" : "s"}`,
+        ),
+        {
+          ...options,
+          hint: `the registry is failing or overloaded; check its status and try again`,
+        },
+      );
+    }
+    return new RegistryError(
+      "protocol",
+      redact(`registry ${ref.registry} answered ${what} in ${ref.repository} with ${said}`),
+      { ...options, hint: "this may be a registry this client does not support; report it" },
+    );
+  }
+
+  #protocol(ref: Reference, message: string): RegistryError {
+    return new RegistryError("protocol", this.#redactor.redact(message), {
+      registry: ref.registry,
+      hint: "the registry served something unexpected; check it (or the proxy in front of it)",
+    });
+  }
+
+  #unauthorizedHint(registry: string, credential: Credential | undefined): string {
+    const config = `${dockerConfigDir(this.#options.dockerConfigDir)}/config.json`;
+    if (credential) {
+      return `the credentials from ${credential.source} were not accepted: check them, or run ` +
+        `\`docker login ${registry}\` again`;
+    }
+    return `run \`docker login ${registry}\`, or add credentials for ${registry} to ${config} ` +
+      `("auths"), or name a credential helper for it under "credHelpers"; if the repository ` +
+      `does not exist, some registries also answer this way`;
+  }
+
+  /** The credentials for a registry: explicit ones first, then config.json. Asked once. */
+  #credential(registry: string): Promise<Credential | undefined> {
+    let pending = this.#credentials.get(registry);
+    if (!pending) {
+      pending = this.#resolveCredential(registry);
+      this.#credentials.set(registry, pending);
+    }
+    return pending;
+  }
+
+  async #resolveCredential(registry: string): Promise<Credential | undefined> {
+    const explicit = this.#options.credentials;
+    let credential: Credential | undefined;
+    if (typeof explicit === "function") {
+      const given = await explicit(registry);
+      if (given) credential = { ...given, source: "the credentials given to imgtool" };
+    } else if (explicit) {
+      credential = { ...explicit, source: "the credentials given to imgtool" };
+    }
+    if (!credential) {
+      const config = await readDockerConfig(this.#options.dockerConfigDir);
+      if (config) credential = await lookupCredential(config, registry);
+    }
+    if (credential) {
+      this.#redactor.add(credential.password);
+      this.#redactor.add(credential.identityToken);
+      if (credential.password !== undefined) {
+        this.#redactor.add(`${credential.username}:${credential.password}`);
+      }
+    }
+    return credential;
+  }
+}
+
+/** A request's answer, how many attempts it took, and the URL it went to. */
+interface Exchange {
+  response: Response;
+  attempts: number;
+  url: URL;
+}
+
+/** Resolve an index member (`:tag`, `@digest`, or a full reference) against the target. */
+function childReference(target: Reference, reference: string): Reference {
+  const repository = `${target.registry}/${target.repository}`;
+  if (reference.startsWith(":") || reference.startsWith("@")) {
+    return parseReference(`${repository}${reference}`);
+  }
+  if (isDigest(reference)) return parseReference(`${repository}@${reference}`);
+  const ref = parseReference(reference);
+  if (ref.registry !== target.registry || ref.repository !== target.repository) {
+    throw new UsageError(
+      `index member ${reference} is not in ${repository}, where the index goes`,
+      { hint: `push it to ${repository} first, or name it as :tag or @sha256:...` },
+    );
+  }
+  return ref;
+}
+
+/** The registry's own error codes and messages (`MANIFEST_UNKNOWN: manifest unknown`). */
+function registryErrorDetail(text: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    const line = text.trim().split("\n")[0] ?? "";
+    return line.length > 200 ? `${line.slice(0, 200)}...` : line;
+  }
+  const errors = (parsed as { errors?: unknown })?.errors;
+  if (!Array.isArray(errors)) return "";
+  return errors.slice(0, 3).map(function describe(e: { code?: unknown; message?: unknown }) {
+    const code = typeof e?.code === "string" ? e.code : "";
+    const message = typeof e?.message === "string" ? e.message.slice(0, 200) : "";
+    return [code, message].filter(Boolean).join(": ");
+  }).filter(Boolean).join("; ");
+}

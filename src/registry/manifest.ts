@@ -1,0 +1,206 @@
+/**
+ * Manifest media types and the few facts the client reads from manifests: whether one is an
+ * index, which platforms an index lists, which config blob a manifest points at.
+ *
+ * @module
+ */
+
+import type { PlatformObject } from "./platform.ts";
+
+/** An OCI image manifest. */
+export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+/** An OCI image index. */
+export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+/** A Docker image manifest, schema 2. */
+export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+/** A Docker manifest list (schema 2's multi-platform index). */
+export const DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
+/** The `Accept` header for manifest requests: all four types this client understands. */
+export const MANIFEST_ACCEPT: string = [
+  OCI_INDEX,
+  DOCKER_MANIFEST_LIST,
+  OCI_MANIFEST,
+  DOCKER_MANIFEST,
+]
+  .join(", ");
+
+/** A content descriptor: what a manifest says about a blob or another manifest. */
+export interface Descriptor {
+  /** The media type of the content. */
+  mediaType: string;
+  /** Its digest, `sha256:...`. */
+  digest: string;
+  /** Its size in bytes. */
+  size: number;
+  /** For index entries: the platform the manifest is for. */
+  platform?: PlatformObject;
+  /** Free-form annotations. */
+  annotations?: Record<string, string>;
+}
+
+/**
+ * Whether a media type is an index (`index`), a single image manifest (`manifest`), or
+ * something this client does not read (`other`).
+ *
+ * @example
+ * ```ts
+ * import { DOCKER_MANIFEST_LIST, manifestKind } from "./manifest.ts";
+ * console.log(manifestKind(DOCKER_MANIFEST_LIST)); // index
+ * ```
+ */
+export function manifestKind(mediaType: string): "index" | "manifest" | "other" {
+  if (mediaType === OCI_INDEX || mediaType === DOCKER_MANIFEST_LIST) return "index";
+  if (mediaType === OCI_MANIFEST || mediaType === DOCKER_MANIFEST) return "manifest";
+  return "other";
+}
+
+/**
+ * A manifest's media type: the `Content-Type` the registry sent, else the document's own
+ * `mediaType`, else guessed from its shape (OCI allows leaving it out).
+ *
+ * @example
+ * ```ts
+ * import { detectMediaType } from "./manifest.ts";
+ * console.log(detectMediaType(null, { schemaVersion: 2, manifests: [] }));
+ * // application/vnd.oci.image.index.v1+json
+ * ```
+ */
+export function detectMediaType(contentType: string | null, json: unknown): string {
+  const header = contentType?.split(";")[0].trim().toLowerCase();
+  const record = isRecord(json) ? json : {};
+  const own = typeof record.mediaType === "string" ? record.mediaType : undefined;
+  // A generic header (some servers say application/json) tells less than the document.
+  if (header && header !== "application/json" && header !== "application/octet-stream") {
+    return header;
+  }
+  if (own) return own;
+  if (Array.isArray(record.manifests)) return OCI_INDEX;
+  if (isRecord(record.config) && Array.isArray(record.layers)) return OCI_MANIFEST;
+  return header ?? "application/octet-stream";
+}
+
+/**
+ * The entries of an index (OCI index or Docker manifest list), validated enough to use.
+ * Returns an error message instead when the document is not shaped like an index.
+ *
+ * @example
+ * ```ts
+ * import { indexEntries } from "./manifest.ts";
+ * const entries = indexEntries({ manifests: [] });
+ * console.log(Array.isArray(entries)); // true
+ * ```
+ */
+export function indexEntries(json: unknown): Descriptor[] | string {
+  if (!isRecord(json) || !Array.isArray(json.manifests)) return `it has no "manifests" list`;
+  const entries: Descriptor[] = [];
+  for (const [i, item] of json.manifests.entries()) {
+    const descriptor = toDescriptor(item);
+    if (typeof descriptor === "string") return `manifests[${i}]: ${descriptor}`;
+    entries.push(descriptor);
+  }
+  return entries;
+}
+
+/**
+ * The platforms an index's entries are for, skipping entries without one and attestation
+ * manifests (`unknown/unknown`), without duplicates.
+ *
+ * @example
+ * ```ts
+ * import { indexPlatforms } from "./manifest.ts";
+ * const platforms = indexPlatforms([
+ *   { mediaType: "m", digest: "sha256:1", size: 1, platform: { os: "linux", architecture: "amd64" } },
+ *   { mediaType: "m", digest: "sha256:2", size: 1, platform: { os: "unknown", architecture: "unknown" } },
+ * ]);
+ * console.log(platforms); // [ { os: "linux", architecture: "amd64" } ]
+ * ```
+ */
+export function indexPlatforms(entries: Descriptor[]): PlatformObject[] {
+  const seen = new Set<string>();
+  const platforms: PlatformObject[] = [];
+  for (const entry of entries) {
+    const p = entry.platform;
+    if (!p || (p.os === "unknown" && p.architecture === "unknown")) continue;
+    if (entry.annotations?.["vnd.docker.reference.type"] === "attestation-manifest") continue;
+    const key = `${p.os}/${p.architecture}/${p.variant ?? ""}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    platforms.push(p);
+  }
+  return platforms;
+}
+
+/**
+ * The config descriptor of an image manifest, or an error message when there is none.
+ *
+ * @example
+ * ```ts
+ * import { manifestConfig } from "./manifest.ts";
+ * const config = manifestConfig({
+ *   config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: "sha256:ab", size: 2 },
+ *   layers: [],
+ * });
+ * console.log(typeof config === "string" ? config : config.digest); // sha256:ab
+ * ```
+ */
+export function manifestConfig(json: unknown): Descriptor | string {
+  if (!isRecord(json)) return "it is not a JSON object";
+  const config = toDescriptor(json.config);
+  return typeof config === "string" ? `its "config": ${config}` : config;
+}
+
+/**
+ * The platform an image config (the JSON blob a manifest's `config` points at) declares;
+ * `undefined` when it names no os and architecture (an artifact, not an image).
+ *
+ * @example
+ * ```ts
+ * import { configPlatform } from "./manifest.ts";
+ * console.log(configPlatform({ os: "linux", architecture: "arm", variant: "v7" }));
+ * // { os: "linux", architecture: "arm", variant: "v7" }
+ * ```
+ */
+export function configPlatform(json: unknown): PlatformObject | undefined {
+  if (!isRecord(json)) return undefined;
+  const { os, architecture, variant } = json;
+  if (typeof os !== "string" || typeof architecture !== "string" || !os || !architecture) {
+    return undefined;
+  }
+  return typeof variant === "string" && variant
+    ? { os, architecture, variant }
+    : { os, architecture };
+}
+
+function toDescriptor(value: unknown): Descriptor | string {
+  if (!isRecord(value)) return "not an object";
+  const { mediaType, digest, size, platform, annotations } = value;
+  if (typeof digest !== "string" || !/^[a-z0-9+._-]+:[a-zA-Z0-9=_-]+$/.test(digest)) {
+    return `"digest" is missing or malformed`;
+  }
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+    return `"size" is missing or not a byte count`;
+  }
+  const descriptor: Descriptor = {
+    mediaType: typeof mediaType === "string" ? mediaType : "",
+    digest,
+    size,
+  };
+  if (
+    isRecord(platform) && typeof platform.os === "string" &&
+    typeof platform.architecture === "string"
+  ) {
+    descriptor.platform = configPlatform(platform);
+  }
+  if (isRecord(annotations)) {
+    descriptor.annotations = Object.fromEntries(
+      Object.entries(annotations).filter((entry): entry is [string, string] =>
+        typeof entry[1] === "string"
+      ),
+    );
+  }
+  return descriptor;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
