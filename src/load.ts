@@ -8,7 +8,7 @@
  */
 
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { SpecError } from "./errors.ts";
 import { type Image, isImage } from "./image.ts";
@@ -44,6 +44,7 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
     });
   }
   if (!statSync(file).isFile()) throw new SpecError(`${file} is not a file`);
+  checkImports(file);
   let module: Record<string, unknown>;
   try {
     module = await import(pathToFileURL(file).href);
@@ -130,21 +131,47 @@ export function exportOrder(source: string): string[] {
   return names;
 }
 
+const IMPORT =
+  /(?:\bimport|\bexport)\s[^"'`;]*?\bfrom\s*["']([^"']+)["']|\bimport\s*\(?\s*["']([^"']+)["']/g;
+const REMOTE = /^(?:https?|jsr|npm):/;
+
+/**
+ * Refuse remote imports (`https:`, `jsr:`, `npm:`) in the spec and the local files it
+ * imports, before running anything: the imgtool binary can load only what is on disk, and
+ * a spec should behave the same under `deno run` as in the binary. `node:` built-ins and
+ * local files are fine.
+ */
+export function checkImports(entry: string): void {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    let source: string;
+    try {
+      source = readFileSync(file, "utf8");
+    } catch {
+      return; // the import itself reports a missing file
+    }
+    for (const match of source.matchAll(IMPORT)) {
+      const specifier = match[1] ?? match[2];
+      if (REMOTE.test(specifier)) {
+        const line = source.slice(0, match.index).split("\n").length;
+        throw new SpecError(`${file}:${line} imports ${specifier}, which imgtool cannot load`, {
+          hint: 'a spec may import "imgtool", node: built-ins and local .ts files; remote ' +
+            "(https:, jsr:, npm:) imports are not available to the imgtool binary: copy the code " +
+            "into a local file and import that",
+        });
+      }
+      if (specifier.startsWith(".") || specifier.startsWith("/")) {
+        visit(resolve(dirname(file), specifier));
+      }
+    }
+  };
+  visit(entry);
+}
+
 function loadFailure(file: string, error: unknown): SpecError {
   const message = error instanceof Error ? error.message : String(error);
-  const unsupported = /\b(?:https?|jsr|npm):/.exec(message);
-  if (
-    error instanceof Error &&
-    /Module not found|Cannot load module|Unsupported scheme|Import .* failed/i.test(message) &&
-    unsupported
-  ) {
-    return new SpecError(`${file} could not be loaded: ${firstLine(message)}`, {
-      hint:
-        'a spec may import "imgtool" and local .ts files; remote (https:, jsr:, npm:) imports are not available ' +
-        "to the imgtool binary: vendor the code into a local file",
-      cause: error,
-    });
-  }
   const where = error instanceof Error ? specFrame(error, file) : undefined;
   return new SpecError(
     `${file} failed to load: ${firstLine(message)}${where ? `\n  at ${where}` : ""}`,

@@ -1,2 +1,11 @@
-/** imgtool's version, embedded in the binary and printed by `imgtool --version`. */
-export const VERSION = "0.1.0";
+/**
+ * imgtool's version: the one in deno.json, embedded in the binary and printed by
+ * `imgtool --version`.
+ *
+ * @module
+ */
+
+import manifest from "../deno.json" with { type: "json" };
+
+/** imgtool's version. */
+export const VERSION: string = manifest.version;
