@@ -53,7 +53,8 @@ export class ImgtoolError extends Error {
  * @example
  * ```ts
  * import { UsageError } from "imgtool";
- * throw new UsageError("unknown flag --fast", { hint: "see imgtool build --help" });
+ * const error = new UsageError("unknown flag --fast", { hint: "see imgtool build --help" });
+ * console.log(error.exitCode); // 2
  * ```
  */
 export class UsageError extends ImgtoolError {
