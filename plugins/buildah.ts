@@ -85,6 +85,7 @@ export const buildah = defineBuilder({
   },
   async build(request, context) {
     const tls = `--tls-verify=${request.insecureRegistry ? "false" : "true"}`;
+    const auth = request.registryAuthFile ? ["--authfile", request.registryAuthFile] : [];
     const multi = request.platforms.length > 1;
     if (multi) {
       // A manifest list left from an earlier build would collect duplicate entries.
@@ -96,6 +97,7 @@ export const buildah = defineBuilder({
       "bud",
       "--layers",
       tls,
+      ...auth,
       ...(request.network === "default" ? [] : [`--network=${request.network}`]),
       "--file",
       `${request.contextDir}/Dockerfile`,

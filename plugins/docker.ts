@@ -10,6 +10,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import {
   type BuilderContext,
   BuildError,
@@ -138,6 +139,11 @@ export class StepTracker {
   }
 }
 
+/** `--config DIR` when the image brings its own registry credentials. */
+function configArgs(request: BuildRequest): string[] {
+  return request.registryAuthFile ? ["--config", dirname(request.registryAuthFile)] : [];
+}
+
 async function runBuild(
   request: BuildRequest,
   context: BuilderContext,
@@ -146,7 +152,7 @@ async function runBuild(
 ): Promise<void> {
   const tracker = new StepTracker();
   const result = await context.exec(context.config.dockerClient, {
-    args,
+    args: [...configArgs(request), ...args],
     env,
     signal: request.signal,
     onLine(line) {
@@ -172,7 +178,7 @@ async function push(
   reference: string,
 ): Promise<void> {
   const result = await context.exec(context.config.dockerClient, {
-    args: ["push", reference],
+    args: [...configArgs(request), "push", reference],
     signal: request.signal,
     onLine: request.output,
   });

@@ -13,7 +13,9 @@ import { BuildError } from "./errors.ts";
 import type { ImageIdentity } from "./identify.ts";
 import type { ImagePlan } from "./plan.ts";
 import { type RenderedSection, renderImage } from "./render.ts";
-import { prepareSecrets, redactor } from "./secrets.ts";
+import { prepareSecrets, redactor, writeRegistryAuth } from "./secrets.ts";
+import { parseReference } from "./registry/reference.ts";
+import { join } from "node:path";
 
 /** Options for {@link buildImage}. */
 export interface BuildOptions {
@@ -42,7 +44,15 @@ export async function buildImage(
     await Deno.chmod(secretsDir, 0o700);
     await writeContext(rendered, contextDir, plan.ignore);
     const secrets = await prepareSecrets(rendered.secrets, plan.config, secretsDir);
-    const mask = redactor(secrets.values);
+    const auth = plan.spec.registrySecret && plan.info.registry
+      ? await writeRegistryAuth(
+        parseReference(identity.uri).registry,
+        plan.spec.registrySecret,
+        plan.config,
+        join(secretsDir, "registry-auth"),
+      )
+      : undefined;
+    const mask = redactor([...secrets.values, ...(auth?.values ?? [])]);
     const maskedContext: BuilderContext = {
       ...context,
       exec: (command, execOptions) =>
@@ -67,6 +77,7 @@ export async function buildImage(
         push: options.push,
         network: plan.config.network,
         insecureRegistry: options.insecureRegistry,
+        registryAuthFile: auth?.file,
         signal: options.signal,
         output: (line) => options.output(mask(line)),
       }, maskedContext);

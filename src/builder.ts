@@ -31,6 +31,11 @@ export interface BuildRequest {
   readonly network: string;
   /** Whether the registry is reached over plain HTTP. */
   readonly insecureRegistry: boolean;
+  /**
+   * A Docker `config.json` granting access to the image's registry, when the image has a
+   * registry secret (for docker: `--config` its folder; for buildah: `--authfile`).
+   */
+  readonly registryAuthFile?: string;
   /** Stops the build when aborted. */
   readonly signal: AbortSignal;
   /** Receives the builder's output, a line at a time (secret values already masked). */

@@ -100,3 +100,51 @@ export function redactor(values: readonly string[]): (text: string) => string {
   if (needles.length === 0) return (text) => text;
   return (text) => needles.reduce((out, needle) => out.replaceAll(needle, "***"), text);
 }
+
+/** A user name and password for a registry. */
+export interface RegistryCredentials {
+  /** The user name. */
+  readonly username: string;
+  /** The password or token. */
+  readonly password: string;
+}
+
+/**
+ * The credentials a registry secret holds: `user:password`, or a token (used with the user
+ * name `imgtool`). `undefined` when the secret has no value.
+ */
+export function registryCredentials(
+  secret: Secret,
+  config: Config,
+): RegistryCredentials | undefined {
+  const source = secretSource(secret.id, config);
+  if (!source) return undefined;
+  const value =
+    (source.kind === "env" ? Deno.env.get(source.name) ?? "" : Deno.readTextFileSync(source.path))
+      .trim();
+  const colon = value.indexOf(":");
+  return colon > 0
+    ? { username: value.slice(0, colon), password: value.slice(colon + 1) }
+    : { username: "imgtool", password: value };
+}
+
+/**
+ * Write a Docker `config.json` granting access to `registry` with a registry secret's
+ * credentials into `dir` (mode 0600). Returns the file and the values to mask.
+ */
+export async function writeRegistryAuth(
+  registry: string,
+  secret: Secret,
+  config: Config,
+  dir: string,
+): Promise<{ file: string; values: string[] }> {
+  const credentials = registryCredentials(secret, config);
+  if (!credentials) throw new Error(`internal: registry secret ${secret.id} has no value`);
+  const auth = btoa(`${credentials.username}:${credentials.password}`);
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, "config.json");
+  await Deno.writeTextFile(file, JSON.stringify({ auths: { [registry]: { auth } } }), {
+    mode: 0o600,
+  });
+  return { file, values: [credentials.password, auth] };
+}

@@ -42,7 +42,7 @@ export interface ValidateOptions {
 }
 
 async function validatePlan(plan: ImagePlan, options: ValidateOptions): Promise<Diagnostic[]> {
-  const problems: Diagnostic[] = [...plan.problems, ...imageProblems(plan)];
+  const problems: Diagnostic[] = [...plan.problems, ...imageProblems(plan, options)];
   const perLayer = await Promise.all(
     plan.layers.map((planned, index) => validateLayer(plan, planned, index, options)),
   );
@@ -111,7 +111,7 @@ async function validateLayer(
 const NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const REGISTRY = /^[A-Za-z0-9.-]+(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
-function imageProblems(plan: ImagePlan): Diagnostic[] {
+function imageProblems(plan: ImagePlan, validation: ValidateOptions): Diagnostic[] {
   const problems: Diagnostic[] = [];
   const { info } = plan;
   const add = (message: string, hint: string) =>

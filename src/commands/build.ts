@@ -19,6 +19,7 @@ import type { ImagePlan } from "../plan.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { isLoopback } from "../registry/http.ts";
 import { parseReference } from "../registry/reference.ts";
+import { registryCredentials } from "../secrets.ts";
 import { selectBuilder } from "../select_builder.ts";
 import { ensureValid, prepare } from "./prepare.ts";
 
@@ -52,7 +53,10 @@ export async function buildCommand(
   const progress = (line: string) => {
     if (!flags.quiet && !flags.json) err(line);
   };
-  const registry = new RegistryClient({ insecureRegistries: [...config.insecureRegistries] });
+  const registry = new RegistryClient({
+    insecureRegistries: [...config.insecureRegistries],
+    credentials: (host) => registrySecretCredentials(plans, host),
+  });
   const context: BuilderContext = { config, registry, exec };
   const chosen = new Map<boolean, Promise<BuilderPlugin>>();
   const builderFor = (plan: ImagePlan) => {
@@ -155,4 +159,14 @@ export async function buildCommand(
 function isPlainHttp(uri: string, insecure: readonly string[]): boolean {
   const { registry } = parseReference(uri);
   return isLoopback(registry) || insecure.includes(registry);
+}
+
+/** Credentials from the registry secret of an image pushed to `host`, if one has it. */
+function registrySecretCredentials(plans: readonly ImagePlan[], host: string) {
+  const plan = plans.find((plan) =>
+    plan.spec.registrySecret && plan.info.registry &&
+    parseReference(`${plan.info.registry}/x`).registry === host
+  );
+  const secret = plan?.spec.registrySecret;
+  return Promise.resolve(plan && secret ? registryCredentials(secret, plan.config) : undefined);
 }
