@@ -117,8 +117,8 @@ export const buildah = defineBuilder({
       request,
       context,
       multi
-        ? ["manifest", "push", "--all", tls, request.uri, destination]
-        : ["push", tls, request.uri, destination],
+        ? ["manifest", "push", "--all", tls, ...auth, request.uri, destination]
+        : ["push", tls, ...auth, request.uri, destination],
       "push",
     );
   },
