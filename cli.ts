@@ -8,7 +8,7 @@
  */
 
 import { helpText, parseCommandLine } from "./src/cli/args.ts";
-import { out, reportError } from "./src/cli/output.ts";
+import { err, out, reportError } from "./src/cli/output.ts";
 import { buildCommand } from "./src/commands/build.ts";
 import { dockerfileCommand } from "./src/commands/dockerfile.ts";
 import { initCommand } from "./src/commands/init.ts";
@@ -47,7 +47,7 @@ export async function main(args: readonly string[]): Promise<number> {
     }
   } catch (error) {
     if (interrupt.signal.aborted) {
-      reportError(new Error("interrupted"), false);
+      err("interrupted: the builder was stopped and temporary build files were removed");
       return 130;
     }
     return reportError(error, json);
