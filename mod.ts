@@ -49,6 +49,7 @@ export type { ImagePlan, PlannedLayer } from "./src/plan.ts";
 export { identify, identifySync } from "./src/identify.ts";
 export type { ImageIdentity } from "./src/identify.ts";
 export { validateImages } from "./src/validate.ts";
+export type { ValidateOptions } from "./src/validate.ts";
 export { renderImage } from "./src/render.ts";
-export type { RenderedImage } from "./src/render.ts";
+export type { RenderedImage, RenderedSection } from "./src/render.ts";
 export { VERSION } from "./src/version.ts";

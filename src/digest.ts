@@ -47,6 +47,18 @@ function cacheKey(path: string, info: Deno.FileInfo): string {
   return `${path}\0${info.size}\0${info.mtime?.getTime()}\0${info.ino}\0${info.ctime?.getTime()}`;
 }
 
+// Times come in milliseconds: a file rewritten at the same size within the same millisecond
+// keeps its key. So, as git does with "racily clean" files, only digests of files unchanged
+// for a while are remembered; a later change moves the change time past them.
+const SETTLED_MS = 2000;
+
+function settled(info: Deno.FileInfo): boolean {
+  const mtime = info.mtime?.getTime();
+  const ctime = info.ctime?.getTime();
+  if (mtime === undefined || ctime === undefined) return false;
+  return Date.now() - Math.max(mtime, ctime) > SETTLED_MS;
+}
+
 /** A file's digest, read synchronously. */
 export function fileDigestSync(path: string): FileDigest {
   let info: Deno.FileInfo;
@@ -70,7 +82,7 @@ export function fileDigestSync(path: string): FileDigest {
       return null;
     }
     hex = hash.digest("hex");
-    cache.set(key, hex);
+    if (settled(info)) cache.set(key, hex);
   }
   return { mode: (info.mode ?? 0) & 0o7777, sha256: hex };
 }
@@ -98,7 +110,7 @@ export async function fileDigest(path: string): Promise<FileDigest> {
       return null;
     }
     hex = hash.digest("hex");
-    cache.set(key, hex);
+    if (settled(info)) cache.set(key, hex);
   }
   return { mode: (info.mode ?? 0) & 0o7777, sha256: hex };
 }

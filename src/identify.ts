@@ -103,16 +103,21 @@ function chain(plan: ImagePlan, digestOf: (ref: Ref) => unknown): ImageIdentity 
 export function contribution(planned: PlannedLayer): unknown {
   const { plugin, options } = planned.layer;
   if (!plugin.identify) return options;
+  let value: unknown;
   try {
-    return plugin.identify(options, planned.context);
+    value = plugin.identify(options, planned.context);
   } catch (error) {
     throw new Error(
       `plugin "${plugin.name}" failed in identify: ${(error as Error)?.message ?? error}`,
-      {
-        cause: error,
-      },
+      { cause: error },
     );
   }
+  if (value === undefined) {
+    throw new Error(
+      `plugin "${plugin.name}" failed in identify: it returned nothing (return null for no contribution)`,
+    );
+  }
+  return value;
 }
 
 function noRefs(): never {

@@ -82,6 +82,11 @@ export async function renderImage(plan: ImagePlan): Promise<RenderedImage> {
         },
       );
     }
+    if (!rendered || !Array.isArray(rendered.instructions)) {
+      throw new Error(
+        `plugin "${plugin.name}" failed in render: it returned no { instructions: [...] }`,
+      );
+    }
     const where = origin.file
       ? ` at ${basename(origin.file)}${origin.line ? `:${origin.line}` : ""}`
       : "";
