@@ -118,6 +118,8 @@ async function main(): Promise<number> {
       "--output",
       output,
       ...PERMISSIONS,
+      // The API's sources, readable inside the binary, for `imgtool init` to hand to editors.
+      ...["mod.ts", "deno.json", "src", "plugins"].flatMap((path) => ["--include", path]),
       ENTRY,
     ], runtime.env);
     if (!ok) return 1;

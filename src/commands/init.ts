@@ -40,19 +40,53 @@ const CONFIG =
 # base = "ghcr.io/acme/base:1.0"
 `;
 
-/** The module editors should resolve "imgtool" to: this copy's mod.ts. */
-function apiLocation(dir: string): string {
-  const url = new URL("../../mod.ts", import.meta.url);
-  if (url.protocol !== "file:") return url.href;
-  const path = fileURLToPath(url);
-  // Inside a compiled binary the API has no file on disk; point at the published module.
-  try {
-    Deno.statSync(path);
-  } catch {
-    return "npm:@imgtool/imgtool";
+// This copy's source root: the repository under `deno run`, or the binary's embedded copy.
+const SOURCE_ROOT = new URL("../../", import.meta.url);
+
+/** Is this code running from inside a `deno compile` binary (not from files on disk)? */
+function insideBinary(): boolean {
+  return SOURCE_ROOT.pathname.includes("/deno-compile-");
+}
+
+/**
+ * Where an editor finds the API for "imgtool": under `deno run`, this checkout's mod.ts;
+ * inside the binary, a copy of the API's sources written to `<dir>/.imgtool/sdk` (the
+ * binary embeds them), since the binary's own files are not on disk.
+ */
+async function apiLocation(dir: string): Promise<string> {
+  if (!insideBinary()) {
+    const rel = relative(dir, fileURLToPath(new URL("mod.ts", SOURCE_ROOT)));
+    return rel.startsWith(".") ? rel : `./${rel}`;
   }
-  const rel = relative(dir, path);
-  return rel.startsWith(".") ? rel : `./${rel}`;
+  await copySdk(fileURLToPath(SOURCE_ROOT), join(dir, ".imgtool", "sdk"));
+  return "./.imgtool/sdk/mod.ts";
+}
+
+/** The import map an editor needs: "imgtool", and the packages the API itself imports. */
+async function editorImports(dir: string): Promise<Record<string, string>> {
+  const manifest = JSON.parse(await Deno.readTextFile(new URL("deno.json", SOURCE_ROOT)));
+  return { ...manifest.imports, imgtool: await apiLocation(dir) };
+}
+
+/** Copy the API's sources (mod.ts, deno.json, src/, plugins/) from `root` into `target`. */
+export async function copySdk(root: string, target: string): Promise<void> {
+  const copyTree = async (from: string, to: string) => {
+    await Deno.mkdir(to, { recursive: true });
+    for await (const entry of Deno.readDir(from)) {
+      if (entry.isDirectory) await copyTree(join(from, entry.name), join(to, entry.name));
+      else if (entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) {
+        await Deno.writeTextFile(
+          join(to, entry.name),
+          await Deno.readTextFile(join(from, entry.name)),
+        );
+      }
+    }
+  };
+  await Deno.mkdir(target, { recursive: true });
+  for (const file of ["mod.ts", "deno.json"]) {
+    await Deno.writeTextFile(join(target, file), await Deno.readTextFile(join(root, file)));
+  }
+  for (const folder of ["src", "plugins"]) await copyTree(join(root, folder), join(target, folder));
 }
 
 /** Run `imgtool init`. */
@@ -62,7 +96,7 @@ export async function initCommand(dirArg: string, flags: Flags): Promise<number>
   const files: Record<string, string> = {
     "spec.ts": SPEC,
     "imgtool.toml": CONFIG,
-    "deno.json": `${JSON.stringify({ imports: { imgtool: apiLocation(dir) } }, null, 2)}\n`,
+    "deno.json": `${JSON.stringify({ imports: await editorImports(dir) }, null, 2)}\n`,
   };
   const written: string[] = [];
   const kept: string[] = [];
