@@ -11,6 +11,7 @@ import { definePlugin, run, type Secret, shellQuoteExpanding } from "../mod.ts";
 import {
   indexProblems,
   type IndexSettings,
+  installerIdentity,
   pipInstall,
   requirementProblems,
 } from "./shared/python.ts";
@@ -39,6 +40,7 @@ export const pip = definePlugin<Options>({
   name: "pip",
   validate: (options) => [...requirementProblems(options.packages), ...indexProblems(options)],
   secrets: (options) => options.secretMounts,
+  identify: (options, context) => ({ ...options, ...installerIdentity(context) }),
   render(options, context) {
     const step = pipInstall(
       context,

@@ -181,6 +181,8 @@ export const poetryProject = definePlugin<Options>({
       "install",
       "--no-root",
       "--no-interaction",
+      // Without a cache mount, Poetry's cache would stay in the layer.
+      ...(context.config.cacheMounts ? [] : ["--no-cache"]),
       ...(options.extraArgs ? [options.extraArgs] : []),
     ]
       .join(" ");
@@ -208,7 +210,12 @@ export const poetryProject = definePlugin<Options>({
         pre: false,
         secretMounts: [],
       });
-      commands.push(`${poetry} build --format wheel --no-interaction`, wheel.command);
+      commands.push(
+        `${poetry} build --format wheel --no-interaction${
+          context.config.cacheMounts ? "" : " --no-cache"
+        }`,
+        wheel.command,
+      );
       mounts.push(
         ...wheel.mounts.filter((mount) => !mounts.some((m) => m.target === mount.target)),
       );

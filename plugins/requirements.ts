@@ -15,7 +15,7 @@ import {
   type Secret,
   shellQuote,
 } from "../mod.ts";
-import { pipInstall } from "./shared/python.ts";
+import { installerIdentity, pipInstall } from "./shared/python.ts";
 
 /** The layer's options. */
 export interface Options {
@@ -85,6 +85,7 @@ export const requirements = definePlugin<Options>({
       file: context.file(file.path),
     })),
     secrets: options.secretMounts,
+    ...installerIdentity(context),
   }),
   render(options, context) {
     const found = files(options, context);

@@ -12,13 +12,22 @@
  * @module
  */
 
+import { parse as parseToml } from "smol-toml";
 import { basename, dirname, join } from "node:path";
-import { definePlugin, type Diagnostic, type IdentifyContext, run, shellQuote } from "../mod.ts";
+import {
+  definePlugin,
+  type Diagnostic,
+  type IdentifyContext,
+  run,
+  shellQuote,
+  shellQuoteExpanding,
+} from "../mod.ts";
 import {
   indexArgs,
   indexProblems,
   type IndexSettings,
   installerCache,
+  installerIdentity,
   pipInstall,
   uvCommand,
   uvMount,
@@ -45,6 +54,23 @@ export function lockFile(options: Options, context: IdentifyContext): string | u
   if (options.uvlock !== undefined) return context.resolve(options.uvlock);
   const beside = join(dirname(context.resolve(options.pyprojectFile)), "uv.lock");
   return context.isFile(beside) ? beside : undefined;
+}
+
+/**
+ * The `[project] dependencies` of a pyproject.toml text; none when it cannot be read or
+ * parsed (validation and the installer report those).
+ */
+export function projectDependencies(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  try {
+    const project = (parseToml(text) as { project?: { dependencies?: unknown } }).project;
+    const dependencies = project?.dependencies;
+    return Array.isArray(dependencies)
+      ? dependencies.filter((item): item is string => typeof item === "string")
+      : [];
+  } catch {
+    return [];
+  }
 }
 
 /** The uv project plugin. */
@@ -85,6 +111,8 @@ export const uvProject = definePlugin<Options>({
       project: options.projectInstallMode === "install_project"
         ? context.tree(dirname(pyproject))
         : null,
+      // With a lock, uv syncs whatever the installer setting.
+      ...installerIdentity(context, lock ? "uv" : context.config.installer),
     };
   },
   render(options, context) {
@@ -119,8 +147,20 @@ export const uvProject = definePlugin<Options>({
     };
     const pyprojectName = whole ? basename(pyproject) : "pyproject.toml";
     if (!lock) {
-      // No lock: let the installer resolve what pyproject.toml asks for.
-      const args = whole ? [PROJECT_DIR] : ["-r", shellQuote(`${PROJECT_DIR}/${pyprojectName}`)];
+      // No lock: let the installer resolve what pyproject.toml asks for. uv reads the
+      // dependencies from pyproject.toml itself; pip cannot (`-r` takes requirements files
+      // only), so it is given them as arguments.
+      const ids = options.secretMounts.filter((secret) => secret.asEnvVar).map((s) => s.id);
+      const args = whole
+        ? [PROJECT_DIR]
+        : context.config.installer === "uv"
+        ? ["-r", shellQuote(`${PROJECT_DIR}/${pyprojectName}`)]
+        : projectDependencies(context.readText(pyproject)).map((dependency) =>
+          shellQuoteExpanding(dependency.trim(), ids)
+        );
+      if (args.length === 0) {
+        return { instructions: ["# (the project declares no dependencies)"] };
+      }
       const step = pipInstall(context, args, options);
       return {
         instructions: [run(step.command, {
@@ -139,6 +179,8 @@ export const uvProject = definePlugin<Options>({
         "--locked",
         "--no-editable",
         ...(whole ? [] : ["--no-install-project"]),
+        // Without a cache mount, uv's cache would stay in the layer.
+        ...(context.config.cacheMounts ? [] : ["--no-cache"]),
         ...indexArgs({ ...context, config: { ...context.config, installer: "uv" } }, options),
       ].join(" "),
     ];

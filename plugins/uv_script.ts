@@ -22,6 +22,7 @@ import {
 import {
   indexProblems,
   type IndexSettings,
+  installerIdentity,
   pipInstall,
   requirementProblems,
 } from "./shared/python.ts";
@@ -96,25 +97,36 @@ export function pythonVersionFor(specifier: string): PythonVersion | undefined {
   const clauses = specifier.split(",").map((clause) => clause.trim()).filter(Boolean);
   const allows = (minor: number) =>
     clauses.every((clause) => {
-      const match = /^(>=|<=|==|!=|~=|>|<)\s*3(?:\.(\d+|\*))?(?:\.[\d*]+)*$/.exec(clause);
-      if (!match) return true; // not about 3.x minors: leave it to the installer
-      const [, op, raw] = match;
+      const match = /^(>=|<=|==|!=|~=|>|<)\s*(\d+)(?:\.(\d+|\*))?((?:\.[\d*]+)*)$/.exec(clause);
+      if (!match) return true; // not a version comparison: leave it to the installer
+      const [, op, majorText, raw, rest] = match;
+      const major = Number(majorText);
+      if (major !== 3) {
+        // Every 3.x compares alike with another major version.
+        if (op === "!=") return true;
+        if (op === "==") return false;
+        return op.startsWith(">") || op === "~=" ? 3 > major : 3 < major;
+      }
       const wanted = raw === undefined || raw === "*" ? undefined : Number(raw);
       if (wanted === undefined) return op !== "!=" && op !== "<";
+      // A patch part (3.11.2): some 3.11 releases are above it, and some below.
+      const patch = /^\.\d+/.test(rest);
       switch (op) {
         case ">=":
-        case "~=":
           return minor >= wanted;
+        case "~=":
+          // ~=3.11 is >=3.11,==3.*; ~=3.11.2 is >=3.11.2,==3.11.*
+          return patch ? minor === wanted : minor >= wanted;
         case ">":
-          return minor > wanted || (minor === wanted && /\.\d+\.\d+/.test(clause));
+          return minor > wanted || (minor === wanted && patch);
         case "<=":
           return minor <= wanted;
         case "<":
-          return minor < wanted;
+          return minor < wanted || (minor === wanted && patch && !/^(?:\.0)+$/.test(rest));
         case "==":
           return minor === wanted;
         case "!=":
-          return !(minor === wanted && !/\.\d+\.\d+/.test(clause));
+          return !(minor === wanted && !patch);
       }
       return true;
     });
@@ -199,6 +211,7 @@ export const uvScript = definePlugin<Options>({
         if (local === undefined) return dependency;
         return context.isFile(local) ? context.file(local) : context.tree(local);
       }),
+      ...installerIdentity(context),
     };
   },
   render(options, context) {

@@ -252,8 +252,10 @@ export const ENV_NAME_PATTERN: RegExp = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * ```
  */
 export function shellQuoteExpanding(value: string, variables: readonly string[]): string {
-  if (variables.length === 0) return shellQuote(value);
-  const names = variables.map((name) => name.replace(/[^A-Za-z0-9_]/g, "")).join("|");
+  // Only variable-name characters reach the pattern; a name with none of them names nothing.
+  const valid = variables.map((name) => name.replace(/[^A-Za-z0-9_]/g, "")).filter(Boolean);
+  if (valid.length === 0) return shellQuote(value);
+  const names = valid.join("|");
   const pattern = new RegExp(`\\$(?:\\{(${names})\\}|(${names})(?![A-Za-z0-9_]))`, "g");
   const parts: string[] = [];
   let last = 0;

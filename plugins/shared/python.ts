@@ -51,6 +51,22 @@ export function uvCommand(context: PluginContext): string {
   return context.state.hasUv ? "uv" : UV_MOUNT_PATH;
 }
 
+/**
+ * The installer's part of a layer's identity: which installer runs the step, and the uv image
+ * when the step mounts uv from it. Packages installed by uv and by pip differ, so switching
+ * must change the tag; over the Debian base recipe the base already counts both, over other
+ * bases (`fromBase`, `fromRefName`, `fromDockerfile`) only the layer can.
+ */
+export function installerIdentity(
+  context: PluginContext,
+  installer = context.config.installer,
+): { installer: string; uvImage: string | null } {
+  return {
+    installer,
+    uvImage: installer === "uv" && !context.state.hasUv ? context.config.images.uv : null,
+  };
+}
+
 /** The cache mount for the configured installer, if cache mounts are on. */
 export function installerCache(
   context: PluginContext,
