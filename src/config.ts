@@ -347,6 +347,8 @@ function fromToml(setting: Setting, value: unknown, where: string): unknown {
     case "platforms":
       return parsePlatforms(Array.isArray(value) ? value : [value], where);
     case "python":
+      // A bare TOML number would read 3.10 as 3.1: only strings and [major, minor] pairs.
+      if (typeof value === "number") throw bad(`a string such as "3.12" (quote it)`);
       return parsePythonVersion(Array.isArray(value) ? value.join(".") : String(value), where);
     case "installer":
       return parseInstaller(value, where);

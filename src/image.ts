@@ -187,7 +187,12 @@ export class Image {
   declare private readonly [IMAGE_SPEC]: ImageSpec;
 
   private constructor(spec: ImageSpec) {
-    Object.defineProperty(this, IMAGE_SPEC, { value: Object.freeze(spec) });
+    const frozen = Object.freeze({
+      ...spec,
+      layers: frozenList(spec.layers),
+      platforms: spec.platforms && frozenList(spec.platforms),
+    });
+    Object.defineProperty(this, IMAGE_SPEC, { value: frozen });
     Object.freeze(this);
   }
 
@@ -632,7 +637,14 @@ export function specOf(image: Image): ImageSpec {
 export function defaultName(reference: string): string {
   const withoutDigest = reference.split("@")[0];
   const lastPart = withoutDigest.split("/").pop() ?? withoutDigest;
-  return basename(lastPart.split(":")[0]) || "image";
+  const name = basename(lastPart.split(":")[0]);
+  // A name we make must be valid even when the reference is not (validation reports that).
+  return /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(name) ? name : "image";
+}
+
+// Lists an image keeps: frozen copies, shared between images once frozen.
+function frozenList<T>(list: readonly T[]): readonly T[] {
+  return Object.isFrozen(list) ? list : Object.freeze([...list]);
 }
 
 function toList(value: string | readonly string[]): string[] {

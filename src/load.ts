@@ -176,12 +176,18 @@ function loadFailure(file: string, error: unknown): SpecError {
   return new SpecError(
     `${file} failed to load: ${firstLine(message)}${where ? `\n  at ${where}` : ""}`,
     {
-      hint: error instanceof SyntaxError
+      hint: isParseError(error, message)
         ? "fix the syntax error in the spec"
         : "fix the error in the spec (it ran and threw while being imported)",
       cause: error,
     },
   );
+}
+
+// Deno reports a spec it cannot parse with a plain Error whose message says so.
+function isParseError(error: unknown, message: string): boolean {
+  return error instanceof SyntaxError ||
+    /\b(?:Expected|Unexpected|Unterminated|parse error)\b/i.test(message);
 }
 
 function firstLine(text: string): string {

@@ -88,8 +88,14 @@ export function planImage(
     exportName,
     name: spec.name,
     registry: spec.registry ?? config.registry,
+    // Sorted and without repeats: the same set of platforms is the same image.
     platforms: Object.freeze(
-      [...(overrides.platforms ?? spec.platforms ?? config.platforms ?? ["linux/amd64"])].sort(),
+      [
+        ...new Set<Platform>(
+          overrides.platforms ?? spec.platforms ?? config.platforms ?? ["linux/amd64"],
+        ),
+      ]
+        .sort(),
     ),
     pythonVersion: spec.pythonVersion ?? config.pythonVersion,
     baseImage: spec.baseImage,
@@ -250,8 +256,10 @@ export function hookProblem(
   error: unknown,
 ): Diagnostic {
   const message = error instanceof Error ? error.message : String(error);
+  const prefix = `plugin "${layer.plugin.name}" failed in ${hook}: `;
   return layerProblem(exportName, layer, index, {
-    message: `plugin "${layer.plugin.name}" failed in ${hook}: ${message}`,
+    // Errors from the identify stage already say which plugin and hook failed.
+    message: message.startsWith(prefix) ? message : `${prefix}${message}`,
     hint: "this is a bug in the plugin, or options it cannot handle; check the options you gave",
   });
 }
