@@ -50,6 +50,7 @@ export function aptCacheMounts(cacheMounts: boolean): Mount[] {
 /** The apt plugin. */
 export const apt = definePlugin<Options>({
   name: "apt",
+  needsRoot: true,
   validate(options) {
     const problems: Diagnostic[] = [];
     if (options.packages.length === 0) {

@@ -38,6 +38,7 @@ function quotePackages(packages: readonly string[], secrets: readonly Secret[]):
 /** The pip plugin. */
 export const pip = definePlugin<Options>({
   name: "pip",
+  needsRoot: true,
   validate: (options) => [...requirementProblems(options.packages), ...indexProblems(options)],
   secrets: (options) => options.secretMounts,
   identify: (options, context) => ({ ...options, ...installerIdentity(context) }),

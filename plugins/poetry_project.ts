@@ -101,6 +101,7 @@ function installPoetry(context: PluginContext): string[] {
 /** The poetry project plugin. */
 export const poetryProject = definePlugin<Options>({
   name: "poetry_project",
+  needsRoot: true,
   validate(options, context) {
     const problems: Diagnostic[] = [];
     const pyproject = context.resolve(options.pyprojectFile);

@@ -59,6 +59,7 @@ function files(options: Options, context: IdentifyContext) {
 /** The requirements plugin. */
 export const requirements = definePlugin<Options>({
   name: "requirements",
+  needsRoot: true,
   validate(options, context) {
     const problems: Diagnostic[] = [];
     for (const file of files(options, context)) {

@@ -76,6 +76,7 @@ export function projectDependencies(text: string | undefined): string[] {
 /** The uv project plugin. */
 export const uvProject = definePlugin<Options>({
   name: "uv_project",
+  needsRoot: true,
   validate(options, context) {
     const problems: Diagnostic[] = [...indexProblems(options)];
     const pyproject = context.resolve(options.pyprojectFile);

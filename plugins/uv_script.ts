@@ -161,6 +161,7 @@ export const LOCAL_DIR = "/tmp/imgtool-local";
 /** The uv script plugin. */
 export const uvScript = definePlugin<Options>({
   name: "uv_script",
+  needsRoot: true,
   validate(options, context) {
     const path = context.resolve(options.script);
     const text = context.readText(path);

@@ -46,7 +46,10 @@ export interface PythonEnv {
 export interface ImageState {
   /** The working directory, when a layer set one and it is known. */
   readonly workdir?: string;
-  /** The user that should own copied files (`COPY --chown`), when a layer created one. */
+  /**
+   * The user the image runs as, when a layer switched to one (`USER`); copied files are
+   * owned by it (`COPY --chown`).
+   */
   readonly user?: string;
   /** The Python environment, when the base set one up. */
   readonly python?: PythonEnv;
@@ -238,6 +241,12 @@ export interface LayerPlugin<O = unknown> {
   readonly version?: string;
   /** `"base"` for plugins whose layer starts an image (renders `FROM`); default `"layer"`. */
   readonly kind?: LayerKind;
+  /**
+   * The layer's steps need root (they install system-wide). When a layer before it switched
+   * the user ({@link ImageState.user}), the core runs this layer's instructions as root and
+   * switches back after them.
+   */
+  readonly needsRoot?: boolean;
 
   /**
    * Base layers only: when the base stands for an image that already exists, its reference.

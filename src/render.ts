@@ -91,13 +91,17 @@ export async function renderImage(plan: ImagePlan): Promise<RenderedImage> {
       ? ` at ${basename(origin.file)}${origin.line ? `:${origin.line}` : ""}`
       : "";
     lines.push("", `# [${index}] ${origin.method}${where}`);
-    lines.push(...rendered.instructions);
+    const user = planned.context.state.user;
+    const instructions = plugin.needsRoot && user && rendered.instructions.length > 0
+      ? ["USER root", ...rendered.instructions, `USER ${user}`]
+      : rendered.instructions;
+    lines.push(...instructions);
     sections.push({
       index,
       plugin: plugin.name,
       method: origin.method,
       callSite: origin.file ? `${origin.file}${origin.line ? `:${origin.line}` : ""}` : undefined,
-      instructions: rendered.instructions,
+      instructions,
     });
     for (const entry of rendered.context ?? []) {
       const target = normalize(entry.target);

@@ -24,7 +24,6 @@ import {
   type ContextEntry,
   definePlugin,
   type Diagnostic,
-  dockerfileQuote,
   type Layer,
   type Mount,
   type PluginContext,
@@ -163,10 +162,6 @@ function npmrc(registry: string, token: Secret | undefined): string {
   return `${lines.join("\n")}\n`;
 }
 
-function userInstruction(user: string): string {
-  return /^[A-Za-z0-9_.:-]+$/.test(user) ? `USER ${user}` : `USER ${dockerfileQuote(user)}`;
-}
-
 /**
  * The `node_packages` plugin. Use it through {@link nodePackages}, or directly with
  * `nodePackagesPlugin.layer(options)` when you have all the options at hand.
@@ -182,6 +177,8 @@ function userInstruction(user: string): string {
  */
 export const nodePackagesPlugin = definePlugin<Options>({
   name: "node_packages",
+  // apt-get and a global npm install need root, even after a layer switched the user.
+  needsRoot: true,
   version: "1",
   validate(options, context) {
     const problems: Diagnostic[] = [];
@@ -273,12 +270,7 @@ export const nodePackagesPlugin = definePlugin<Options>({
     ];
     instructions.push(run(commands, { mounts, secrets: allSecrets(options) }));
 
-    // apt-get and a global npm install need root; switch back to the image's user after.
-    const user = context.state.user;
-    return {
-      instructions: user ? ["USER root", ...instructions, userInstruction(user)] : instructions,
-      context: files,
-    };
+    return { instructions, context: files };
   },
 });
 
