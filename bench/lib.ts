@@ -1,0 +1,234 @@
+/**
+ * Helpers shared by the benchmarks: timed child processes (each in its own process group,
+ * killed whole on timeout), statistics, tables, temp folders and the result record that
+ * `run.ts` turns into an exit status.
+ *
+ * @module
+ */
+
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (the folder holding `deno.json`). */
+export const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/** The Deno binary running this benchmark; children use the same one. */
+export const DENO = Deno.execPath();
+
+/** One goal of a benchmark, checked against a measured figure. */
+export interface Goal {
+  /** What is compared, e.g. "imgtool/openssl throughput". */
+  readonly name: string;
+  /** The measured value. */
+  readonly value: number;
+  /** `>=` or `<=` target. */
+  readonly op: ">=" | "<=";
+  /** The target. */
+  readonly target: number;
+  /** Unit or suffix for printing. */
+  readonly unit?: string;
+}
+
+/** What a benchmark reports back to `run.ts`. */
+export interface BenchResult {
+  /** The benchmark's name. */
+  readonly name: string;
+  /** Whether it ran (`false`: skipped, with `reason`). */
+  readonly ran: boolean;
+  /** Why it was skipped. */
+  readonly reason?: string;
+  /** Its goals, measured. */
+  readonly goals: readonly Goal[];
+}
+
+/** Whether a goal is met. */
+export function met(goal: Goal): boolean {
+  return goal.op === ">=" ? goal.value >= goal.target : goal.value <= goal.target;
+}
+
+/** Format a goal line: `ratio: 0.91 (goal >= 0.8; 114% of the goal): met`. */
+export function goalLine(goal: Goal): string {
+  const unit = goal.unit ?? "";
+  const share = Math.round((goal.value / goal.target) * 100);
+  const of = goal.op === ">=" ? "of the goal" : "of the limit";
+  return `${goal.name}: ${fmt(goal.value)}${unit} (goal ${goal.op} ${goal.target}${unit}; ` +
+    `${share}% ${of}): ${met(goal) ? "met" : "MISSED"}`;
+}
+
+/** A number with 3 significant digits (at least). */
+export function fmt(value: number, digits = 3): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (Math.abs(value) >= 10 ** digits) return Math.round(value).toString();
+  return Number(value.toPrecision(digits)).toString();
+}
+
+/** Milliseconds, printed. */
+export function ms(value: number): string {
+  return `${value.toFixed(value < 100 ? 1 : 0)} ms`;
+}
+
+/** The median of some numbers. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The smallest of some numbers. */
+export function min(values: readonly number[]): number {
+  return Math.min(...values);
+}
+
+/** Print a table with a header row; columns are left-aligned, numbers right-aligned. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const all = [header, ...rows];
+  const widths = header.map((_, c) => Math.max(...all.map((row) => (row[c] ?? "").length)));
+  const numeric = header.map((_, c) => rows.every((row) => /^(-|\d.*)$/.test(row[c] ?? "")));
+  const line = (row: readonly string[]) =>
+    row.map((cell, c) => numeric[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))
+      .join("  ").trimEnd();
+  console.log(`  ${line(header)}`);
+  console.log(`  ${widths.map((w) => "-".repeat(w)).join("  ")}`);
+  for (const row of rows) console.log(`  ${line(row)}`);
+}
+
+/** A section heading. */
+export function heading(title: string): void {
+  console.log(`\n== ${title} ${"=".repeat(Math.max(0, 76 - title.length))}`);
+}
+
+/** Options of {@link run}. */
+export interface RunOptions {
+  readonly cwd?: string;
+  readonly env?: Record<string, string>;
+  /** Kill the process group after this many milliseconds (default 10 minutes). */
+  readonly timeoutMs?: number;
+  /** Start the child in a new session (`setsid`) so that a timeout kills its whole group. */
+  readonly group?: boolean;
+}
+
+/** A finished child process, timed from spawn to exit. */
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Wall time in milliseconds, `performance.now()` around `output()`. */
+  readonly ms: number;
+  readonly timedOut: boolean;
+}
+
+/** Live children, so that an interrupt can kill them. */
+const live = new Set<{ pid: number; group: boolean }>();
+
+/** Kill every child still running (called on interrupt). */
+export function killChildren(): void {
+  for (const child of live) {
+    try {
+      Deno.kill(child.group ? -child.pid : child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+}
+
+/**
+ * Run a command to completion, timed with `performance.now()` around `output()`. Never
+ * throws for a non-zero exit; throws only when the program cannot be started.
+ */
+export async function run(cmd: string, args: readonly string[], options: RunOptions = {}) {
+  const group = options.group ?? false;
+  const command = new Deno.Command(group ? "setsid" : cmd, {
+    args: group ? [cmd, ...args] : [...args],
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const started = performance.now();
+  const child = command.spawn();
+  const entry = { pid: child.pid, group };
+  live.add(entry);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      Deno.kill(group ? -child.pid : child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, options.timeoutMs ?? 600_000);
+  try {
+    const output = await child.output();
+    const elapsed = performance.now() - started;
+    return {
+      code: output.code,
+      stdout: new TextDecoder().decode(output.stdout),
+      stderr: new TextDecoder().decode(output.stderr),
+      ms: elapsed,
+      timedOut,
+    } satisfies RunResult;
+  } finally {
+    clearTimeout(timer);
+    live.delete(entry);
+  }
+}
+
+/** Run a command and throw (with its output) unless it exits 0. */
+export async function runOk(
+  cmd: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const result = await run(cmd, args, options);
+  if (result.code !== 0 || result.timedOut) {
+    const why = result.timedOut ? "timed out" : `exited with ${result.code}`;
+    throw new Error(
+      `${cmd} ${args.join(" ")} ${why}\n--- stdout ---\n${result.stdout.slice(-3000)}` +
+        `\n--- stderr ---\n${result.stderr.slice(-3000)}`,
+    );
+  }
+  return result;
+}
+
+/** Temp folders made by {@link makeTempDir}, removed by {@link cleanup}. */
+const temps = new Set<string>();
+
+/** A new temp folder under `$IMGTOOL_BENCH_DIR` or `/tmp`, removed by {@link cleanup}. */
+export async function makeTempDir(prefix: string): Promise<string> {
+  const base = Deno.env.get("IMGTOOL_BENCH_DIR") || "/tmp";
+  await Deno.mkdir(base, { recursive: true });
+  const dir = await Deno.makeTempDir({ dir: base, prefix: `imgtool-bench-${prefix}-` });
+  temps.add(dir);
+  return dir;
+}
+
+/** Remove one temp folder made by {@link makeTempDir}. */
+export async function removeTempDir(dir: string): Promise<void> {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  temps.delete(dir);
+}
+
+/** Remove every temp folder still present (synchronously: also used on interrupt). */
+export function cleanup(): void {
+  for (const dir of temps) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // already gone
+    }
+  }
+  temps.clear();
+}
+
+/** `deno run` arguments that run the imgtool CLI from this checkout. */
+export function imgtoolArgs(...args: string[]): string[] {
+  return [
+    "run",
+    "--allow-all",
+    `--config=${join(ROOT, "deno.json")}`,
+    join(ROOT, "cli.ts"),
+    ...args,
+  ];
+}

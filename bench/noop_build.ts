@@ -1,0 +1,261 @@
+/**
+ * Benchmark "noop-build": `imgtool build --push` of a spec whose image is already in the
+ * registry, against a fully cached `docker build` of the same Dockerfile and context
+ * (written by `imgtool dockerfile --out`). Needs the e2e environment (`tests/e2e/env.sh up`:
+ * Docker engine, registry on 127.0.0.1:5000, the Python base image, the package index);
+ * without it the benchmark says it was skipped and why.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Profile } from "./noop_profile.ts";
+import {
+  type BenchResult,
+  DENO,
+  fmt,
+  type Goal,
+  goalLine,
+  heading,
+  imgtoolArgs,
+  makeTempDir,
+  median,
+  min,
+  ms,
+  removeTempDir,
+  ROOT,
+  run,
+  runOk,
+  table,
+} from "./lib.ts";
+
+/** Options of the no-op build benchmark. */
+export interface NoopBuildOptions {
+  /** Timed runs of each command. */
+  readonly runs: number;
+}
+
+const GOAL = 0.25;
+const PROFILE = fileURLToPath(new URL("./noop_profile.ts", import.meta.url));
+
+/** The facts `tests/e2e/env.sh up` writes, or why they are not usable. */
+async function readEnvironment(): Promise<Record<string, string> | string> {
+  const work = Deno.env.get("IMGTOOL_E2E_WORK") || join(ROOT, "tests/e2e/.work");
+  const file = join(work, "env");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch {
+    return `${file} not found: bring the environment up with tests/e2e/env.sh up`;
+  }
+  const facts: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const match = line.match(/^([A-Z_][A-Z0-9_]*)=(.*)$/);
+    if (match) facts[match[1]] = match[2];
+  }
+  for (const key of ["REGISTRY", "PYTHON_BASE", "PACKAGE_INDEX"]) {
+    if (!facts[key]) return `${file} has no ${key}: re-run tests/e2e/env.sh up`;
+  }
+  return facts;
+}
+
+async function httpStatus(url: string, method = "GET", headers: HeadersInit = {}) {
+  try {
+    const response = await fetch(url, { method, headers, signal: AbortSignal.timeout(5000) });
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Why the environment cannot run the benchmark, or `undefined` when it can. */
+async function unavailable(facts: Record<string, string>, docker: string) {
+  const engine = await run(docker, ["version", "--format", "{{.Server.Version}}"], {
+    timeoutMs: 15_000,
+  }).catch(() => undefined);
+  if (!engine || engine.code !== 0) {
+    return `the Docker engine does not answer ${docker} version (tests/e2e/env.sh up starts it)`;
+  }
+  const registry = await httpStatus(`http://${facts.REGISTRY}/v2/`);
+  if (registry !== 200) {
+    return `the registry ${facts.REGISTRY} answers GET /v2/ with ${registry || "nothing"}`;
+  }
+  const index = await httpStatus(facts.PACKAGE_INDEX);
+  if (index !== 200) {
+    return `the package index ${facts.PACKAGE_INDEX} answers ${index || "nothing"}`;
+  }
+  const base = facts.PYTHON_BASE.match(/^([^/]+)\/(.+):([^:/]+)$/);
+  if (!base) return `PYTHON_BASE ${facts.PYTHON_BASE} is not host/name:tag`;
+  const accept = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+  ].join(", ");
+  const manifest = await httpStatus(
+    `http://${base[1]}/v2/${base[2]}/manifests/${base[3]}`,
+    "HEAD",
+    { accept },
+  );
+  if (manifest !== 200) return `the base image ${facts.PYTHON_BASE} is not in the registry`;
+  return undefined;
+}
+
+/** The spec, its config and its source folder. */
+async function writeSpec(dir: string, facts: Record<string, string>, docker: string) {
+  // `{major}.{minor}` in place of the Python version of the e2e base image's tag.
+  const python = facts.PYTHON_BASE.replace(/:(\d+)\.(\d+)(?=[^:/]*$)/, ":{major}.{minor}");
+  await Deno.writeTextFile(
+    join(dir, "imgtool.toml"),
+    [
+      `registry = "${facts.REGISTRY}/imgtool-bench"`,
+      `python-version = "3.11"`,
+      "",
+      "[images]",
+      `python = "${python}"`,
+      "",
+      "[python]",
+      `installer = "pip"`,
+      "",
+      "[debian]",
+      "packages = []",
+      "",
+      "[docker]",
+      `client = "${docker}"`,
+      "",
+    ].join("\n"),
+  );
+  await Deno.writeTextFile(
+    join(dir, "spec.ts"),
+    [
+      `import { Image } from "imgtool";`,
+      "",
+      `export default Image.fromDebianBase({ name: "noop-build" })`,
+      `  .withSourceFolder("./src", "/app/src")`,
+      `  .withEnvVars({ APP_MODE: "bench", APP_GREETING: "hello" })`,
+      `  .withPipPackages(["imgtool-demo-b"], { indexUrl: ${
+        JSON.stringify(facts.PACKAGE_INDEX)
+      } })`,
+      `  .withWorkdir("/app");`,
+      "",
+    ].join("\n"),
+  );
+  await Deno.mkdir(join(dir, "src/app"), { recursive: true });
+  for (let i = 0; i < 20; i++) {
+    await Deno.writeTextFile(join(dir, `src/app/module${i}.py`), `VALUE = ${i}\n`.repeat(50));
+  }
+  await Deno.writeTextFile(join(dir, "src/main.py"), 'print("imgtool no-op build benchmark")\n');
+}
+
+/**
+ * Print where a no-op build spends its time: the stages of the build command timed one by
+ * one in fresh processes (bench/noop_profile.ts), what the docker probe's two commands cost
+ * on their own, and `deno eval ""` for the runtime's floor.
+ */
+async function whereTimeGoes(dir: string, docker: string, runs: number, total: number) {
+  const profiles: Profile[] = [];
+  const floor: number[] = [];
+  const dockerVersion: number[] = [];
+  const buildxVersion: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const result = await runOk(DENO, [
+      "run",
+      "--allow-all",
+      `--config=${join(ROOT, "deno.json")}`,
+      PROFILE,
+      "spec.ts",
+    ], { cwd: dir, env: { DOCKER_BUILDKIT: "1" }, timeoutMs: 120_000 });
+    profiles.push(JSON.parse(result.stdout.trim().split("\n").at(-1)!));
+    floor.push((await runOk(DENO, ["eval", ""])).ms);
+    const format = "{{.Client.Version}} {{.Server.Version}}";
+    dockerVersion.push((await runOk(docker, ["version", "--format", format])).ms);
+    buildxVersion.push((await run(docker, ["buildx", "version"])).ms);
+  }
+  console.log(`\n  where a no-op build's ${ms(total)} go (medians of ${runs} profiled runs):`);
+  const rows = Object.keys(profiles[0]).map((stage) => [
+    stage,
+    ms(median(profiles.map((p) => p[stage]))),
+  ]);
+  rows.push(['(deno eval "": the runtime\'s floor)', ms(median(floor))]);
+  rows.push([`(${docker} version --format ..., alone)`, ms(median(dockerVersion))]);
+  rows.push([`(${docker} buildx version, alone)`, ms(median(buildxVersion))]);
+  table(["stage", "time"], rows);
+}
+
+/** Run the no-op build benchmark. */
+export async function noopBuildBench(options: NoopBuildOptions): Promise<BenchResult> {
+  const name = "noop-build";
+  heading("noop-build: imgtool build (image exists) vs cached docker build (Real builds, 9)");
+  const facts = await readEnvironment();
+  const docker = typeof facts === "string" ? "/usr/bin/docker" : facts.DOCKER || "/usr/bin/docker";
+  const reason = typeof facts === "string" ? facts : await unavailable(facts, docker);
+  if (reason !== undefined || typeof facts === "string") {
+    console.log(`  skipped: ${reason}`);
+    return { name, ran: false, reason, goals: [] };
+  }
+  const dir = await makeTempDir("noop-build");
+  try {
+    await writeSpec(dir, facts, docker);
+    const env = { DOCKER_BUILDKIT: "1" };
+    const imgtool = (...args: string[]) =>
+      runOk(DENO, imgtoolArgs(...args), { cwd: dir, env, timeoutMs: 1_200_000 });
+
+    let started = performance.now();
+    const first = await imgtool("build", "--push", "spec.ts");
+    const uri = first.stdout.trim().split("\n").at(-1) ?? "";
+    console.log(`  spec: ${join(dir, "spec.ts")}`);
+    console.log(`  image: ${uri}; build --push first: ${ms(performance.now() - started)}`);
+
+    await imgtool("dockerfile", "spec.ts", "--out", "context");
+    const context = join(dir, "context");
+    const dockerBuild = () =>
+      runOk(docker, ["build", "--network=host", context], { env, timeoutMs: 1_200_000 });
+    started = performance.now();
+    await dockerBuild();
+    console.log(`  docker build of the same context, warm-up: ${ms(performance.now() - started)}`);
+
+    const imgtoolMs: number[] = [];
+    const dockerMs: number[] = [];
+    let cached = 0;
+    for (let i = 0; i < options.runs; i++) {
+      const noop = await imgtool("build", "--push", "spec.ts");
+      if (!/0 built, 1 skipped, 0 failed/.test(noop.stderr)) {
+        throw new Error(`imgtool build was not a no-op:\n${noop.stderr}`);
+      }
+      imgtoolMs.push(noop.ms);
+      const built = await dockerBuild();
+      cached = (built.stderr.match(/^#\d+ CACHED$/gm) ?? []).length;
+      dockerMs.push(built.ms);
+    }
+    console.log(`  docker: ${cached} steps CACHED in the last run; ${options.runs} runs each\n`);
+    table(["command", "median", "min", "runs (ms)"], [
+      [
+        "imgtool build --push (exists, no-op)",
+        ms(median(imgtoolMs)),
+        ms(min(imgtoolMs)),
+        imgtoolMs.map((t) => t.toFixed(0)).join(" "),
+      ],
+      [
+        "docker build --network=host (cached)",
+        ms(median(dockerMs)),
+        ms(min(dockerMs)),
+        dockerMs.map((t) => t.toFixed(0)).join(" "),
+      ],
+    ]);
+    const goal: Goal = {
+      name: "imgtool/docker time (medians)",
+      value: median(imgtoolMs) / median(dockerMs),
+      op: "<=",
+      target: GOAL,
+    };
+    console.log(`  (min/min: ${fmt(min(imgtoolMs) / min(dockerMs))})`);
+    console.log(`  ${goalLine(goal)}`);
+    await whereTimeGoes(dir, docker, options.runs, median(imgtoolMs));
+    console.log(`  note: ${uri} stays in the registry (the next run reuses it)`);
+    return { name, ran: true, goals: [goal] };
+  } finally {
+    await removeTempDir(dir);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * `deno task bench [identity|noop-build|startup ...] [--strict] [--explore] [--small]`:
+ * imgtool's benchmarks, each against a baseline measured in the same run. They print their
+ * figures and the ratio against each goal; `--strict` turns a missed goal into exit 1.
+ * See bench/README.md.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { identityBench } from "./identity.ts";
+import { cleanup, goalLine, heading, killChildren, met } from "./lib.ts";
+import type { BenchResult } from "./lib.ts";
+import { noopBuildBench } from "./noop_build.ts";
+import { startupBench } from "./startup.ts";
+
+const USAGE = `usage: deno task bench [BENCHMARK...] [--strict] [--explore] [--small] [--rounds N]
+
+benchmarks (default: all, in this order):
+  identity     tree digest of a 20,000-file, >1 GiB tree vs openssl dgst -sha256
+  noop-build   imgtool build --push of an existing image vs a cached docker build
+  startup      CLI to a printed uri vs deno eval ""
+
+flags:
+  --strict     exit 1 when a goal is missed (default: print only)
+  --explore    identity: also time the hashing variants in bench/digest_variants.ts
+  --small      identity: a small tree, to try the harness (not the goal's tree)
+  --rounds N   identity: timed runs per contender, best kept (default 3)
+  --runs N     noop-build and startup: timed runs per command (default 5 and 10)`;
+
+const BENCHMARKS = ["identity", "noop-build", "startup"] as const;
+type Name = typeof BENCHMARKS[number];
+
+/** Run the benchmarks named on the command line; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        strict: { type: "boolean" },
+        explore: { type: "boolean" },
+        small: { type: "boolean" },
+        rounds: { type: "string" },
+        runs: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const unknown = positionals.filter((name) => !BENCHMARKS.includes(name as Name));
+  const count = (value: string | undefined, fallback: number) =>
+    value === undefined ? fallback : Number(value);
+  const rounds = count(values.rounds, 3);
+  const runs = values.runs;
+  if (unknown.length > 0 || !(rounds >= 1) || (runs !== undefined && !(Number(runs) >= 1))) {
+    console.error(`bench: unknown benchmark or bad count: ${unknown.join(", ")}\n\n${USAGE}`);
+    return 2;
+  }
+  const selected = positionals.length > 0
+    ? BENCHMARKS.filter((name) => positionals.includes(name))
+    : [...BENCHMARKS];
+
+  const results: BenchResult[] = [];
+  let broken = 0;
+  for (const name of selected) {
+    try {
+      results.push(
+        name === "identity"
+          ? await identityBench({ rounds, small: !!values.small, explore: !!values.explore })
+          : name === "noop-build"
+          ? await noopBuildBench({ runs: count(runs, 5) })
+          : await startupBench({ runs: count(runs, 10) }),
+      );
+    } catch (error) {
+      broken++;
+      console.error(`\n  ${name}: the benchmark failed: ${(error as Error)?.stack ?? error}`);
+      results.push({ name, ran: false, reason: "failed (see above)", goals: [] });
+    }
+  }
+
+  heading("summary");
+  let missed = 0;
+  for (const result of results) {
+    if (!result.ran) {
+      console.log(`  ${result.name}: not measured: ${result.reason}`);
+      continue;
+    }
+    if (result.goals.length === 0) console.log(`  ${result.name}: measured (no goal)`);
+    for (const goal of result.goals) {
+      if (!met(goal)) missed++;
+      console.log(`  ${result.name}: ${goalLine(goal)}`);
+    }
+  }
+  if (broken > 0) return 1;
+  if (missed > 0 && values.strict) {
+    console.log(`  --strict: ${missed} goal(s) missed`);
+    return 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  // Ctrl-C or a kill: stop the children we started and remove the temp folders.
+  const stop = () => {
+    killChildren();
+    cleanup();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  let status = 1;
+  try {
+    status = await main(Deno.args);
+  } finally {
+    cleanup();
+  }
+  Deno.exit(status);
+}
