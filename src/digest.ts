@@ -28,6 +28,8 @@ export interface TreeEntry {
   readonly size: number;
   /** The link's target, for symbolic links. */
   readonly target?: string;
+  /** What `lstat` said of it, for files (hashing needs no second stat). */
+  readonly info?: Deno.FileInfo;
 }
 
 /** A file's content and mode, or `null` when it cannot be read. */
@@ -59,11 +61,16 @@ function settled(info: Deno.FileInfo): boolean {
   return Date.now() - Math.max(mtime, ctime) > SETTLED_MS;
 }
 
-/** A file's digest, read synchronously. */
-export function fileDigestSync(path: string): FileDigest {
-  let info: Deno.FileInfo;
+// Files up to this size are read whole in one call: per-file calls, not hashing, dominate
+// trees of many small files.
+const WHOLE_FILE = 64 << 10;
+// The synchronous path runs one file at a time: one buffer serves them all.
+let syncBuffer: Uint8Array | undefined;
+
+/** A file's digest, read synchronously; `info` saves a stat when the caller has one. */
+export function fileDigestSync(path: string, info?: Deno.FileInfo): FileDigest {
   try {
-    info = Deno.statSync(path);
+    info ??= Deno.statSync(path);
   } catch {
     return null;
   }
@@ -71,27 +78,37 @@ export function fileDigestSync(path: string): FileDigest {
   const key = cacheKey(path, info);
   let hex = cache.get(key);
   if (hex === undefined) {
-    const hash = createHash("sha256");
-    const buffer = new Uint8Array(Math.min(CHUNK, Math.max(1, info.size)));
     try {
-      using file = Deno.openSync(path);
-      for (let n = file.readSync(buffer); n !== null; n = file.readSync(buffer)) {
-        hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+      if (info.size <= WHOLE_FILE) {
+        hex = sha256(Deno.readFileSync(path));
+      } else {
+        const hash = createHash("sha256");
+        const buffer = syncBuffer ??= new Uint8Array(CHUNK);
+        using file = Deno.openSync(path);
+        for (let n = file.readSync(buffer); n !== null; n = file.readSync(buffer)) {
+          hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+        }
+        hex = hash.digest("hex");
       }
     } catch {
       return null;
     }
-    hex = hash.digest("hex");
     if (settled(info)) cache.set(key, hex);
   }
   return { mode: (info.mode ?? 0) & 0o7777, sha256: hex };
 }
 
-/** A file's digest, read asynchronously with a buffer of at most 1 MiB. */
-export async function fileDigest(path: string): Promise<FileDigest> {
-  let info: Deno.FileInfo;
+/**
+ * A file's digest, read asynchronously. `info` saves a stat when the caller has one;
+ * `buffer` (1 MiB) is reused for large files, so memory stays flat.
+ */
+export async function fileDigest(
+  path: string,
+  info?: Deno.FileInfo,
+  buffer?: Uint8Array,
+): Promise<FileDigest> {
   try {
-    info = await Deno.stat(path);
+    info ??= await Deno.stat(path);
   } catch {
     return null;
   }
@@ -99,17 +116,21 @@ export async function fileDigest(path: string): Promise<FileDigest> {
   const key = cacheKey(path, info);
   let hex = cache.get(key);
   if (hex === undefined) {
-    const hash = createHash("sha256");
-    const buffer = new Uint8Array(Math.min(CHUNK, Math.max(1, info.size)));
     try {
-      using file = await Deno.open(path);
-      for (let n = await file.read(buffer); n !== null; n = await file.read(buffer)) {
-        hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+      if (info.size <= WHOLE_FILE) {
+        hex = sha256(await Deno.readFile(path));
+      } else {
+        const hash = createHash("sha256");
+        const chunk = buffer ?? new Uint8Array(CHUNK);
+        using file = await Deno.open(path);
+        for (let n = await file.read(chunk); n !== null; n = await file.read(chunk)) {
+          hash.update(n === chunk.length ? chunk : chunk.subarray(0, n));
+        }
+        hex = hash.digest("hex");
       }
     } catch {
       return null;
     }
-    hex = hash.digest("hex");
     if (settled(info)) cache.set(key, hex);
   }
   return { mode: (info.mode ?? 0) & 0o7777, sha256: hex };
@@ -154,7 +175,7 @@ export function listTree(root: string, ignore?: IgnoreRules): TreeEntry[] | null
           target: Deno.readLinkSync(absolute),
         });
       } else if (info.isFile) {
-        entries.push({ path, absolute, type: "file", mode, size: info.size });
+        entries.push({ path, absolute, type: "file", mode, size: info.size, info });
       }
       // Sockets, fifos and devices cannot be copied into an image: they are left out.
     }
@@ -186,30 +207,106 @@ export function treeDigestSync(root: string, ignore?: IgnoreRules): string | nul
   if (entries === null) return null;
   return encodeTree(
     entries,
-    entries.map((e) => e.type === "file" ? fileDigestSync(e.absolute) : undefined),
+    entries.map((e) => e.type === "file" ? fileDigestSync(e.absolute, e.info) : undefined),
   );
 }
 
+/** Trees at least this large are hashed in Workers, one per core; smaller ones in this thread. */
+export const WORKER_THRESHOLD_BYTES = 64 << 20;
+const BATCH_BYTES = 8 << 20;
+
 /**
- * A tree's digest, hashing up to `concurrency` files at a time; `null` when the folder is
- * missing.
+ * A tree's digest, hashing files in parallel: in Workers (one per core) for large trees,
+ * else up to `concurrency` at a time in this thread. `null` when the folder is missing.
  */
 export async function treeDigest(
   root: string,
   ignore?: IgnoreRules,
   concurrency = 8,
+  workerThreshold = WORKER_THRESHOLD_BYTES,
 ): Promise<string | null> {
   const entries = listTree(root, ignore);
   if (entries === null) return null;
   const digests: (FileDigest | undefined)[] = new Array(entries.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < entries.length) {
-      const index = next++;
-      const entry = entries[index];
-      if (entry.type === "file") digests[index] = await fileDigest(entry.absolute);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  const files = entries.map((entry, index) => ({ entry, index })).filter(({ entry, index }) => {
+    if (entry.type !== "file" || !entry.info) return false;
+    // Files hashed before (and unchanged) need no reading.
+    const hex = cache.get(cacheKey(entry.absolute, entry.info));
+    if (hex !== undefined) digests[index] = { mode: entry.mode, sha256: hex };
+    return hex === undefined;
+  });
+  const bytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
+  const hashedInWorkers = bytes >= workerThreshold && files.length > 0 &&
+    await hashInWorkers(files, digests);
+  if (!hashedInWorkers) {
+    let next = 0;
+    const worker = async () => {
+      const buffer = new Uint8Array(CHUNK);
+      while (next < files.length) {
+        const { entry, index } = files[next++];
+        digests[index] = await fileDigest(entry.absolute, entry.info, buffer);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  }
   return encodeTree(entries, digests);
+}
+
+/**
+ * Hash `files` in Workers, one per core, handing out batches of about 8 MB; digests land in
+ * `digests` (and the cache). Returns false when Workers cannot be started here.
+ */
+async function hashInWorkers(
+  files: readonly { entry: TreeEntry; index: number }[],
+  digests: (FileDigest | undefined)[],
+): Promise<boolean> {
+  const batches: { index: number; path: string; info?: Deno.FileInfo }[][] = [[]];
+  let batchBytes = 0;
+  for (const { entry, index } of files) {
+    if (batchBytes >= BATCH_BYTES) {
+      batches.push([]);
+      batchBytes = 0;
+    }
+    batches[batches.length - 1].push({ index, path: entry.absolute, info: entry.info });
+    batchBytes += entry.size;
+  }
+  const count = Math.max(1, Math.min(navigator.hardwareConcurrency ?? 2, batches.length, 8));
+  let pool: Worker[];
+  try {
+    const url = new URL("./digest_worker.ts", import.meta.url);
+    pool = Array.from({ length: count }, () => new Worker(url, { type: "module" }));
+  } catch {
+    return false;
+  }
+  const byIndex = new Map(files.map(({ entry, index }) => [index, entry]));
+  let next = 0;
+  try {
+    await Promise.all(pool.map((worker) =>
+      new Promise<void>((resolve, reject) => {
+        const send = () => {
+          if (next >= batches.length) return resolve();
+          worker.postMessage({ files: batches[next++] });
+        };
+        worker.onmessage = (event: MessageEvent<[number, string | null][]>) => {
+          for (const [index, hex] of event.data) {
+            const entry = byIndex.get(index);
+            if (!entry) continue;
+            digests[index] = hex === null ? null : { mode: entry.mode, sha256: hex };
+            if (hex !== null && entry.info && settled(entry.info)) {
+              cache.set(cacheKey(entry.absolute, entry.info), hex);
+            }
+          }
+          send();
+        };
+        worker.onerror = (event) => {
+          event.preventDefault();
+          reject(new Error(`hashing worker failed: ${event.message}`));
+        };
+        send();
+      })
+    ));
+  } finally {
+    for (const worker of pool) worker.terminate();
+  }
+  return true;
 }
