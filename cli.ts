@@ -9,13 +9,9 @@
 
 import { helpText, parseCommandLine } from "./src/cli/args.ts";
 import { err, out, reportError } from "./src/cli/output.ts";
-import { buildCommand } from "./src/commands/build.ts";
-import { dockerfileCommand } from "./src/commands/dockerfile.ts";
-import { initCommand } from "./src/commands/init.ts";
-import { uriCommand } from "./src/commands/uri.ts";
-import { validateCommand } from "./src/commands/validate.ts";
 import { VERSION } from "./src/version.ts";
-import { builtinBuilders } from "./plugins/mod.ts";
+
+// Each command's modules load only when it runs: start-up stays short for `uri` and `--help`.
 
 /** Run the CLI with `args`; returns the exit status. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -34,16 +30,27 @@ export async function main(args: readonly string[]): Promise<number> {
       case "version":
         out(`imgtool ${VERSION}`);
         return 0;
-      case "build":
+      case "build": {
+        const { buildCommand } = await import("./src/commands/build.ts");
+        const { builtinBuilders } = await import("./plugins/mod.ts");
         return await buildCommand(command.spec, command.flags, builtinBuilders, interrupt.signal);
-      case "dockerfile":
+      }
+      case "dockerfile": {
+        const { dockerfileCommand } = await import("./src/commands/dockerfile.ts");
         return await dockerfileCommand(command.spec, command.flags);
-      case "uri":
+      }
+      case "uri": {
+        const { uriCommand } = await import("./src/commands/uri.ts");
         return await uriCommand(command.spec, command.flags);
-      case "validate":
+      }
+      case "validate": {
+        const { validateCommand } = await import("./src/commands/validate.ts");
         return await validateCommand(command.spec, command.flags);
-      case "init":
+      }
+      case "init": {
+        const { initCommand } = await import("./src/commands/init.ts");
         return await initCommand(command.dir, command.flags);
+      }
     }
   } catch (error) {
     if (interrupt.signal.aborted) {

@@ -99,7 +99,8 @@ export async function buildCommand(
           exitCode: 2,
         });
       }
-      const builder = await builderFor(plan);
+      // A pushed build asks the registry, so an image that exists needs no builder at all.
+      let builder = flags.push ? undefined : await builderFor(plan);
       if (!flags.force) {
         progress(`${label}: checking ${flags.push ? "the registry" : "the local engine"}`);
         const found = await checkImage(plan, identity, {
@@ -116,6 +117,7 @@ export async function buildCommand(
           continue;
         }
       }
+      builder ??= await builderFor(plan);
       progress(
         `${label}: building for ${plan.info.platforms.join(", ")} with ${builder.name}${
           flags.push ? ", then pushing" : ""
