@@ -4,7 +4,8 @@
  * builds one platform at a time: a multi-platform image is then built per platform, each
  * pushed under a per-platform tag, and joined into one OCI index in the registry.
  *
- * The client binary comes from `[docker] client` (`IMGTOOL_DOCKER_CLIENT`); which build path
+ * A remote engine is reached with `[docker] host` (`IMGTOOL_DOCKER_HOST`, passed to the client
+ * as DOCKER_HOST). The client binary comes from `[docker] client` (`IMGTOOL_DOCKER_CLIENT`); which build path
  * it supports is detected, not assumed.
  *
  * @module
@@ -16,9 +17,19 @@ import {
   BuildError,
   type BuildRequest,
   defineBuilder,
+  type ExecOptions,
   type Platform,
   type Probe,
 } from "../mod.ts";
+
+/** Run the configured docker client, against the configured engine (`[docker] host`). */
+function runDocker(context: BuilderContext, options: ExecOptions) {
+  const host = context.config.dockerHost;
+  return context.exec(context.config.dockerClient, {
+    ...options,
+    env: { ...options.env, ...(host ? { DOCKER_HOST: host } : {}) },
+  });
+}
 
 /** How a docker client can build. */
 export type BuildPath = "buildx" | "builtin";
@@ -34,10 +45,11 @@ const detected = new Map<string, Promise<Detected | Probe>>();
 /** Find out what the configured client can do (once per client per process). */
 function detect(context: BuilderContext): Promise<Detected | Probe> {
   const client = context.config.dockerClient;
-  let found = detected.get(client);
+  const key = `${client}\0${context.config.dockerHost ?? ""}`;
+  let found = detected.get(key);
   if (!found) {
     found = detectUncached(client, context);
-    detected.set(client, found);
+    detected.set(key, found);
   }
   return found;
 }
@@ -45,7 +57,7 @@ function detect(context: BuilderContext): Promise<Detected | Probe> {
 async function detectUncached(client: string, context: BuilderContext): Promise<Detected | Probe> {
   let version;
   try {
-    version = await context.exec(client, {
+    version = await runDocker(context, {
       args: ["version", "--format", "{{.Client.Version}} {{.Server.Version}}"],
     });
   } catch {
@@ -66,7 +78,7 @@ async function detectUncached(client: string, context: BuilderContext): Promise<
       hint: "start the engine (dockerd), or check DOCKER_HOST and your access to its socket",
     };
   }
-  const buildx = await context.exec(client, { args: ["buildx", "version"] }).catch(() => undefined);
+  const buildx = await runDocker(context, { args: ["buildx", "version"] }).catch(() => undefined);
   if (buildx?.code === 0) return { path: "buildx", client: clientVersion, server: serverVersion };
   // Clients from 23.0 on hand every BuildKit build to buildx and refuse without it.
   if (Number(clientVersion.split(".")[0]) >= 23) {
@@ -151,7 +163,7 @@ async function runBuild(
   env: Record<string, string>,
 ): Promise<void> {
   const tracker = new StepTracker();
-  const result = await context.exec(context.config.dockerClient, {
+  const result = await runDocker(context, {
     args: [...configArgs(request), ...args],
     env,
     signal: request.signal,
@@ -177,7 +189,7 @@ async function push(
   context: BuilderContext,
   reference: string,
 ): Promise<void> {
-  const result = await context.exec(context.config.dockerClient, {
+  const result = await runDocker(context, {
     args: [...configArgs(request), "push", reference],
     signal: request.signal,
     onLine: request.output,
@@ -274,7 +286,7 @@ export const docker = defineBuilder({
   },
   async exists(uri, platforms, context) {
     if (platforms.length !== 1) return false;
-    const result = await context.exec(context.config.dockerClient, {
+    const result = await runDocker(context, {
       args: ["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", uri],
     }).catch(() => undefined);
     return result?.code === 0 && result.stdout.trim() === platforms[0];

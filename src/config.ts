@@ -57,6 +57,8 @@ export interface Config {
   readonly refs: Readonly<Record<string, string>>;
   /** The docker client binary. */
   readonly dockerClient: string;
+  /** A remote Docker engine to build on (`tcp://host:2376`, `ssh://user@host`), as DOCKER_HOST. */
+  readonly dockerHost?: string;
   /** A folder holding secret values as files named after their ids. */
   readonly secretsDir?: string;
   /** Secret ids to files holding their values. */
@@ -179,6 +181,12 @@ export const SETTINGS: readonly Setting[] = [
     describe: "docker client binary",
     type: "string",
     apply: (c, v) => c.dockerClient = v as string,
+  },
+  {
+    key: "docker.host",
+    describe: "a remote Docker engine (tcp://..., ssh://...)",
+    type: "string",
+    apply: (c, v) => c.dockerHost = v as string,
   },
   {
     key: "secrets.dir",
