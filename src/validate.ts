@@ -140,9 +140,14 @@ function imageProblems(plan: ImagePlan, validation: ValidateOptions): Diagnostic
       add(`unknown platform ${JSON.stringify(platform)}`, 'use "linux/amd64" or "linux/arm64"');
     }
   }
-  if (plan.spec.registrySecret) {
-    for (const message of plan.spec.registrySecret.problems()) {
-      add(message, "fix the registrySecret");
+  const registrySecret = plan.spec.registrySecret;
+  if (registrySecret) {
+    for (const message of registrySecret.problems()) add(message, "fix the registrySecret");
+    if (validation.secretValues !== false && !secretSource(registrySecret.id, plan.config)) {
+      add(
+        `registry secret ${registrySecret.id} has no value`,
+        `set the environment variable ${registrySecret.id} to user:password (or a token)`,
+      );
     }
   }
   return problems;
