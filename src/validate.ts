@@ -142,8 +142,12 @@ function imageProblems(plan: ImagePlan, validation: ValidateOptions): Diagnostic
   }
   const registrySecret = plan.spec.registrySecret;
   if (registrySecret) {
-    for (const message of registrySecret.problems()) add(message, "fix the registrySecret");
-    if (validation.secretValues !== false && !secretSource(registrySecret.id, plan.config)) {
+    const described = registrySecret.problems();
+    for (const message of described) add(message, "fix the registrySecret");
+    if (
+      described.length === 0 && validation.secretValues !== false &&
+      !secretSource(registrySecret.id, plan.config)
+    ) {
       add(
         `registry secret ${registrySecret.id} has no value`,
         `set the environment variable ${registrySecret.id} to user:password (or a token)`,

@@ -734,3 +734,20 @@ Deno.test("the fixture images without problems validate clean", async () => {
     .withWorkdir("relative/dir");
   assert.deepEqual(await problems(clean), []);
 });
+
+Deno.test("a registry secret without a value is reported, and not once its value is set", async () => {
+  const image = Image.fromDebianBase({
+    name: "app",
+    registrySecret: "IMGTOOL_TEST_REGISTRY_SECRET",
+  });
+  const found = await problems(image);
+  assert.deepEqual(found.map((d) => d.message), [
+    "registry secret IMGTOOL_TEST_REGISTRY_SECRET has no value",
+  ]);
+  Deno.env.set("IMGTOOL_TEST_REGISTRY_SECRET", "user:password");
+  try {
+    assert.deepEqual(await problems(image), []);
+  } finally {
+    Deno.env.delete("IMGTOOL_TEST_REGISTRY_SECRET");
+  }
+});
