@@ -96,6 +96,8 @@ export const buildah = defineBuilder({
     await run(request, context, [
       "bud",
       "--layers",
+      // Without it, a failing step leaves its working container (and its image) behind.
+      "--force-rm",
       tls,
       ...auth,
       ...(request.network === "default" ? [] : [`--network=${request.network}`]),
@@ -103,7 +105,12 @@ export const buildah = defineBuilder({
       `${request.contextDir}/Dockerfile`,
       "--platform",
       request.platforms.join(","),
-      ...request.secrets.flatMap((secret) => ["--secret", `id=${secret.id},src=${secret.file}`]),
+      // type=file: without it, buildah (1.28) takes the secret from the environment variable
+      // named like its id whenever one is set (it always is for a secret given by variable)
+      // and reads the variable named by `src` instead of the file: the step gets "".
+      ...request.secrets.flatMap((
+        secret,
+      ) => ["--secret", `id=${secret.id},src=${secret.file},type=file`]),
       ...Object.entries(request.buildArgs).flatMap((
         [name, value],
       ) => ["--build-arg", `${name}=${value}`]),

@@ -107,7 +107,7 @@ function withLayer(
     : `image "${image}"`;
   return new BuildError(mask(`${where}: ${error.message}`), {
     hint: error.hint ??
-      (section ? `fix what ${section.method} asks for (see the step's output above)` : undefined),
+      (section ? `fix what ${section.method} asks for (see the failing step's output)` : undefined),
     output: error.output === undefined ? undefined : mask(error.output),
     step: error.step,
     cause: error,

@@ -35,6 +35,10 @@ export interface ImageReport {
   readonly status: "built" | "skipped" | "failed";
   /** Why (for skipped and failed). */
   readonly reason?: string;
+  /** How to fix a failure. */
+  readonly hint?: string;
+  /** The tail of the failing step's output. */
+  readonly output?: string;
   /** The builder that built it. */
   readonly builder?: string;
   /** Seconds spent on it. */
@@ -134,14 +138,15 @@ export async function buildCommand(
     } catch (error) {
       if (signal.aborted) throw error;
       if (!(error instanceof ImgtoolError)) throw error;
-      report("failed", { reason: error.message });
+      const output = (error as { output?: string }).output;
+      report("failed", { reason: error.message, hint: error.hint, output });
+      // A mistake in the spec or command line (exit 2) stops the run; a failed build does not.
+      if (error.exitCode === 2) throw error;
       if (flags.json) continue;
       err(`${label}: failed`);
-      const output = (error as { output?: string }).output;
       if (output) err(`--- output of the failing step ---\n${output}\n---`);
       err(`error: ${error.message}`);
       if (error.hint) err(`hint: ${error.hint}`);
-      if (error.exitCode === 2) return 2;
     }
   }
 

@@ -1,0 +1,422 @@
+/**
+ * What the end-to-end tests share: the environment `tests/e2e/env.sh up` brought up (read
+ * from `tests/e2e/.work/env` and probed), registering tests that are ignored (or fail, with
+ * `IMGTOOL_E2E=require`) when it is not up, running the imgtool CLI as users run it, running
+ * docker/buildah/skopeo, temporary spec projects, and looking inside images.
+ *
+ * Every docker build and run here uses the host network (the machine has no bridge), every
+ * server a test starts listens on 127.0.0.1 and is stopped by that test, and only images a
+ * test built or pulled (by reference) are removed.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository's root folder. */
+export const REPO_ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(
+  /\/$/,
+  "",
+);
+/** The facts file env.sh writes (`IMGTOOL_E2E_ENV_FILE` names another, e.g. a missing one). */
+export const ENV_FILE: string = Deno.env.get("IMGTOOL_E2E_ENV_FILE") ??
+  join(REPO_ROOT, "tests", "e2e", ".work", "env");
+const HINT = "run tests/e2e/env.sh up";
+
+/** A short id unique to this run of the suite: registry namespaces and env values use it. */
+export const RUN_ID: string = `${Date.now().toString(36)}${
+  crypto.getRandomValues(new Uint32Array(1))[0].toString(36)
+}`;
+
+/** The facts of the environment (the KEY=value lines of `tests/e2e/.work/env`). */
+export interface Facts {
+  readonly REGISTRY: string;
+  readonly AUTH_REGISTRY: string;
+  readonly AUTH_USER: string;
+  readonly AUTH_PASSWORD: string;
+  readonly PYTHON_BASE: string;
+  readonly AUTH_PYTHON_BASE: string;
+  readonly PACKAGE_INDEX: string;
+  readonly POETRY_FIXTURE: string;
+  readonly DOCKER: string;
+}
+
+const REQUIRED_FACTS: readonly (keyof Facts)[] = [
+  "REGISTRY",
+  "AUTH_REGISTRY",
+  "AUTH_USER",
+  "AUTH_PASSWORD",
+  "PYTHON_BASE",
+  "AUTH_PYTHON_BASE",
+  "PACKAGE_INDEX",
+  "POETRY_FIXTURE",
+  "DOCKER",
+];
+
+/** What a process printed and how it ended. */
+export interface Ran {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Run a program to completion; never throws for a non-zero exit. */
+export async function run(
+  program: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean } = {},
+): Promise<Ran> {
+  const output = await new Deno.Command(program, {
+    args: [...args],
+    cwd: options.cwd,
+    env: options.env,
+    clearEnv: options.clearEnv,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Run a program and return its standard output; throw with its output if it fails. */
+export async function must(
+  program: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<string> {
+  const result = await run(program, args, options);
+  if (result.code !== 0) {
+    throw new Error(
+      `${program} ${args.join(" ")} exited ${result.code}:\n${tail(result.stdout)}\n${
+        tail(result.stderr)
+      }`,
+    );
+  }
+  return result.stdout;
+}
+
+/** The last lines of a text, for failure messages. */
+export function tail(text: string, lines = 40): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+async function httpStatus(url: string): Promise<number> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+async function readFacts(): Promise<Facts | string> {
+  let text;
+  try {
+    text = await Deno.readTextFile(ENV_FILE);
+  } catch {
+    return `${ENV_FILE} is missing`;
+  }
+  const facts: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (match) facts[match[1]] = match[2];
+  }
+  const missing = REQUIRED_FACTS.filter((key) => !facts[key]);
+  if (missing.length > 0) return `${ENV_FILE} lacks ${missing.join(", ")}`;
+  return facts as unknown as Facts;
+}
+
+/** Find out whether the environment is up; a text saying what is missing when it is not. */
+async function probe(): Promise<Facts | string> {
+  const facts = await readFacts();
+  if (typeof facts === "string") return facts;
+  const checks: [string, Promise<boolean>][] = [
+    [
+      `the registry on ${facts.REGISTRY} does not answer`,
+      httpStatus(`http://${facts.REGISTRY}/v2/`).then((status) => status === 200),
+    ],
+    [
+      `the auth registry on ${facts.AUTH_REGISTRY} does not answer 401`,
+      httpStatus(`http://${facts.AUTH_REGISTRY}/v2/`).then((status) => status === 401),
+    ],
+    [
+      `the package index ${facts.PACKAGE_INDEX} does not answer`,
+      httpStatus(facts.PACKAGE_INDEX).then((status) => status === 200),
+    ],
+    [
+      `the Docker engine does not answer ${facts.DOCKER}`,
+      run(facts.DOCKER, ["version", "--format", "{{.Server.Version}}"])
+        .then((result) => result.code === 0, () => false),
+    ],
+    [
+      "buildah does not run",
+      run("buildah", ["version"]).then((result) => result.code === 0, () => false),
+    ],
+    ["skopeo does not run", run("skopeo", ["--version"]).then((r) => r.code === 0, () => false)],
+  ];
+  const failed: string[] = [];
+  for (const [problem, check] of checks) if (!(await check)) failed.push(problem);
+  return failed.length > 0 ? failed.join("; ") : facts;
+}
+
+const environment: Facts | string = await probe();
+
+/** Register an end-to-end test: run when the environment is up, else ignored (or failing). */
+export function e2eTest(
+  name: string,
+  fn: (t: Deno.TestContext, facts: Facts) => Promise<void>,
+): void {
+  if (typeof environment !== "string") {
+    const facts = environment;
+    Deno.test({ name, fn: (t) => fn(t, facts) });
+  } else if (Deno.env.get("IMGTOOL_E2E") === "require") {
+    Deno.test(name, () => {
+      throw new Error(`the end-to-end environment is not up (${environment}): ${HINT}`);
+    });
+  } else {
+    Deno.test({ name: `${name} (environment not up: ${HINT})`, ignore: true, fn: () => {} });
+  }
+}
+
+/**
+ * How imgtool is started: `IMGTOOL_E2E_BINARY` (a compiled binary), else `deno run` of
+ * `cli.ts` with the repository's config, as `deno task imgtool` does.
+ */
+function imgtoolCommand(): [string, string[]] {
+  const binary = Deno.env.get("IMGTOOL_E2E_BINARY");
+  if (binary) return [binary, []];
+  return [Deno.execPath(), [
+    "run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-sys",
+    "--config",
+    join(REPO_ROOT, "deno.json"),
+    join(REPO_ROOT, "cli.ts"),
+  ]];
+}
+
+/**
+ * Run the imgtool CLI in `cwd` with `args`. Its environment is this process's without any
+ * `IMGTOOL_*` variable (so a developer's settings cannot leak in), plus `env`.
+ */
+export function imgtool(
+  cwd: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<Ran> {
+  const inherited = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) => !name.startsWith("IMGTOOL_")),
+  );
+  const [program, prefix] = imgtoolCommand();
+  return run(program, [...prefix, ...args], {
+    cwd,
+    env: { ...inherited, NO_COLOR: "1", ...env },
+    clearEnv: true,
+  });
+}
+
+/** Assert an imgtool run ended with `code`, showing its output when it did not. */
+export function assertExit(result: Ran, code: number, what: string): void {
+  assert.equal(
+    result.code,
+    code,
+    `${what}: expected exit ${code}, got ${result.code}\n--- stdout\n${
+      tail(result.stdout)
+    }\n--- stderr\n${tail(result.stderr, 80)}`,
+  );
+}
+
+/** One image's entry in `imgtool build --json`. */
+export interface JsonImage {
+  readonly image: string;
+  readonly uri: string;
+  readonly platforms: readonly string[];
+  readonly status: "built" | "skipped" | "failed";
+  readonly reason?: string;
+  readonly builder?: string;
+}
+
+/** The images of a `build --json` run. */
+export function jsonImages(result: Ran): JsonImage[] {
+  let parsed;
+  try {
+    parsed = JSON.parse(result.stdout);
+  } catch {
+    throw new Error(
+      `build --json printed no JSON:\n${tail(result.stdout)}\n${tail(result.stderr)}`,
+    );
+  }
+  assert.ok(Array.isArray(parsed.images), `no images in ${result.stdout}`);
+  return parsed.images;
+}
+
+/** Run the engine's docker client (BuildKit on). */
+export function docker(facts: Facts, args: readonly string[]): Promise<Ran> {
+  return run(facts.DOCKER, args, { env: { DOCKER_BUILDKIT: "1" } });
+}
+
+/** Run the engine's docker client; its standard output, or throw with its output. */
+export function mustDocker(facts: Facts, args: readonly string[]): Promise<string> {
+  return must(facts.DOCKER, args, { env: { DOCKER_BUILDKIT: "1" } });
+}
+
+/** `docker run --rm --network=host [--platform P] [--user U] IMAGE ...command`: its stdout. */
+export function inImage(
+  facts: Facts,
+  image: string,
+  command: readonly string[],
+  options: { platform?: string; user?: string } = {},
+): Promise<string> {
+  return mustDocker(facts, [
+    "run",
+    "--rm",
+    "--network=host",
+    ...(options.platform ? ["--platform", options.platform] : []),
+    ...(options.user ? ["--user", options.user] : []),
+    image,
+    ...command,
+  ]);
+}
+
+/** Remove images from the engine by reference; those that are not there are fine. */
+export async function removeImages(facts: Facts, references: Iterable<string>): Promise<void> {
+  for (const reference of references) {
+    await docker(facts, ["rmi", reference]);
+  }
+}
+
+/** The Python base pattern of imgtool.toml (`[images] python`) for the environment's base. */
+export function pythonImagePattern(facts: Facts): string {
+  const pattern = facts.PYTHON_BASE.replace(/:3\.11-/, ":{major}.{minor}-");
+  assert.notEqual(pattern, facts.PYTHON_BASE, `unexpected PYTHON_BASE ${facts.PYTHON_BASE}`);
+  return pattern;
+}
+
+/** The imgtool.toml of a test project: local registry and mirrors, pip, no extra packages. */
+export function projectConfig(facts: Facts, registry: string, extra = ""): string {
+  return [
+    `registry = ${JSON.stringify(registry)}`,
+    `python-version = "3.11"`,
+    "",
+    "[images]",
+    `python = ${JSON.stringify(pythonImagePattern(facts))}`,
+    "",
+    "[python]",
+    `installer = "pip"`,
+    "",
+    "[debian]",
+    "packages = []",
+    "",
+    "[docker]",
+    `client = ${JSON.stringify(facts.DOCKER)}`,
+    "",
+    extra,
+  ].join("\n");
+}
+
+/** A temporary folder holding `files` (paths relative to it; a string or bytes each). */
+export async function makeProject(files: Record<string, string | Uint8Array>): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "imgtool-e2e-" });
+  for (const [path, content] of Object.entries(files)) {
+    const target = join(dir, path);
+    await Deno.mkdir(dirname(target), { recursive: true });
+    if (typeof content === "string") await Deno.writeTextFile(target, content);
+    else await Deno.writeFile(target, content);
+  }
+  return dir;
+}
+
+/** Copy a folder tree (files and folders only). */
+export async function copyTree(source: string, target: string): Promise<void> {
+  await Deno.mkdir(target, { recursive: true });
+  for await (const entry of Deno.readDir(source)) {
+    const from = join(source, entry.name);
+    const to = join(target, entry.name);
+    if (entry.isDirectory) await copyTree(from, to);
+    else if (entry.isFile) await Deno.copyFile(from, to);
+  }
+}
+
+/** The lowercase hex SHA-256 of a text or bytes. */
+export function sha256(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** Does the file hold `needle` anywhere (read in chunks, so large tars are fine)? */
+export async function fileContains(path: string, needle: string): Promise<boolean> {
+  const wanted = Buffer.from(needle, "utf8");
+  using file = await Deno.open(path);
+  const chunk = new Uint8Array(1 << 20);
+  let carry = Buffer.alloc(0);
+  while (true) {
+    const count = await file.read(chunk);
+    if (count === null) return false;
+    const window = Buffer.concat([carry, chunk.subarray(0, count)]);
+    if (window.indexOf(wanted) >= 0) return true;
+    carry = window.subarray(Math.max(0, window.length - wanted.length + 1));
+  }
+}
+
+/** `skopeo inspect --raw` of a reference in a plain-HTTP registry, parsed. */
+export async function rawManifest(
+  reference: string,
+  credentials?: string,
+): Promise<Record<string, unknown>> {
+  const out = await must("skopeo", [
+    "inspect",
+    "--raw",
+    "--tls-verify=false",
+    ...(credentials ? ["--creds", credentials] : []),
+    `docker://${reference}`,
+  ]);
+  return JSON.parse(out);
+}
+
+/** The HTTP status of `HEAD /v2/<repository>/manifests/<tag>` for a reference. */
+export async function manifestStatus(reference: string, basicAuth?: string): Promise<number> {
+  const match = /^([^/]+)\/(.+):([^:/]+)$/.exec(reference);
+  assert.ok(match, `not a registry/repository:tag reference: ${reference}`);
+  const [, registry, repository, tag] = match;
+  const response = await fetch(`http://${registry}/v2/${repository}/manifests/${tag}`, {
+    method: "HEAD",
+    headers: {
+      Accept: [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+      ].join(", "),
+      ...(basicAuth ? { Authorization: `Basic ${btoa(basicAuth)}` } : {}),
+    },
+    signal: AbortSignal.timeout(10_000),
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
+export function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Print a timing line (the suite reports where its time goes). */
+export function timing(what: string, started: number): void {
+  console.log(`  [e2e] ${what}: ${((performance.now() - started) / 1000).toFixed(1)}s`);
+}
