@@ -61,8 +61,8 @@ function settled(info: Deno.FileInfo): boolean {
   return Date.now() - Math.max(mtime, ctime) > SETTLED_MS;
 }
 
-// Files up to this size are read whole in one call: per-file calls, not hashing, dominate
-// trees of many small files.
+// In the asynchronous path, files up to this size are read whole in one call: per-file
+// calls, not hashing, dominate trees of many small files.
 const WHOLE_FILE = 64 << 10;
 // The synchronous path runs one file at a time: one buffer serves them all.
 let syncBuffer: Uint8Array | undefined;
@@ -78,21 +78,23 @@ export function fileDigestSync(path: string, info?: Deno.FileInfo): FileDigest {
   const key = cacheKey(path, info);
   let hex = cache.get(key);
   if (hex === undefined) {
+    // One reused buffer for every file, small or large: no garbage per file, flat memory.
+    const hash = createHash("sha256");
+    const buffer = syncBuffer ??= new Uint8Array(CHUNK);
     try {
-      if (info.size <= WHOLE_FILE) {
-        hex = sha256(Deno.readFileSync(path));
-      } else {
-        const hash = createHash("sha256");
-        const buffer = syncBuffer ??= new Uint8Array(CHUNK);
-        using file = Deno.openSync(path);
-        for (let n = file.readSync(buffer); n !== null; n = file.readSync(buffer)) {
-          hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
-        }
-        hex = hash.digest("hex");
+      using file = Deno.openSync(path);
+      let total = 0;
+      for (let n = file.readSync(buffer); n !== null; n = file.readSync(buffer)) {
+        hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+        total += n;
+        // A regular file is read to its end once its stat size is in: skip the read that
+        // would only say "end of file".
+        if (total === info.size && n < buffer.length) break;
       }
     } catch {
       return null;
     }
+    hex = hash.digest("hex");
     if (settled(info)) cache.set(key, hex);
   }
   return { mode: (info.mode ?? 0) & 0o7777, sha256: hex };
