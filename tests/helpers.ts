@@ -226,8 +226,17 @@ export interface CliResult {
 }
 
 /**
- * Run the CLI as users do from a checkout (`deno run -A --config <repo>/deno.json cli.ts`),
- * in `cwd`, with the machine's environment minus every `IMGTOOL_*` variable, plus `env`.
+ * The permission flags of `deno task imgtool`, which the compiled binary embeds too: tests
+ * run the CLI with exactly these, so that a missing permission shows here.
+ */
+export const IMGTOOL_PERMISSIONS: readonly string[] = JSON.parse(
+  Deno.readTextFileSync(join(REPO_ROOT, "deno.json")),
+).tasks.imgtool.split(/\s+/).filter((arg: string) => arg.startsWith("--allow-"));
+
+/**
+ * Run the CLI as users do from a checkout (`deno task imgtool`: `deno run` with its
+ * permissions and `--config <repo>/deno.json`), in `cwd`, with the machine's environment
+ * minus every `IMGTOOL_*` variable, plus `env`.
  */
 export async function imgtool(
   args: readonly string[],
@@ -239,7 +248,7 @@ export async function imgtool(
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "-A",
+      ...IMGTOOL_PERMISSIONS,
       "--config",
       join(REPO_ROOT, "deno.json"),
       join(REPO_ROOT, "cli.ts"),

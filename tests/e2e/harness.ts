@@ -16,6 +16,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { IMGTOOL_PERMISSIONS } from "../helpers.ts";
 
 /** The repository's root folder. */
 export const REPO_ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(
@@ -197,12 +198,7 @@ function imgtoolCommand(): [string, string[]] {
   if (binary) return [binary, []];
   return [Deno.execPath(), [
     "run",
-    "--allow-read",
-    "--allow-write",
-    "--allow-run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-sys",
+    ...IMGTOOL_PERMISSIONS,
     "--config",
     join(REPO_ROOT, "deno.json"),
     join(REPO_ROOT, "cli.ts"),
