@@ -107,3 +107,47 @@ Deno.test("loadSpec() refuses a missing spec, a folder, and a spec without image
     });
   });
 });
+
+Deno.test("a spec importing npm:, jsr: or https: modules is refused before it runs, naming the line", async () => {
+  for (const specifier of ["npm:left-pad@1", "jsr:@std/toml", "https://example.com/mod.ts"]) {
+    await withTempDir(async (dir) => {
+      await writeTree(dir, {
+        "spec.ts": `import { Image } from "imgtool";\nimport "./helper.ts";\n` +
+          `export default Image.fromBase("debian:bookworm");\n`,
+        "helper.ts": `// a local helper\n\nimport x from "${specifier}";\nexport const y = x;\n`,
+      });
+      const error = await loadSpec(join(dir, "spec.ts")).catch((e) => e);
+      assert.ok(error instanceof SpecError, String(error));
+      assert.equal(
+        error.message,
+        `${join(dir, "helper.ts")}:3 imports ${specifier}, which imgtool cannot load`,
+      );
+      assert.match(error.hint ?? "", /copy the code into a local file/);
+    });
+  }
+});
+
+Deno.test("a spec outside the project loads a local plugin file by relative import", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(dir, {
+      "plugins/banner.ts": `import { definePlugin } from "imgtool";
+export const banner = definePlugin<{ text: string }>({
+  name: "banner",
+  render: (o) => ({ instructions: [\`LABEL banner=\${JSON.stringify(o.text)}\`] }),
+});
+export function bannerLayer(text: string) { return banner.layer({ text }, "banner"); }
+`,
+      "spec.ts": `import { Image } from "imgtool";
+import { bannerLayer } from "./plugins/banner.ts";
+export default Image.fromBase("debian:bookworm").withLayer(bannerLayer("hi"));
+`,
+    });
+    const spec = await loadSpec(join(dir, "spec.ts"));
+    assert.equal(spec.images.length, 1);
+    const [layer] = spec.images[0].image.layers.slice(1);
+    assert.equal(layer.plugin.name, "banner");
+    // The layer's spec line is the spec's call, not the plugin's factory.
+    assert.equal(layer.origin.file, join(dir, "spec.ts"));
+    assert.equal(layer.origin.line, 3);
+  });
+});
