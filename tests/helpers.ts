@@ -219,11 +219,7 @@ export function dockerUnquote(word: string): string {
 }
 
 /** What a run of the command line did. */
-export interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CliResult = Ran;
 
 /**
  * The permission flags of `deno task imgtool`, which the compiled binary embeds too: tests
@@ -233,30 +229,24 @@ export const IMGTOOL_PERMISSIONS: readonly string[] = JSON.parse(
   Deno.readTextFileSync(join(REPO_ROOT, "deno.json")),
 ).tasks.imgtool.split(/\s+/).filter((arg: string) => arg.startsWith("--allow-"));
 
-/**
- * Run the CLI as users do from a checkout (`deno task imgtool`: `deno run` with its
- * permissions and `--config <repo>/deno.json`), in `cwd`, with the machine's environment
- * minus every `IMGTOOL_*` variable, plus `env`.
- */
-export async function imgtool(
+/** What a process printed and how it ended. */
+export interface Ran {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Run a program to completion; never throws for a non-zero exit. */
+export async function runProcess(
+  program: string,
   args: readonly string[],
-  options: { cwd: string; env?: Record<string, string> },
-): Promise<CliResult> {
-  const env = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([name]) => !name.startsWith("IMGTOOL_")),
-  );
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...IMGTOOL_PERMISSIONS,
-      "--config",
-      join(REPO_ROOT, "deno.json"),
-      join(REPO_ROOT, "cli.ts"),
-      ...args,
-    ],
+  options: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean } = {},
+): Promise<Ran> {
+  const output = await new Deno.Command(program, {
+    args: [...args],
     cwd: options.cwd,
-    env: { ...env, NO_COLOR: "1", ...options.env },
-    clearEnv: true,
+    env: options.env,
+    clearEnv: options.clearEnv,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -267,4 +257,38 @@ export async function imgtool(
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/** This process's environment without `IMGTOOL_*` variables: a developer's settings stay out. */
+export function environmentWithoutImgtool(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) => !name.startsWith("IMGTOOL_")),
+  );
+}
+
+/** The command that runs the CLI from this checkout, as `deno task imgtool` does. */
+export const IMGTOOL_COMMAND: readonly string[] = [
+  Deno.execPath(),
+  "run",
+  ...IMGTOOL_PERMISSIONS,
+  "--config",
+  join(REPO_ROOT, "deno.json"),
+  join(REPO_ROOT, "cli.ts"),
+];
+
+/**
+ * Run the CLI as users do from a checkout (`deno task imgtool`: `deno run` with its
+ * permissions and `--config <repo>/deno.json`), in `cwd`, with the machine's environment
+ * minus every `IMGTOOL_*` variable, plus `env`.
+ */
+export function imgtool(
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<CliResult> {
+  const [program, ...prefix] = IMGTOOL_COMMAND;
+  return runProcess(program, [...prefix, ...args], {
+    cwd: options.cwd,
+    env: { ...environmentWithoutImgtool(), NO_COLOR: "1", ...options.env },
+    clearEnv: true,
+  });
 }

@@ -16,7 +16,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { IMGTOOL_PERMISSIONS } from "../helpers.ts";
+import { environmentWithoutImgtool, IMGTOOL_COMMAND, type Ran, runProcess } from "../helpers.ts";
 
 /** The repository's root folder. */
 export const REPO_ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(
@@ -59,34 +59,10 @@ const REQUIRED_FACTS: readonly (keyof Facts)[] = [
 ];
 
 /** What a process printed and how it ended. */
-export interface Ran {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type { Ran };
 
 /** Run a program to completion; never throws for a non-zero exit. */
-export async function run(
-  program: string,
-  args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean } = {},
-): Promise<Ran> {
-  const output = await new Deno.Command(program, {
-    args: [...args],
-    cwd: options.cwd,
-    env: options.env,
-    clearEnv: options.clearEnv,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+export const run = runProcess;
 
 /** Run a program and return its standard output; throw with its output if it fails. */
 export async function must(
@@ -196,13 +172,8 @@ export function e2eTest(
 function imgtoolCommand(): [string, string[]] {
   const binary = Deno.env.get("IMGTOOL_E2E_BINARY");
   if (binary) return [binary, []];
-  return [Deno.execPath(), [
-    "run",
-    ...IMGTOOL_PERMISSIONS,
-    "--config",
-    join(REPO_ROOT, "deno.json"),
-    join(REPO_ROOT, "cli.ts"),
-  ]];
+  const [program, ...prefix] = IMGTOOL_COMMAND;
+  return [program, prefix];
 }
 
 /**
@@ -214,13 +185,10 @@ export function imgtool(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<Ran> {
-  const inherited = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([name]) => !name.startsWith("IMGTOOL_")),
-  );
   const [program, prefix] = imgtoolCommand();
   return run(program, [...prefix, ...args], {
     cwd,
-    env: { ...inherited, NO_COLOR: "1", ...env },
+    env: { ...environmentWithoutImgtool(), NO_COLOR: "1", ...env },
     clearEnv: true,
   });
 }

@@ -17,15 +17,13 @@ import {
   run,
   RUN_ID,
 } from "./harness.ts";
+import { environmentWithoutImgtool } from "../helpers.ts";
 
 e2eTest(
   "the README's quick-start command builds the example image, and skips it the second time",
   async (_t, facts) => {
-    const inherited = Object.fromEntries(
-      Object.entries(Deno.env.toObject()).filter(([name]) => !name.startsWith("IMGTOOL_")),
-    );
     const env = {
-      ...inherited,
+      ...environmentWithoutImgtool(),
       NO_COLOR: "1",
       IMGTOOL_IMAGES_PYTHON: pythonImagePattern(facts),
       IMGTOOL_PYTHON_INSTALLER: "pip",
