@@ -25,8 +25,16 @@ export * from "./src/errors.ts";
 export * from "./src/secret.ts";
 export * from "./src/dockerfile.ts";
 export * from "./src/plugin.ts";
-export * from "./src/config.ts";
-export * from "./src/secrets.ts";
+export {
+  activeConfig,
+  defaultConfig,
+  loadConfig,
+  parsePlatforms,
+  setActiveConfig,
+} from "./src/config.ts";
+export type { Config, ConfigOverrides, Installer, LoadConfigOptions } from "./src/config.ts";
+export { redactor } from "./src/secrets.ts";
+export type { BuildSecret } from "./src/secrets.ts";
 export * from "./src/builder.ts";
 export * from "./src/exec.ts";
 export { Image, isImage } from "./src/image.ts";
@@ -45,7 +53,8 @@ export type {
   UvProjectOptions,
 } from "./src/image.ts";
 export { planImage } from "./src/plan.ts";
-export type { ImagePlan, PlannedLayer } from "./src/plan.ts";
+export type { ImagePlan, PlannedLayer, PlanOverrides } from "./src/plan.ts";
+export type { IgnoreRules } from "./src/ignore.ts";
 export { identify, identifySync } from "./src/identify.ts";
 export type { ImageIdentity } from "./src/identify.ts";
 export { validateImages } from "./src/validate.ts";

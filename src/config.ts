@@ -101,10 +101,14 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Parsed = Mutable<Config>;
 
 /** One setting: its TOML key, its variable, how to read it, where it goes. */
-interface Setting {
+export interface Setting {
+  /** The TOML key, dotted for tables (`images.python`). */
   readonly key: string;
+  /** One line for `imgtool --help`. */
   readonly describe: string;
+  /** How values are read and checked. */
   readonly type: "string" | "list" | "platforms" | "python" | "boolean" | "table" | "installer";
+  /** Put a checked value into the configuration; `base` resolves relative paths. */
   readonly apply: (config: Parsed, value: unknown, base: string) => void;
 }
 

@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  defaultConfig,
-  envName,
-  findConfigFile,
-  loadConfig,
-  SETTINGS,
-  UsageError,
-} from "../mod.ts";
+import { defaultConfig, loadConfig, UsageError } from "../mod.ts";
+import { envName, findConfigFile, SETTINGS } from "../src/config.ts";
 import { withTempDir, writeTree } from "./helpers.ts";
 
 /** Load the configuration of a folder holding `toml` as its imgtool.toml. */
