@@ -11,7 +11,31 @@ import type { ExecOptions, ExecResult } from "./exec.ts";
 import type { Platform } from "./plugin.ts";
 import type { BuildSecret } from "./secrets.ts";
 
-/** One image to build. */
+/**
+ * One image to build.
+ *
+ * @example
+ * ```ts
+ * import { BuildError, type BuildRequest, defineBuilder } from "imgtool";
+ * export const kaniko = defineBuilder({
+ *   name: "kaniko",
+ *   description: "builds with the kaniko executor and pushes",
+ *   local: false,
+ *   probe: () => Promise.resolve({ ok: true, detail: "/kaniko/executor" }),
+ *   async build(request: BuildRequest, context) {
+ *     const args = ["--context", request.contextDir, "--destination", request.uri];
+ *     const result = await context.exec("/kaniko/executor", {
+ *       args: request.push ? args : [...args, "--no-push"],
+ *       signal: request.signal,
+ *       onLine: request.output,
+ *     });
+ *     if (result.code !== 0) {
+ *       throw new BuildError(`${request.image}: kaniko failed`, { output: result.tail });
+ *     }
+ *   },
+ * });
+ * ```
+ */
 export interface BuildRequest {
   /** The image's export name, for messages. */
   readonly image: string;
@@ -42,13 +66,57 @@ export interface BuildRequest {
   readonly output: (line: string) => void;
 }
 
-/** What a builder may do with registries besides pushing through its own tool. */
+/**
+ * What a builder may do with registries besides pushing through its own tool.
+ *
+ * @example
+ * ```ts
+ * import { defineBuilder, type RegistryAccess } from "imgtool";
+ * export const perPlatform = defineBuilder({
+ *   name: "per_platform",
+ *   description: "builds each platform on its own, then joins them in one index",
+ *   local: false,
+ *   probe: () => Promise.resolve({ ok: true, detail: "ready" }),
+ *   async build(request, context) {
+ *     const registry: RegistryAccess = context.registry;
+ *     const manifests = request.platforms.map((platform) => ({
+ *       reference: `${request.uri}-${platform.replace("/", "-")}`,
+ *       platform,
+ *     }));
+ *     // ... build and push each manifests[i].reference here ...
+ *     await registry.putIndex(request.uri, manifests);
+ *   },
+ * });
+ * ```
+ */
 export interface RegistryAccess {
   /** Make `target` an index over per-platform manifests in the same repository. */
   putIndex(target: string, manifests: { reference: string; platform: Platform }[]): Promise<string>;
 }
 
-/** What a builder's hooks can use. */
+/**
+ * What a builder's hooks can use.
+ *
+ * @example
+ * ```ts
+ * import { type BuilderContext, defineBuilder } from "imgtool";
+ * export const podman = defineBuilder({
+ *   name: "podman",
+ *   description: "builds with podman",
+ *   local: true,
+ *   async probe(context: BuilderContext) {
+ *     const result = await context.exec("podman", { args: ["--version"] }).catch(() => undefined);
+ *     if (result?.code === 0) return { ok: true, detail: result.stdout.trim() };
+ *     return { ok: false, reason: "podman is not installed", hint: "install podman" };
+ *   },
+ *   async build(request, context: BuilderContext) {
+ *     const args = ["build", "--network", context.config.network, "-t", request.uri];
+ *     const onLine = request.output;
+ *     await context.exec("podman", { args: [...args, request.contextDir], onLine });
+ *   },
+ * });
+ * ```
+ */
 export interface BuilderContext {
   /** The configuration. */
   readonly config: Readonly<Config>;
@@ -58,7 +126,19 @@ export interface BuilderContext {
   exec(command: string, options: ExecOptions): Promise<ExecResult>;
 }
 
-/** Whether a builder can run here. */
+/**
+ * Whether a builder can run here.
+ *
+ * @example
+ * ```ts
+ * import type { Probe } from "imgtool";
+ * const describe = (name: string, probe: Probe) =>
+ *   probe.ok ? `${name}: ${probe.detail}` : `${name}: ${probe.reason} (fix: ${probe.hint})`;
+ * const probe: Probe = { ok: false, reason: "not installed", hint: "apt-get install buildah" };
+ * console.log(describe("buildah", probe));
+ * // buildah: not installed (fix: apt-get install buildah)
+ * ```
+ */
 export type Probe =
   | { readonly ok: true; readonly detail: string }
   | { readonly ok: false; readonly reason: string; readonly hint: string };

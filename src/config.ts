@@ -14,7 +14,16 @@ import { dirname, join, resolve } from "node:path";
 import { UsageError } from "./errors.ts";
 import type { Platform, PythonVersion } from "./plugin.ts";
 
-/** Where the Python layers' installer comes from. */
+/**
+ * Where the Python layers' installer comes from.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, type Installer } from "imgtool";
+ * const installer: Installer = defaultConfig().installer;
+ * console.log(installer === "uv" ? "uv pip install" : "pip install"); // uv pip install
+ * ```
+ */
 export type Installer = "uv" | "pip";
 
 /**
@@ -227,10 +236,35 @@ export function envName(key: string): string {
   return `IMGTOOL_${key.replace(/[.-]/g, "_").toUpperCase()}`;
 }
 
-/** Flags that override settings, as the CLI parsed them. */
+/**
+ * Flags that override settings, as the CLI parsed them.
+ *
+ * @example
+ * ```ts
+ * import { type ConfigOverrides, loadConfig } from "imgtool";
+ * // What `imgtool build --builder buildah --python-version 3.11` passes on.
+ * const overrides: ConfigOverrides = { builder: "buildah", "python-version": "3.11" };
+ * const config = loadConfig({ startDir: Deno.cwd(), env: {}, overrides });
+ * console.log(config.builder, config.pythonVersion.join(".")); // buildah 3.11
+ * ```
+ */
 export type ConfigOverrides = Readonly<Record<string, string | undefined>>;
 
-/** Options for {@link loadConfig}. */
+/**
+ * Options for {@link loadConfig}.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig, type LoadConfigOptions } from "imgtool";
+ * const options: LoadConfigOptions = {
+ *   startDir: Deno.cwd(),
+ *   env: { IMGTOOL_REGISTRY: "registry.internal:5000/team" },
+ *   overrides: { network: "none" },
+ * };
+ * const config = loadConfig(options);
+ * console.log(config.registry, config.network); // registry.internal:5000/team none
+ * ```
+ */
 export interface LoadConfigOptions {
   /** Where to start looking for imgtool.toml (the spec's folder). */
   readonly startDir: string;

@@ -57,7 +57,18 @@ export function canQuoteForDockerfile(value: string): boolean {
   return !/[\x00-\x1f\x7f]/.test(value);
 }
 
-/** A BuildKit cache mount: a folder kept between builds, never part of a layer. */
+/**
+ * A BuildKit cache mount: a folder kept between builds, never part of a layer.
+ *
+ * @example
+ * ```ts
+ * import { type CacheMount, run } from "imgtool";
+ * const npmCache: CacheMount = { type: "cache", target: "/root/.npm", sharing: "shared" };
+ * console.log(run("npm ci", { mounts: [npmCache] }));
+ * // RUN --mount=type=cache,target=/root/.npm,sharing=shared \
+ * //     npm ci
+ * ```
+ */
 export interface CacheMount {
   /** The mount type. */
   readonly type: "cache";
@@ -69,7 +80,21 @@ export interface CacheMount {
   readonly id?: string;
 }
 
-/** A bind mount of a build-context file or folder (or of another image's file). */
+/**
+ * A bind mount of a build-context file or folder (or of another image's file).
+ *
+ * @example
+ * ```ts
+ * import { type BindMount, run } from "imgtool";
+ * // A build-context file the layer placed, visible to this one step and kept out of the image.
+ * const script: BindMount = {
+ *   type: "bind",
+ *   source: ".imgtool/02-setup/setup.sh",
+ *   target: "/tmp/setup.sh",
+ * };
+ * console.log(run("sh /tmp/setup.sh", { mounts: [script] }));
+ * ```
+ */
 export interface BindMount {
   /** The mount type. */
   readonly type: "bind";
@@ -83,10 +108,35 @@ export interface BindMount {
   readonly readwrite?: boolean;
 }
 
-/** A mount for a `RUN` step. */
+/**
+ * A mount for a `RUN` step.
+ *
+ * @example
+ * ```ts
+ * import { type Mount, mountFlag } from "imgtool";
+ * const mounts: Mount[] = [
+ *   { type: "cache", target: "/root/.cache/uv" },
+ *   { type: "bind", source: ".imgtool/04-uv_project/uv.lock", target: "/tmp/uv.lock" },
+ * ];
+ * console.log(mounts.map(mountFlag).join(" "));
+ * ```
+ */
 export type Mount = CacheMount | BindMount;
 
-/** Options for {@link run}. */
+/**
+ * Options for {@link run}.
+ *
+ * @example
+ * ```ts
+ * import { run, type RunOptions, Secret } from "imgtool";
+ * const options: RunOptions = {
+ *   mounts: [{ type: "cache", target: "/root/.cache/pip" }],
+ *   secrets: [new Secret({ key: "PIP_INDEX_TOKEN" })],
+ *   env: { PIP_DISABLE_PIP_VERSION_CHECK: "1" },
+ * };
+ * console.log(run("pip install -r /tmp/requirements.txt", options));
+ * ```
+ */
 export interface RunOptions {
   /** Cache and bind mounts. */
   readonly mounts?: readonly Mount[];
@@ -236,7 +286,18 @@ export function isSafePath(path: string): boolean {
   return path.length > 0 && !/[\x00-\x1f\x7f$\\]/.test(path);
 }
 
-/** An environment variable name the shell and Dockerfile accept. */
+/**
+ * An environment variable name the shell and Dockerfile accept.
+ *
+ * @example
+ * ```ts
+ * import { type Diagnostic, ENV_NAME_PATTERN } from "imgtool";
+ * const problems = (names: readonly string[]): Diagnostic[] =>
+ *   names.filter((name) => !ENV_NAME_PATTERN.test(name))
+ *     .map((name) => ({ message: `${JSON.stringify(name)} is not a valid variable name` }));
+ * console.log(problems(["HTTP_PROXY", "1BAD", "MY-VAR"]).length); // 2
+ * ```
+ */
 export const ENV_NAME_PATTERN: RegExp = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**

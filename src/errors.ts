@@ -6,7 +6,22 @@
  * @module
  */
 
-/** A problem found in a spec, as validation reports it. */
+/**
+ * A problem found in a spec, as validation reports it.
+ *
+ * @example
+ * ```ts
+ * import { type Diagnostic, definePlugin } from "imgtool";
+ * export const exposePort = definePlugin<{ readonly port: number }>({
+ *   name: "expose_port",
+ *   validate(options): Diagnostic[] {
+ *     if (Number.isInteger(options.port) && options.port > 0 && options.port < 65536) return [];
+ *     return [{ message: `port ${options.port} is out of range`, hint: "use 1 to 65535" }];
+ *   },
+ *   render: (options) => ({ instructions: [`EXPOSE ${options.port}`] }),
+ * });
+ * ```
+ */
 export interface Diagnostic {
   /** What is wrong, in one sentence. */
   message: string;
@@ -137,7 +152,18 @@ export class BuildError extends ImgtoolError {
   }
 }
 
-/** Render diagnostics as an indented list, one problem per entry. */
+/**
+ * Render diagnostics as an indented list, one problem per entry.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, formatDiagnostics, Image, planImage, validateImages } from "imgtool";
+ * const image = Image.fromBase("debian:bookworm").withEnvVars({ "1BAD": "x" });
+ * const problems = await validateImages([planImage(image, "default", defaultConfig())]);
+ * console.log(formatDiagnostics(problems));
+ * //   - image "default", layer 1 (withEnvVars, plugin env_vars): ...
+ * ```
+ */
 export function formatDiagnostics(diagnostics: readonly Diagnostic[]): string {
   return diagnostics.map(formatDiagnostic).join("\n");
 }

@@ -6,7 +6,21 @@
  * @module
  */
 
-/** Options for {@link exec}. */
+/**
+ * Options for {@link exec}.
+ *
+ * @example
+ * ```ts
+ * import { exec, type ExecOptions } from "imgtool";
+ * const options: ExecOptions = {
+ *   args: ["a-z", "A-Z"],
+ *   stdin: "hello\n",
+ *   env: { LC_ALL: "C" },
+ *   onLine: (line) => console.log(`| ${line}`),
+ * };
+ * await exec("tr", options); // | HELLO
+ * ```
+ */
 export interface ExecOptions {
   /** Arguments. */
   readonly args: readonly string[];
@@ -22,7 +36,18 @@ export interface ExecOptions {
   readonly signal?: AbortSignal;
 }
 
-/** How a process ended. */
+/**
+ * How a process ended.
+ *
+ * @example
+ * ```ts
+ * import { exec, type ExecResult } from "imgtool";
+ * const result: ExecResult = await exec("sh", {
+ *   args: ["-c", "echo building; echo 'step 2 failed' >&2; exit 3"],
+ * });
+ * if (result.code !== 0) console.log(`exit ${result.code}; last output:\n${result.tail}`);
+ * ```
+ */
 export interface ExecResult {
   /** Exit code (-1 if it could not start or was killed). */
   readonly code: number;

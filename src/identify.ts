@@ -16,7 +16,18 @@ import { fileDigest, fileDigestSync, sha256, treeDigest, treeDigestSync } from "
 import type { IgnoreRules } from "./ignore.ts";
 import type { ImagePlan, PlannedLayer } from "./plan.ts";
 
-/** The identity of one planned image. */
+/**
+ * The identity of one planned image.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, identifySync, Image, type ImageIdentity, planImage } from "imgtool";
+ * const image = Image.fromDebianBase({ name: "app" }).withWorkdir("/app");
+ * const identity: ImageIdentity = identifySync(planImage(image, "default", defaultConfig()));
+ * console.log(identity.uri === `app:${identity.tag}`); // true
+ * console.log(identity.layerDigests.length, identity.prebuilt); // 2 false
+ * ```
+ */
 export interface ImageIdentity {
   /** The tag: the first 32 hex digits of the last layer's digest. */
   readonly tag: string;

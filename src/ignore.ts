@@ -15,7 +15,22 @@ const dockerignore = dockerignoreModule as unknown as (
   options?: { ignorecase?: boolean },
 ) => Ignore;
 
-/** The ignore rules of one image: every rule set its layers contributed. */
+/**
+ * The ignore rules of one image: every rule set its layers contributed.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, definePlugin, type IgnoreRules, Image, planImage } from "imgtool";
+ * const noBuildOutput = definePlugin<Record<string, never>>({
+ *   name: "no_build_output",
+ *   ignoreRules: () => ({ root: "/project", patterns: ["build", "*.log"] }),
+ *   render: () => ({ instructions: [] }),
+ * });
+ * const image = Image.fromDebianBase().withLayer(noBuildOutput.layer({}));
+ * const rules: IgnoreRules = planImage(image, "default", defaultConfig()).ignore;
+ * console.log(rules.ignores("/project/build"), rules.ignores("/project/src")); // true false
+ * ```
+ */
 export class IgnoreRules {
   readonly #sets: { root: string; matcher: Matcher; negates: boolean }[];
 

@@ -37,10 +37,30 @@ import uvProjectPlugin from "../plugins/uv_project.ts";
 import uvScriptPlugin, { parseScriptHeader, pythonVersionFor } from "../plugins/uv_script.ts";
 import workdirPlugin from "../plugins/workdir.ts";
 
-/** One platform or several. */
+/**
+ * One platform or several.
+ *
+ * @example
+ * ```ts
+ * import { Image, type PlatformRequest } from "imgtool";
+ * const platform: PlatformRequest = ["linux/amd64", "linux/arm64"];
+ * const image = Image.fromDebianBase({ name: "multiarch", platform });
+ * console.log(image.spec.platforms); // [ "linux/amd64", "linux/arm64" ]
+ * ```
+ */
 export type PlatformRequest = Platform | readonly Platform[];
 
-/** What an image is, apart from its layers. */
+/**
+ * What an image is, apart from its layers.
+ *
+ * @example
+ * ```ts
+ * import { Image, type ImageSpec } from "imgtool";
+ * const spec: ImageSpec = Image.fromDebianBase({ name: "trainer" }).withWorkdir("/app").spec;
+ * console.log(spec.name, spec.layers.map((layer) => layer.origin.method));
+ * // trainer [ "Image.fromDebianBase", "withWorkdir" ]
+ * ```
+ */
 export interface ImageSpec {
   /** The base layer first, then every other layer in order. */
   readonly layers: readonly Layer[];
@@ -60,7 +80,22 @@ export interface ImageSpec {
   readonly localBuilder: boolean;
 }
 
-/** Options of {@link Image.fromDebianBase}. */
+/**
+ * Options of {@link Image.fromDebianBase}.
+ *
+ * @example
+ * ```ts
+ * import { type FromDebianBaseOptions, Image } from "imgtool";
+ * const options: FromDebianBaseOptions = {
+ *   pythonVersion: [3, 11],
+ *   flyteVersion: "2.0.0",
+ *   registry: "ghcr.io/acme",
+ *   name: "workflows",
+ *   platform: ["linux/amd64", "linux/arm64"],
+ * };
+ * console.log(Image.fromDebianBase(options).name); // workflows
+ * ```
+ */
 export interface FromDebianBaseOptions {
   /** Python version; default from configuration (3.12). */
   pythonVersion?: PythonVersion;
@@ -78,7 +113,21 @@ export interface FromDebianBaseOptions {
   platform?: PlatformRequest;
 }
 
-/** Options of {@link Image.fromDockerfile}. */
+/**
+ * Options of {@link Image.fromDockerfile}.
+ *
+ * @example
+ * ```ts
+ * import { type FromDockerfileOptions, Image } from "imgtool";
+ * const options: FromDockerfileOptions = {
+ *   name: "tool",
+ *   registry: "ghcr.io/acme",
+ *   platform: "linux/arm64",
+ * };
+ * const image = Image.fromDockerfile("./docker/Dockerfile", options);
+ * console.log(image.registry, image.name); // ghcr.io/acme tool
+ * ```
+ */
 export interface FromDockerfileOptions {
   /** Registry to push to. */
   registry?: string;
@@ -88,7 +137,21 @@ export interface FromDockerfileOptions {
   platform?: PlatformRequest;
 }
 
-/** Options for installing Python packages from an index. */
+/**
+ * Options for installing Python packages from an index.
+ *
+ * @example
+ * ```ts
+ * import { Image, type IndexOptions } from "imgtool";
+ * const index: IndexOptions = {
+ *   indexUrl: "https://pypi.internal.example/simple",
+ *   extraIndexUrls: ["https://download.pytorch.org/whl/cpu"],
+ *   extraArgs: "--no-deps",
+ *   secretMounts: "PIP_INDEX_TOKEN",
+ * };
+ * const image = Image.fromDebianBase({ name: "ml" }).withPipPackages(["torch", "numpy"], index);
+ * ```
+ */
 export interface IndexOptions {
   /** The index to install from instead of PyPI. */
   indexUrl?: string;
@@ -102,7 +165,22 @@ export interface IndexOptions {
   secretMounts?: SecretRequest;
 }
 
-/** Options of {@link Image.fromUvScript}. */
+/**
+ * Options of {@link Image.fromUvScript}.
+ *
+ * @example
+ * ```ts
+ * import { type FromUvScriptOptions, Image } from "imgtool";
+ * const options: FromUvScriptOptions = {
+ *   name: "nightly-report",
+ *   registry: "ghcr.io/acme",
+ *   pythonVersion: [3, 12],
+ *   indexUrl: "https://pypi.internal.example/simple",
+ * };
+ * const image = Image.fromUvScript("./report.py", options);
+ * console.log(image.name); // nightly-report
+ * ```
+ */
 export interface FromUvScriptOptions extends IndexOptions {
   /** Image name. */
   name: string;
@@ -116,7 +194,22 @@ export interface FromUvScriptOptions extends IndexOptions {
   platform?: PlatformRequest;
 }
 
-/** Options of {@link Image.clone}. */
+/**
+ * Options of {@link Image.clone}.
+ *
+ * @example
+ * ```ts
+ * import { type CloneOptions, Image } from "imgtool";
+ * const base = Image.fromDebianBase({ name: "base" }).withAptPackages("git");
+ * const options: CloneOptions = {
+ *   registry: "ghcr.io/acme",
+ *   name: "base-py311",
+ *   pythonVersion: [3, 11],
+ * };
+ * const variant = base.clone(options);
+ * console.log(variant.name, variant.spec.pythonVersion?.join(".")); // base-py311 3.11
+ * ```
+ */
 export interface CloneOptions {
   /** A new registry. */
   registry?: string;
@@ -132,16 +225,53 @@ export interface CloneOptions {
   addlLayer?: Layer;
 }
 
-/** Options that take only secrets. */
+/**
+ * Options that take only secrets.
+ *
+ * @example
+ * ```ts
+ * import { Image, Secret, type SecretMountOptions } from "imgtool";
+ * const options: SecretMountOptions = {
+ *   secretMounts: new Secret({ key: "netrc", mount: "/root/.netrc" }),
+ * };
+ * const image = Image.fromDebianBase()
+ *   .withCommands("git clone https://git.example/acme/tools /opt/tools", options);
+ * ```
+ */
 export interface SecretMountOptions {
   /** Secrets the step needs. */
   secretMounts?: SecretRequest;
 }
 
-/** How a project is installed. */
+/**
+ * How a project is installed.
+ *
+ * @example
+ * ```ts
+ * import { Image, type ProjectInstallMode } from "imgtool";
+ * // "dependencies_only" (the default) keeps the dependency layer cached while the code changes.
+ * const mode: ProjectInstallMode = "install_project";
+ * const image = Image.fromDebianBase()
+ *   .withUvProject("./pyproject.toml", { projectInstallMode: mode });
+ * ```
+ */
 export type ProjectInstallMode = "dependencies_only" | "install_project";
 
-/** Options of {@link Image.withUvProject}. */
+/**
+ * Options of {@link Image.withUvProject}.
+ *
+ * @example
+ * ```ts
+ * import { Image, type UvProjectOptions } from "imgtool";
+ * const options: UvProjectOptions = {
+ *   uvlock: "./uv.lock",
+ *   projectInstallMode: "install_project",
+ *   extraIndexUrls: "https://download.pytorch.org/whl/cpu",
+ * };
+ * const image = Image.fromDebianBase({ name: "service" })
+ *   .withUvProject("./pyproject.toml", options);
+ * ```
+ */
 export interface UvProjectOptions extends IndexOptions {
   /** The lock file; default `uv.lock` beside the pyproject, when there is one. */
   uvlock?: string;
@@ -149,7 +279,21 @@ export interface UvProjectOptions extends IndexOptions {
   projectInstallMode?: ProjectInstallMode;
 }
 
-/** Options of {@link Image.withPoetryProject}. */
+/**
+ * Options of {@link Image.withPoetryProject}.
+ *
+ * @example
+ * ```ts
+ * import { Image, type PoetryProjectOptions } from "imgtool";
+ * const options: PoetryProjectOptions = {
+ *   poetryLock: "./poetry.lock",
+ *   extraArgs: "--only main",
+ *   secretMounts: "POETRY_HTTP_BASIC_PRIVATE_PASSWORD",
+ * };
+ * const image = Image.fromDebianBase({ name: "api" })
+ *   .withPoetryProject("./pyproject.toml", options);
+ * ```
+ */
 export interface PoetryProjectOptions extends SecretMountOptions {
   /** The lock file; default `poetry.lock` beside the pyproject. */
   poetryLock?: string;
@@ -159,7 +303,17 @@ export interface PoetryProjectOptions extends SecretMountOptions {
   projectInstallMode?: ProjectInstallMode;
 }
 
-/** Options of {@link Image.withSourceFolder}. */
+/**
+ * Options of {@link Image.withSourceFolder}.
+ *
+ * @example
+ * ```ts
+ * import { Image, type SourceFolderOptions } from "imgtool";
+ * // ./src/app.py lands at /app/app.py instead of /app/src/app.py.
+ * const options: SourceFolderOptions = { copyContentsOnly: true };
+ * const image = Image.fromDebianBase().withSourceFolder("./src", "/app", options);
+ * ```
+ */
 export interface SourceFolderOptions {
   /** Copy the folder's contents into `dst` instead of the folder itself. */
   copyContentsOnly?: boolean;

@@ -25,7 +25,18 @@ import type {
   TreeRef,
 } from "./plugin.ts";
 
-/** A layer in its place in the chain. */
+/**
+ * A layer in its place in the chain.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage, type PlannedLayer } from "imgtool";
+ * const image = Image.fromBase("debian:bookworm").withWorkdir("/app");
+ * const plan = planImage(image, "default", defaultConfig());
+ * const last: PlannedLayer = plan.layers[plan.layers.length - 1];
+ * console.log(last.layer.origin.method, last.context.index); // withWorkdir 1
+ * ```
+ */
 export interface PlannedLayer {
   /** The layer. */
   readonly layer: Layer;
@@ -33,7 +44,19 @@ export interface PlannedLayer {
   readonly context: IdentifyContext;
 }
 
-/** One image, planned. */
+/**
+ * One image, planned.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, type ImagePlan, planImage } from "imgtool";
+ * const image = Image.fromBase("debian:bookworm-slim");
+ * const plan: ImagePlan = planImage(image, "base", defaultConfig());
+ * // A base with no layers is used as is: it has a reference and is never built.
+ * console.log(plan.info.name, plan.reference); // debian debian:bookworm-slim
+ * console.log(plan.layers.length, plan.problems.length); // 1 0
+ * ```
+ */
 export interface ImagePlan {
   /** The export that holds the image (`default` for the default export). */
   readonly exportName: string;
@@ -58,7 +81,19 @@ export interface ImagePlan {
   readonly problems: readonly Diagnostic[];
 }
 
-/** What the command line overrides in every image. */
+/**
+ * What the command line overrides in every image.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage, type PlanOverrides } from "imgtool";
+ * // What `imgtool build --platform linux/arm64` does to every image.
+ * const overrides: PlanOverrides = { platforms: ["linux/arm64"] };
+ * const image = Image.fromDebianBase({ name: "app", platform: "linux/amd64" });
+ * const plan = planImage(image, "default", defaultConfig(), overrides);
+ * console.log(plan.info.platforms); // [ "linux/arm64" ]
+ * ```
+ */
 export interface PlanOverrides {
   /** Platforms to build for, instead of the image's own. */
   readonly platforms?: readonly Platform[];

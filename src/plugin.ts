@@ -23,13 +23,49 @@ import type { Diagnostic } from "./errors.ts";
 import type { Secret } from "./secret.ts";
 import { callerOutside, registerPluginModule } from "./callsite.ts";
 
-/** A target platform, `os/arch[/variant]`. */
+/**
+ * A target platform, `os/arch[/variant]`.
+ *
+ * @example
+ * ```ts
+ * import { Image, type Platform } from "imgtool";
+ * const arm: Platform = "linux/arm64";
+ * const image = Image.fromDebianBase({ name: "edge-agent", platform: arm });
+ * console.log(image.spec.platforms); // [ "linux/arm64" ]
+ * ```
+ */
 export type Platform = "linux/amd64" | "linux/arm64";
 
-/** A Python version as a `[major, minor]` pair. */
+/**
+ * A Python version as a `[major, minor]` pair.
+ *
+ * @example
+ * ```ts
+ * import { Image, type PythonVersion } from "imgtool";
+ * const version: PythonVersion = [3, 11];
+ * const image = Image.fromDebianBase({ name: "legacy", pythonVersion: version });
+ * console.log(image.spec.pythonVersion?.join(".")); // 3.11
+ * ```
+ */
 export type PythonVersion = readonly [number, number];
 
-/** The Python environment that later layers install packages into. */
+/**
+ * The Python environment that later layers install packages into.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, type PythonEnv, run, shellQuote } from "imgtool";
+ * export const pipInstall = definePlugin<{ readonly pkg: string }>({
+ *   name: "pip_install",
+ *   render(options, context) {
+ *     const env: PythonEnv | undefined = context.state.python;
+ *     const python = env?.python ?? "python3";
+ *     const command = `${shellQuote(python)} -m pip install ${shellQuote(options.pkg)}`;
+ *     return { instructions: [run(command)] };
+ *   },
+ * });
+ * ```
+ */
 export interface PythonEnv {
   /** The interpreter's version. */
   readonly version: PythonVersion;
@@ -42,6 +78,20 @@ export interface PythonEnv {
 /**
  * What the image looks like at a point in its chain: what the layers before a layer have
  * set up. Base layers start it; layers change it through {@link LayerPlugin.nextState}.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, dockerfileQuote, type ImageState } from "imgtool";
+ * // Switch to an existing user: files later layers copy then belong to it.
+ * export const switchUser = definePlugin<{ readonly user: string }>({
+ *   name: "switch_user",
+ *   nextState: (options): Partial<ImageState> => ({
+ *     user: options.user,
+ *     extra: { switch_user: options.user },
+ *   }),
+ *   render: (options) => ({ instructions: [`USER ${dockerfileQuote(options.user)}`] }),
+ * });
+ * ```
  */
 export interface ImageState {
   /** The working directory, when a layer set one and it is known. */
@@ -59,7 +109,23 @@ export interface ImageState {
   readonly extra: Readonly<Record<string, unknown>>;
 }
 
-/** The image-level facts of the image a layer belongs to. */
+/**
+ * The image-level facts of the image a layer belongs to.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, type ImageInfo } from "imgtool";
+ * export const cudaRuntime = definePlugin<Record<string, never>>({
+ *   name: "cuda_runtime",
+ *   validate(_options, context) {
+ *     const info: ImageInfo = context.image;
+ *     if (info.platforms.every((platform) => platform === "linux/amd64")) return [];
+ *     return [{ message: `image "${info.exportName}" must be built for linux/amd64 only` }];
+ *   },
+ *   render: () => ({ instructions: ["ENV NVIDIA_VISIBLE_DEVICES=all"] }),
+ * });
+ * ```
+ */
 export interface ImageInfo {
   /** The export that holds the image in the spec (`default` for the default export). */
   readonly exportName: string;
@@ -75,7 +141,19 @@ export interface ImageInfo {
   readonly baseImage?: string;
 }
 
-/** Where a layer was made: the method the user called, and the spec line that called it. */
+/**
+ * Where a layer was made: the method the user called, and the spec line that called it.
+ *
+ * @example
+ * ```ts
+ * import { Image, type LayerOrigin } from "imgtool";
+ * const image = Image.fromDebianBase().withAptPackages("git");
+ * const origin: LayerOrigin = image.layers[1].origin;
+ * // In a spec, `file` and `line` name the call, e.g. /work/app/spec.ts:4.
+ * const where = origin.file ? `${origin.file}:${origin.line}` : "an unknown line";
+ * console.log(`${origin.method} at ${where}; relative paths resolve in ${origin.dir}`);
+ * ```
+ */
 export interface LayerOrigin {
   /** The method, as users know it: `withAptPackages`, `Image.fromDebianBase`, ... */
   readonly method: string;
@@ -87,12 +165,36 @@ export interface LayerOrigin {
   readonly dir: string;
 }
 
-/** Which part of an image's chain a plugin's layers play. */
+/**
+ * Which part of an image's chain a plugin's layers play.
+ *
+ * @example
+ * ```ts
+ * import { Image, type LayerKind } from "imgtool";
+ * const image = Image.fromDebianBase().withWorkdir("/app");
+ * const kinds: LayerKind[] = image.layers.map((layer) => layer.plugin.kind ?? "layer");
+ * console.log(kinds); // [ "base", "layer" ]
+ * ```
+ */
 export type LayerKind = "base" | "layer";
 
 /**
  * One step of an image: a plugin, the options the user gave, and where the user gave them.
  * Layers are made by {@link PluginDefinition.layer}; they are frozen values.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, Image, type Layer } from "imgtool";
+ * interface Options { readonly text: string }
+ * const plugin = definePlugin<Options>({
+ *   name: "banner",
+ *   render: (options) => ({ instructions: [`LABEL banner=${JSON.stringify(options.text)}`] }),
+ * });
+ * // The factory users call: `.withLayer(banner("hello"))`.
+ * export const banner = (text: string): Layer<Options> => plugin.layer({ text }, "banner");
+ * const image = Image.fromDebianBase().withLayer(banner("hello"));
+ * console.log(image.layers[1].origin.method, image.layers[1].options); // banner { text: "hello" }
+ * ```
  */
 export interface Layer<O = unknown> {
   /** The plugin that validates, identifies and renders this layer. */
@@ -103,7 +205,25 @@ export interface Layer<O = unknown> {
   readonly origin: LayerOrigin;
 }
 
-/** What every hook can see. */
+/**
+ * What every hook can see.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, dockerfileQuote, type PluginContext } from "imgtool";
+ * // Every hook's context is a PluginContext: `root` comes from `[plugins.app_home]`.
+ * const home = (app: string, context: PluginContext) =>
+ *   `${typeof context.settings.root === "string" ? context.settings.root : "/opt"}/${app}`;
+ * export const appHome = definePlugin<{ readonly app: string }>({
+ *   name: "app_home",
+ *   nextState: (options, context) => ({ workdir: home(options.app, context) }),
+ *   identify: (options, context) => ({ home: home(options.app, context) }),
+ *   render: (options, context) => ({
+ *     instructions: [`WORKDIR ${dockerfileQuote(home(options.app, context))}`],
+ *   }),
+ * });
+ * ```
+ */
 export interface PluginContext {
   /** The image the layer belongs to. */
   readonly image: ImageInfo;
@@ -119,7 +239,26 @@ export interface PluginContext {
   resolve(path: string): string;
 }
 
-/** A reference to a file whose content and mode count in the identity. */
+/**
+ * A reference to a file whose content and mode count in the identity.
+ *
+ * @example
+ * ```ts
+ * import { copy, definePlugin, type FileRef } from "imgtool";
+ * export const appConfig = definePlugin<{ readonly file: string }>({
+ *   name: "app_config",
+ *   // The file's content and mode count in the tag, not its path on this machine.
+ *   identify: (options, context): { file: FileRef } => ({ file: context.file(options.file) }),
+ *   render(options, context) {
+ *     const target = `${context.contextDir}/app.toml`;
+ *     return {
+ *       instructions: [copy([target], "/etc/app/app.toml")],
+ *       context: [{ kind: "file", source: context.resolve(options.file), target }],
+ *     };
+ *   },
+ * });
+ * ```
+ */
 export interface FileRef {
   /** Marks the value for the identity encoder. */
   readonly $ref: "file";
@@ -127,7 +266,26 @@ export interface FileRef {
   readonly path: string;
 }
 
-/** A reference to a folder whose tree (names, modes, contents) counts in the identity. */
+/**
+ * A reference to a folder whose tree (names, modes, contents) counts in the identity.
+ *
+ * @example
+ * ```ts
+ * import { copy, definePlugin, type TreeRef } from "imgtool";
+ * export const assets = definePlugin<{ readonly dir: string }>({
+ *   name: "static_assets",
+ *   // Every file under the folder, after the image's ignore rules, counts in the tag.
+ *   identify: (options, context): { tree: TreeRef } => ({ tree: context.tree(options.dir) }),
+ *   render(options, context) {
+ *     const target = `${context.contextDir}/assets`;
+ *     return {
+ *       instructions: [copy([target], "/srv/assets")],
+ *       context: [{ kind: "tree", source: context.resolve(options.dir), target }],
+ *     };
+ *   },
+ * });
+ * ```
+ */
 export interface TreeRef {
   /** Marks the value for the identity encoder. */
   readonly $ref: "tree";
@@ -135,7 +293,24 @@ export interface TreeRef {
   readonly path: string;
 }
 
-/** What `identify` sees: the plugin context, plus a way to name the files it reads. */
+/**
+ * What `identify` sees: the plugin context, plus a way to name the files it reads.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, type IdentifyContext } from "imgtool";
+ * // The lock file counts in the tag when there is one; otherwise the manifest does.
+ * const dependencies = (options: { readonly dir: string }, context: IdentifyContext) =>
+ *   context.isFile(`${options.dir}/package-lock.json`)
+ *     ? context.file(`${options.dir}/package-lock.json`)
+ *     : context.file(`${options.dir}/package.json`);
+ * export const npmDeps = definePlugin<{ readonly dir: string }>({
+ *   name: "npm_deps",
+ *   identify: (options, context) => ({ dependencies: dependencies(options, context) }),
+ *   render: () => ({ instructions: ["RUN npm ci"] }),
+ * });
+ * ```
+ */
 export interface IdentifyContext extends PluginContext {
   /** Stand for a file's content and mode in the contribution (a missing file counts as missing). */
   file(path: string): FileRef;
@@ -149,19 +324,66 @@ export interface IdentifyContext extends PluginContext {
   isDirectory(path: string): boolean;
 }
 
-/** What `validate` sees. */
+/**
+ * What `validate` sees.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, type ValidateContext } from "imgtool";
+ * export const entrypoint = definePlugin<{ readonly script: string }>({
+ *   name: "entrypoint_script",
+ *   validate(options, context: ValidateContext) {
+ *     if (!context.isFile(options.script)) return [{ message: `not found: ${options.script}` }];
+ *     if (!context.isIgnored(options.script)) return [];
+ *     return [{ message: `${options.script} is excluded by .dockerignore`, hint: "add a ! rule" }];
+ *   },
+ *   render: (options) => ({ instructions: [`ENTRYPOINT ${JSON.stringify([options.script])}`] }),
+ * });
+ * ```
+ */
 export interface ValidateContext extends IdentifyContext {
   /** Is this path excluded by the image's `.dockerignore` rules? */
   isIgnored(path: string): boolean;
 }
 
-/** What `render` sees. */
+/**
+ * What `render` sees.
+ *
+ * @example
+ * ```ts
+ * import { copy, definePlugin, type RenderContext } from "imgtool";
+ * export const motdFile = definePlugin<{ readonly text: string }>({
+ *   name: "motd_file",
+ *   render(options, context: RenderContext) {
+ *     const target = `${context.contextDir}/motd`;
+ *     return {
+ *       instructions: [copy([target], "/etc/motd")],
+ *       context: [{ kind: "text", content: `${options.text}\n`, target }],
+ *     };
+ *   },
+ * });
+ * ```
+ */
 export interface RenderContext extends IdentifyContext {
   /** A folder of the build context reserved for this layer (relative, `/`-separated). */
   readonly contextDir: string;
 }
 
-/** A file or folder the layer puts into the build context. */
+/**
+ * A file or folder the layer puts into the build context.
+ *
+ * @example
+ * ```ts
+ * import type { ContextEntry } from "imgtool";
+ * // What a render hook may put in the build context, each under its `context.contextDir`.
+ * const entries: ContextEntry[] = [
+ *   { kind: "file", source: "/work/app/main.py", target: ".imgtool/03-app/main.py" },
+ *   { kind: "tree", source: "/work/app/src", target: ".imgtool/03-app/src" },
+ *   { kind: "text", content: "cd /app && exec python main.py", target: ".imgtool/03-app/run.sh" },
+ * ];
+ * console.log(entries.map((entry) => entry.kind)); // [ "file", "tree", "text" ]
+ * ```
+ */
 export type ContextEntry =
   | {
     /** Copy a file from disk. */
@@ -190,7 +412,22 @@ export type ContextEntry =
     readonly mode?: number;
   };
 
-/** A layer's part of the Dockerfile and build context. */
+/**
+ * A layer's part of the Dockerfile and build context.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, type Rendered } from "imgtool";
+ * // Dockerfile text cannot carry a line break; a build argument can.
+ * export const banner = definePlugin<{ readonly text: string }>({
+ *   name: "multiline_banner",
+ *   render: (options): Rendered => ({
+ *     instructions: ["ARG BANNER", `RUN printf '%s\\n' "$BANNER" > /etc/banner`],
+ *     buildArgs: { BANNER: options.text },
+ *   }),
+ * });
+ * ```
+ */
 export interface Rendered {
   /** Dockerfile instructions, one per element, in order (a `\` line continuation is fine). */
   readonly instructions: readonly string[];
@@ -200,7 +437,23 @@ export interface Rendered {
   readonly buildArgs?: Readonly<Record<string, string>>;
 }
 
-/** `.dockerignore` rules and the folder their patterns are relative to. */
+/**
+ * `.dockerignore` rules and the folder their patterns are relative to.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, type IgnoreRuleSet } from "imgtool";
+ * // Keep local environments and build output out of every file the image takes from disk.
+ * export const pythonIgnores = definePlugin<{ readonly root: string }>({
+ *   name: "python_ignores",
+ *   ignoreRules: (options, context): IgnoreRuleSet => ({
+ *     root: context.resolve(options.root),
+ *     patterns: [".venv", ".pytest_cache", "dist"],
+ *   }),
+ *   render: () => ({ instructions: [] }),
+ * });
+ * ```
+ */
 export interface IgnoreRuleSet {
   /** The folder the patterns are relative to (the rules file's folder). */
   readonly root: string;
@@ -208,7 +461,20 @@ export interface IgnoreRuleSet {
   readonly patterns: readonly string[];
 }
 
-/** A value or a promise of it. */
+/**
+ * A value or a promise of it.
+ *
+ * @example
+ * ```ts
+ * import type { Awaitable, Rendered } from "imgtool";
+ * // A hook may return its result or a promise of it; `await` takes both.
+ * async function instructionCount(render: () => Awaitable<Rendered>): Promise<number> {
+ *   return (await render()).instructions.length;
+ * }
+ * console.log(await instructionCount(() => ({ instructions: ["USER app"] }))); // 1
+ * console.log(await instructionCount(() => Promise.resolve({ instructions: [] }))); // 0
+ * ```
+ */
 export type Awaitable<T> = T | Promise<T>;
 
 /**
@@ -294,7 +560,22 @@ export interface LayerPlugin<O = unknown> {
   render(options: O, context: RenderContext): Awaitable<Rendered>;
 }
 
-/** A plugin ready to make layers. */
+/**
+ * A plugin ready to make layers.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, Image, type PluginDefinition } from "imgtool";
+ * interface Options { readonly key: string; readonly value: string }
+ * const label: PluginDefinition<Options> = definePlugin<Options>({
+ *   name: "label",
+ *   render: (o) => ({ instructions: [`LABEL ${o.key}=${JSON.stringify(o.value)}`] }),
+ * });
+ * const layer = label.layer({ key: "team", value: "ml" }, "withLabel");
+ * const image = Image.fromDebianBase().withLayer(layer);
+ * console.log(label.name, image.layers[1].origin.method); // label withLabel
+ * ```
+ */
 export interface PluginDefinition<O> extends LayerPlugin<O> {
   /**
    * Make a layer of this plugin. `method` names what the user called, for messages;

@@ -13,7 +13,18 @@ import type { ContextEntry, RenderContext } from "./plugin.ts";
 import type { Secret } from "./secret.ts";
 import { VERSION } from "./version.ts";
 
-/** An image's Dockerfile and build context, as data. */
+/**
+ * An image's Dockerfile and build context, as data.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage, type RenderedImage, renderImage } from "imgtool";
+ * const image = Image.fromBase("debian:bookworm").withEnvVars({ MODE: "prod" });
+ * const rendered: RenderedImage = await renderImage(planImage(image, "default", defaultConfig()));
+ * console.log(rendered.dockerfile);
+ * console.log(rendered.context.length, rendered.secrets.length); // 0 0
+ * ```
+ */
 export interface RenderedImage {
   /** The Dockerfile text. */
   readonly dockerfile: string;
@@ -27,7 +38,20 @@ export interface RenderedImage {
   readonly sections: readonly RenderedSection[];
 }
 
-/** One layer's part of the Dockerfile. */
+/**
+ * One layer's part of the Dockerfile.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage, renderImage, type RenderedSection } from "imgtool";
+ * const image = Image.fromBase("debian:bookworm").withWorkdir("/app").withCommands("make");
+ * const { sections } = await renderImage(planImage(image, "default", defaultConfig()));
+ * // Which layer does a failing `RUN make` step belong to?
+ * const section: RenderedSection | undefined = sections
+ *   .find((s) => s.instructions.includes("RUN make"));
+ * console.log(section?.index, section?.method); // 2 withCommands
+ * ```
+ */
 export interface RenderedSection {
   /** The layer's place in the chain. */
   readonly index: number;

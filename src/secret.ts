@@ -8,7 +8,18 @@
 const SECRET_BRAND = Symbol.for("imgtool.secret");
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** The options of a {@link Secret}. */
+/**
+ * The options of a {@link Secret}.
+ *
+ * @example
+ * ```ts
+ * import { Image, Secret, type SecretOptions } from "imgtool";
+ * const options: SecretOptions = { key: "npmrc", group: "ci", mount: "/root/.npmrc" };
+ * const secret = new Secret(options);
+ * console.log(secret.id, secret.asEnvVar); // ci_npmrc false
+ * const image = Image.fromDebianBase().withCommands("npm ci", { secretMounts: secret });
+ * ```
+ */
 export interface SecretOptions {
   /** The secret's name. */
   key: string;
@@ -85,7 +96,18 @@ export class Secret {
   }
 }
 
-/** What the user may pass as `secretMounts`. */
+/**
+ * What the user may pass as `secretMounts`.
+ *
+ * @example
+ * ```ts
+ * import { Image, Secret, type SecretRequest, toSecrets } from "imgtool";
+ * const netrc = new Secret({ key: "netrc", mount: "/root/.netrc" });
+ * const request: SecretRequest = ["GITHUB_PAT", netrc];
+ * const image = Image.fromDebianBase().withPipPackages("acme-internal", { secretMounts: request });
+ * console.log(toSecrets(request).map((secret) => secret.id)); // [ "GITHUB_PAT", "netrc" ]
+ * ```
+ */
 export type SecretRequest = string | Secret | readonly (string | Secret)[];
 
 /**

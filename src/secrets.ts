@@ -35,7 +35,19 @@ export function secretSource(
   return undefined;
 }
 
-/** A secret handed to a builder: its id and a file holding its value. */
+/**
+ * A secret handed to a builder: its id and a file holding its value.
+ *
+ * @example
+ * ```ts
+ * import type { BuildSecret } from "imgtool";
+ * // A builder hands each secret to BuildKit by its file, never by its value.
+ * const secretArgs = (secrets: readonly BuildSecret[]) =>
+ *   secrets.flatMap((secret) => ["--secret", `id=${secret.id},src=${secret.file}`]);
+ * console.log(secretArgs([{ id: "GITHUB_PAT", file: "/tmp/imgtool-secrets/GITHUB_PAT" }]));
+ * // [ "--secret", "id=GITHUB_PAT,src=/tmp/imgtool-secrets/GITHUB_PAT" ]
+ * ```
+ */
 export interface BuildSecret {
   /** The secret id. */
   readonly id: string;

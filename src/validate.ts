@@ -32,7 +32,20 @@ export async function validateImages(
   return perImage.flat();
 }
 
-/** Options for {@link validateImages}. */
+/**
+ * Options for {@link validateImages}.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage, validateImages, type ValidateOptions } from "imgtool";
+ * const image = Image.fromBase("debian:bookworm")
+ *   .withCommands("make deploy", { secretMounts: "DEPLOY_TOKEN" });
+ * const plan = planImage(image, "default", defaultConfig());
+ * // Like `imgtool dockerfile`: nothing is built, so secrets need no values.
+ * const options: ValidateOptions = { secretValues: false };
+ * console.log((await validateImages([plan], options)).length); // 0
+ * ```
+ */
 export interface ValidateOptions {
   /**
    * Require every secret to have a value (default true). Commands that do not build,

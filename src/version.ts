@@ -7,5 +7,13 @@
 
 import manifest from "../deno.json" with { type: "json" };
 
-/** imgtool's version. */
+/**
+ * imgtool's version.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "imgtool";
+ * console.log(`imgtool ${VERSION}`); // e.g. imgtool 0.1.0
+ * ```
+ */
 export const VERSION: string = manifest.version;
