@@ -127,8 +127,13 @@ const REGISTRY = /^[A-Za-z0-9.-]+(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9
 function imageProblems(plan: ImagePlan, validation: ValidateOptions): Diagnostic[] {
   const problems: Diagnostic[] = [];
   const { info } = plan;
+  // Image-level settings are given where the image starts: point there.
+  const origin = plan.spec.layers[0]?.origin;
+  const callSite = origin?.file
+    ? `${origin.file}${origin.line ? `:${origin.line}` : ""}`
+    : undefined;
   const add = (message: string, hint: string) =>
-    problems.push({ image: plan.exportName, message, hint });
+    problems.push({ image: plan.exportName, message, hint, callSite });
   if (info.name !== undefined && !NAME.test(info.name)) {
     add(
       `image name ${JSON.stringify(info.name)} is not a valid repository name`,

@@ -687,7 +687,7 @@ Deno.test("every problem is reported at once, in chain order, for every image", 
     [5, "command 1 starts with RUN"],
   ]);
   assert.deepEqual(found.map((d) => d.callSite ?? null), [
-    null,
+    at("many-base"),
     at("many-apt"),
     at("many-pip"),
     at("many-file"),
