@@ -23,7 +23,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export interface SecretOptions {
   /** The secret's name. */
   key: string;
-  /** A group; the value then comes from `GROUP_KEY`. */
+  /** A group; the value then comes from `GROUP_KEY` (upper case). */
   group?: string;
   /** Where the step sees the secret as a file; without it, the step sees an environment variable. */
   mount?: string;
@@ -44,7 +44,7 @@ export interface SecretOptions {
  * const netrc = new Secret({ key: "netrc", group: "ci", mount: "/root/.netrc" });
  * const image = Image.fromDebianBase()
  *   .withPipPackages("private-package", { secretMounts: [token, netrc] });
- * console.log(token.id, netrc.id); // GITHUB_PAT ci_netrc
+ * console.log(token.id, netrc.id); // GITHUB_PAT CI_NETRC
  * ```
  */
 export class Secret {
@@ -67,9 +67,12 @@ export class Secret {
     Object.freeze(this);
   }
 
-  /** The secret's id: the environment variable its value comes from, and its name in the step. */
+  /**
+   * The secret's id: the environment variable its value comes from, and its name in the step.
+   * As in the original, it is the group and key in upper case: `GROUP_KEY`, or `KEY`.
+   */
   get id(): string {
-    return this.group ? `${this.group}_${this.key}` : this.key;
+    return [this.group, this.key].filter(Boolean).map((part) => part!.toUpperCase()).join("_");
   }
 
   /** Problems with the secret's description itself (not its value). */

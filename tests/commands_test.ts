@@ -21,9 +21,9 @@ Deno.test("commands plugin exports env-var secrets and mounts file secrets", asy
   );
   assert.match(
     golden,
-    /--mount=type=secret,id=http_header,target=\/run\/secrets\/header,required=true/,
+    /--mount=type=secret,id=HTTP_HEADER,target=\/run\/secrets\/header,required=true/,
   );
   assert.match(golden, /API_TOKEN="\$\(cat \/run\/secrets\/API_TOKEN\)" && export API_TOKEN/);
-  assert.doesNotMatch(golden, /export http_header/);
+  assert.doesNotMatch(golden, /export HTTP_HEADER/);
   await t.assertSnapshot(golden, asText);
 });

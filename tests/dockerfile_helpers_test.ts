@@ -212,7 +212,7 @@ Deno.test("run() writes mounts, secrets, step variables and commands in order", 
     [
       "RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\",
       "    --mount=type=secret,id=TOKEN,target=/run/secrets/TOKEN,required=true \\",
-      "    --mount=type=secret,id=ci_netrc,target=/root/.netrc,required=true \\",
+      "    --mount=type=secret,id=CI_NETRC,target=/root/.netrc,required=true \\",
       "    export DEBIAN_FRONTEND=noninteractive \\",
       "    && export ODD='a b'\\''c' \\",
       '    && TOKEN="$(cat /run/secrets/TOKEN)" && export TOKEN \\',

@@ -40,7 +40,7 @@ Deno.test("pip plugin passes index options and lets the step's shell expand secr
   assert.match(golden, / 'git\+https:\/\/'"\$\{GITHUB_PAT\}"'@github.com\/acme\/tool.git@v1'/);
   assert.match(golden, / --prerelease=allow --no-deps --timeout 60 /);
   assert.match(golden, /GITHUB_PAT="\$\(cat \/run\/secrets\/GITHUB_PAT\)" && export GITHUB_PAT/);
-  assert.match(golden, /--mount=type=secret,id=ci_netrc,target=\/root\/.netrc,required=true/);
+  assert.match(golden, /--mount=type=secret,id=CI_NETRC,target=\/root\/.netrc,required=true/);
   await t.assertSnapshot(golden, asText);
 });
 

@@ -521,7 +521,7 @@ Deno.test("a secret with an invalid id or a relative mount is reported", async (
   expectExactly(found, [
     {
       message:
-        'secret id "bad-id" is not a valid environment variable name (letters, digits, _; not starting with a digit)',
+        'secret id "BAD-ID" is not a valid environment variable name (letters, digits, _; not starting with a digit)',
       ...layer,
     },
     { message: 'secret RELATIVE: mount "etc/token" must be an absolute path', ...layer },
@@ -619,7 +619,7 @@ Deno.test("image settings: bad name, registry, Python version, platform and regi
     image("Python version 2.7 is not valid", "give [major, minor], e.g. [3, 12]"),
     image('unknown platform "linux/s390x"', 'use "linux/amd64" or "linux/arm64"'),
     image(
-      /^secret id "not-an-env-name" is not a valid environment variable name/,
+      /^secret id "NOT-AN-ENV-NAME" is not a valid environment variable name/,
       "fix the registrySecret",
     ),
   ]);
