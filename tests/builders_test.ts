@@ -3,7 +3,16 @@ import assert from "node:assert/strict";
 import { BuildahSteps } from "../plugins/buildah.ts";
 import { platformTag, StepTracker } from "../plugins/docker.ts";
 import { findSection } from "../src/build.ts";
-import { type BuilderContext, type BuilderPlugin, defaultConfig, exec } from "../mod.ts";
+import {
+  type BuilderContext,
+  type BuilderPlugin,
+  defaultConfig,
+  exec,
+  identifySync,
+  Image,
+  planImage,
+} from "../mod.ts";
+import { buildOrder } from "../src/commands/build.ts";
 import { selectBuilder } from "../src/select_builder.ts";
 import { ImgtoolError, UsageError } from "../src/errors.ts";
 
@@ -156,4 +165,15 @@ Deno.test("exec stops the process when the signal aborts", async () => {
 
 Deno.test("exec throws NotFound for a missing program", async () => {
   await assert.rejects(() => exec("imgtool-no-such-program", { args: [] }), Deno.errors.NotFound);
+});
+
+Deno.test("buildOrder builds an image after the image of the spec it starts from", () => {
+  const config = defaultConfig();
+  const base = Image.fromBase("debian:bookworm").clone({ name: "base", registry: "r.example" })
+    .withEnvVars({ A: "1" });
+  const app = Image.fromBase(base.uri).clone({ name: "app" }).withEnvVars({ B: "2" });
+  const other = Image.fromBase("debian:bookworm").clone({ name: "other" }).withEnvVars({ C: "3" });
+  const plans = [app, other, base].map((image, i) => planImage(image, `i${i}`, config));
+  const order = buildOrder(plans, (plan) => identifySync(plan).uri);
+  assert.deepEqual(order.map((plan) => plan.info.name), ["base", "app", "other"]);
 });

@@ -14,7 +14,7 @@ import { buildImage } from "../build.ts";
 import { checkImage } from "../check.ts";
 import { ImgtoolError } from "../errors.ts";
 import { exec } from "../exec.ts";
-import { identify } from "../identify.ts";
+import { identify, type ImageIdentity } from "../identify.ts";
 import type { ImagePlan } from "../plan.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { isLoopback } from "../registry/http.ts";
@@ -74,9 +74,12 @@ export async function buildCommand(
   };
 
   const reports: ImageReport[] = [];
-  for (const [index, plan] of plans.entries()) {
+  const identities = new Map<ImagePlan, ImageIdentity>();
+  for (const plan of plans) identities.set(plan, await identify(plan));
+  const ordered = buildOrder(plans, (plan) => identities.get(plan)!.uri);
+  for (const [index, plan] of ordered.entries()) {
     const started = performance.now();
-    const identity = await identify(plan);
+    const identity = identities.get(plan)!;
     const label = `[${index + 1}/${plans.length}] ${plan.exportName} ${identity.uri}`;
     const report = (status: ImageReport["status"], extra: Partial<ImageReport> = {}) => {
       const done: ImageReport = {
@@ -176,4 +179,37 @@ function registrySecretCredentials(plans: readonly ImagePlan[], host: string) {
   );
   const secret = plan?.spec.registrySecret;
   return Promise.resolve(plan && secret ? registryCredentials(secret, plan.config) : undefined);
+}
+
+/**
+ * The plans in build order: spec order, except that an image whose base is another image of
+ * the spec (`Image.fromBase(other.uri)`) comes after that image, so its base exists first.
+ */
+export function buildOrder(
+  plans: readonly ImagePlan[],
+  uriOf: (plan: ImagePlan) => string,
+): ImagePlan[] {
+  const byUri = new Map(plans.map((plan) => [uriOf(plan), plan]));
+  const ordered: ImagePlan[] = [];
+  const visiting = new Set<ImagePlan>();
+  const visit = (plan: ImagePlan) => {
+    if (ordered.includes(plan) || visiting.has(plan)) return;
+    visiting.add(plan);
+    const base = byUri.get(baseReference(plan) ?? "");
+    if (base && base !== plan) visit(base);
+    ordered.push(plan);
+  };
+  for (const plan of plans) visit(plan);
+  return ordered;
+}
+
+/** The image a plan starts from, when its base layer names one. */
+function baseReference(plan: ImagePlan): string | undefined {
+  const [base] = plan.layers;
+  if (!base) return undefined;
+  try {
+    return plan.spec.baseImage ?? base.layer.plugin.reference?.(base.layer.options, base.context);
+  } catch {
+    return undefined;
+  }
 }
