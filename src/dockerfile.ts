@@ -19,7 +19,7 @@ import type { Secret } from "./secret.ts";
  */
 export function shellQuote(value: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
-  return `'${value.replaceAll("'", `'\\''`)}'`;
+  return singleQuote(value);
 }
 
 /**
