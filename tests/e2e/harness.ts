@@ -16,7 +16,13 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { environmentWithoutImgtool, IMGTOOL_COMMAND, type Ran, runProcess } from "../helpers.ts";
+import {
+  copyTree,
+  environmentWithoutImgtool,
+  IMGTOOL_COMMAND,
+  type Ran,
+  runProcess,
+} from "../helpers.ts";
 
 /** The repository's root folder. */
 export const REPO_ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(
@@ -304,16 +310,8 @@ export async function makeProject(files: Record<string, string | Uint8Array>): P
   return dir;
 }
 
-/** Copy a folder tree (files and folders only). */
-export async function copyTree(source: string, target: string): Promise<void> {
-  await Deno.mkdir(target, { recursive: true });
-  for await (const entry of Deno.readDir(source)) {
-    const from = join(source, entry.name);
-    const to = join(target, entry.name);
-    if (entry.isDirectory) await copyTree(from, to);
-    else if (entry.isFile) await Deno.copyFile(from, to);
-  }
-}
+/** Copy a folder tree (files and folders). */
+export { copyTree };
 
 /** The lowercase hex SHA-256 of a text or bytes. */
 export function sha256(data: string | Uint8Array): string {
