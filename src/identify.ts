@@ -54,7 +54,7 @@ const TAG_LENGTH = 32;
  * ```
  */
 export function identifySync(plan: ImagePlan): ImageIdentity {
-  return chain(plan, (ref) => digestRefSync(ref, plan.ignore));
+  return chain(plan, plan.layers.map(contribution), (ref) => digestRefSync(ref, plan.ignore));
 }
 
 /**
@@ -69,18 +69,23 @@ export function identifySync(plan: ImagePlan): ImageIdentity {
  */
 export async function identify(plan: ImagePlan): Promise<ImageIdentity> {
   // Hash every file and tree the chain reads first, all in parallel; then walk the chain.
-  const refs = plan.layers.flatMap((planned) => collectRefs(contribution(planned)));
+  const contributions = plan.layers.map(contribution);
+  const refs = contributions.flatMap((value) => collectRefs(value));
   const unique = [...new Map(refs.map((ref) => [refKey(ref), ref])).values()];
   const values = await Promise.all(unique.map((ref) => digestRef(ref, plan.ignore)));
   const digests = new Map(unique.map((ref, index) => [refKey(ref), values[index]]));
-  return chain(plan, (ref) => digests.get(refKey(ref)));
+  return chain(plan, contributions, (ref) => digests.get(refKey(ref)));
 }
 
 function refKey(ref: Ref): string {
   return `${ref.$ref}:${ref.path}`;
 }
 
-function chain(plan: ImagePlan, digestOf: (ref: Ref) => unknown): ImageIdentity {
+function chain(
+  plan: ImagePlan,
+  contributions: readonly unknown[],
+  digestOf: (ref: Ref) => unknown,
+): ImageIdentity {
   let parent = sha256(canonicalJson({
     scheme: SCHEME,
     platforms: plan.info.platforms,
@@ -88,8 +93,8 @@ function chain(plan: ImagePlan, digestOf: (ref: Ref) => unknown): ImageIdentity 
     baseImage: plan.info.baseImage,
   }, noRefs));
   const layerDigests: string[] = [];
-  for (const planned of plan.layers) {
-    const value = contribution(planned);
+  for (const [index, planned] of plan.layers.entries()) {
+    const value = contributions[index];
     const { plugin } = planned.layer;
     parent = sha256(canonicalJson({
       parent,

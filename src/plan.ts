@@ -77,6 +77,8 @@ export interface ImagePlan {
    * such an image is never built.
    */
   readonly reference?: string;
+  /** The existing image the base layer names, if it names one (whether or not layers follow). */
+  readonly baseReference?: string;
   /** Problems found while planning (a plugin hook that threw, a chain without a base). */
   readonly problems: readonly Diagnostic[];
 }
@@ -181,19 +183,21 @@ export function planImage(
     }
   });
 
-  let reference: string | undefined;
-  if (base && spec.layers.length === 1 && base.plugin.reference) {
+  let baseReference = spec.baseImage;
+  if (base?.plugin.reference && baseReference === undefined) {
     try {
-      reference = spec.baseImage ?? base.plugin.reference(base.options, layers[0].context);
+      baseReference = base.plugin.reference(base.options, layers[0].context);
     } catch (error) {
       problems.push(hookProblem(exportName, base, 0, "reference", error));
     }
   }
+  // A base that stands for an existing image, with no layers on it, is that image.
+  const reference = base?.plugin.reference && spec.layers.length === 1 ? baseReference : undefined;
 
   // An image without a name takes its base's repository name.
   const named = info.name !== undefined ? info : Object.freeze({
     ...info,
-    name: defaultName(baseReference(spec, layers) ?? "image"),
+    name: defaultName(baseReference ?? "image"),
   });
   const finalLayers = named === info ? layers : layers.map((planned) => ({
     layer: planned.layer,
@@ -209,18 +213,9 @@ export function planImage(
     layers: finalLayers,
     ignore,
     reference,
+    baseReference,
     problems,
   };
-}
-
-function baseReference(spec: ImageSpec, layers: readonly PlannedLayer[]): string | undefined {
-  const base = spec.layers[0];
-  if (spec.baseImage) return spec.baseImage;
-  try {
-    return base?.plugin.reference?.(base.options, layers[0].context);
-  } catch {
-    return undefined;
-  }
 }
 
 interface ContextParts {

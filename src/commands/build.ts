@@ -195,21 +195,10 @@ export function buildOrder(
   const visit = (plan: ImagePlan) => {
     if (ordered.includes(plan) || visiting.has(plan)) return;
     visiting.add(plan);
-    const base = byUri.get(baseReference(plan) ?? "");
+    const base = byUri.get(plan.baseReference ?? "");
     if (base && base !== plan) visit(base);
     ordered.push(plan);
   };
   for (const plan of plans) visit(plan);
   return ordered;
-}
-
-/** The image a plan starts from, when its base layer names one. */
-function baseReference(plan: ImagePlan): string | undefined {
-  const [base] = plan.layers;
-  if (!base) return undefined;
-  try {
-    return plan.spec.baseImage ?? base.layer.plugin.reference?.(base.layer.options, base.context);
-  } catch {
-    return undefined;
-  }
 }
