@@ -11,16 +11,18 @@
  * @module
  */
 
-import { dirname } from "node:path";
 import {
   type BuilderContext,
   BuildError,
   type BuildRequest,
   defineBuilder,
   type ExecOptions,
+  paths,
   type Platform,
   type Probe,
 } from "../mod.ts";
+
+const { dirname } = paths;
 
 /** Run the configured docker client, against the configured engine (`[docker] host`). */
 function runDocker(context: BuilderContext, options: ExecOptions) {

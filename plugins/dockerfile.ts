@@ -7,9 +7,10 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
-import { definePlugin, type Diagnostic } from "../mod.ts";
+import { definePlugin, type Diagnostic, paths } from "../mod.ts";
 import { parseDockerignore } from "./dockerignore.ts";
+
+const { basename, dirname, join } = paths;
 
 /** The layer's options. */
 export interface Options {

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { dirname } from "node:path";
-import { definePlugin, type Diagnostic } from "../mod.ts";
+import { definePlugin, type Diagnostic, paths } from "../mod.ts";
+
+const { dirname } = paths;
 
 /** The layer's options. */
 export interface Options {

@@ -14,18 +14,20 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
 import {
   definePlugin,
   type Diagnostic,
   type IdentifyContext,
   type Mount,
+  paths,
   type PluginContext,
   run,
   type Secret,
   shellQuote,
 } from "../mod.ts";
 import { pipInstall, uvCommand } from "./shared/python.ts";
+
+const { dirname, join } = paths;
 
 /** The layer's options. */
 export interface Options {

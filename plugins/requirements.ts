@@ -6,16 +6,18 @@
  * @module
  */
 
-import { dirname, relative, resolve } from "node:path";
 import {
   definePlugin,
   type Diagnostic,
   type IdentifyContext,
+  paths,
   run,
   type Secret,
   shellQuote,
 } from "../mod.ts";
 import { installerIdentity, pipInstall } from "./shared/python.ts";
+
+const { dirname, relative, resolve } = paths;
 
 /** The layer's options. */
 export interface Options {

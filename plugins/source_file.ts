@@ -6,8 +6,9 @@
  * @module
  */
 
-import { basename } from "node:path";
-import { copy, definePlugin, type Diagnostic, isSafePath } from "../mod.ts";
+import { copy, definePlugin, type Diagnostic, isSafePath, paths } from "../mod.ts";
+
+const { basename } = paths;
 
 /** The layer's options. */
 export interface Options {

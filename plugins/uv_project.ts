@@ -13,11 +13,11 @@
  */
 
 import { parse as parseToml } from "smol-toml";
-import { basename, dirname, join } from "node:path";
 import {
   definePlugin,
   type Diagnostic,
   type IdentifyContext,
+  paths,
   run,
   shellQuote,
   shellQuoteExpanding,
@@ -32,6 +32,8 @@ import {
   uvCommand,
   uvMount,
 } from "./shared/python.ts";
+
+const { basename, dirname, join } = paths;
 
 /** How the project is installed. */
 export type InstallMode = "dependencies_only" | "install_project";

@@ -8,12 +8,11 @@
  */
 
 import { parse as parseToml } from "smol-toml";
-import { fileURLToPath } from "node:url";
-import { basename } from "node:path";
 import {
   definePlugin,
   type Diagnostic,
   type IdentifyContext,
+  paths,
   type PythonVersion,
   run,
   shellQuote,
@@ -26,6 +25,8 @@ import {
   pipInstall,
   requirementProblems,
 } from "./shared/python.ts";
+
+const { basename, fromFileUrl } = paths;
 
 /** The layer's options. */
 export interface Options extends IndexSettings {
@@ -139,7 +140,7 @@ function localPath(dependency: string): string | undefined {
   const url = /(?:^|@\s*)(file:\/\/\S+)/.exec(dependency)?.[1];
   if (!url) return undefined;
   try {
-    return fileURLToPath(url);
+    return fromFileUrl(url);
   } catch {
     return undefined;
   }

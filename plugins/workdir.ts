@@ -4,8 +4,7 @@
  * @module
  */
 
-import { posix } from "node:path";
-import { definePlugin, type Diagnostic, dockerfileQuote, isSafePath } from "../mod.ts";
+import { definePlugin, type Diagnostic, dockerfileQuote, isSafePath, paths } from "../mod.ts";
 
 /** The layer's options. */
 export interface Options {
@@ -29,9 +28,9 @@ export const workdir = definePlugin<Options>({
     return problems;
   },
   nextState(options, context) {
-    if (options.workdir.startsWith("/")) return { workdir: posix.normalize(options.workdir) };
+    if (options.workdir.startsWith("/")) return { workdir: paths.normalize(options.workdir) };
     const before = context.state.workdir;
-    return { workdir: before ? posix.join(before, options.workdir) : undefined };
+    return { workdir: before ? paths.join(before, options.workdir) : undefined };
   },
   render: (options) => ({ instructions: [`WORKDIR ${dockerfileQuote(options.workdir)}`] }),
 });

@@ -15,7 +15,7 @@ import type { ImagePlan } from "./plan.ts";
 import { type RenderedSection, renderImage } from "./render.ts";
 import { prepareSecrets, redactor, writeRegistryAuth } from "./secrets.ts";
 import { parseReference } from "./registry/reference.ts";
-import { join } from "node:path";
+import { join } from "./path.ts";
 
 /** Options for {@link buildImage}. */
 export interface BuildOptions {

@@ -6,8 +6,7 @@
  * @module
  */
 
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, fromFileUrl } from "./path.ts";
 
 /** A calling location. */
 export interface CallSite {
@@ -43,7 +42,7 @@ export function callerOutside(): CallSite | undefined {
     if (!match) continue;
     const [, url, lineNumber] = match;
     if (CORE_PREFIXES.some((prefix) => url.startsWith(prefix))) continue;
-    const file = url.startsWith("file:") ? fileURLToPath(url) : undefined;
+    const file = url.startsWith("file:") ? fromFileUrl(url) : undefined;
     const site = { url, file, line: Number(lineNumber), dir: file ? dirname(file) : undefined };
     if (!pluginModules.has(url)) return site;
     fallback ??= site;

@@ -9,8 +9,8 @@
  */
 
 import { parse as parseToml } from "smol-toml";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { exists } from "./fs.ts";
+import { dirname, join, resolve } from "./path.ts";
 import { UsageError } from "./errors.ts";
 import type { Platform, PythonVersion } from "./plugin.ts";
 
@@ -309,7 +309,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
 export function findConfigFile(dir: string): string | undefined {
   for (let current = resolve(dir);; current = dirname(current)) {
     const candidate = join(current, "imgtool.toml");
-    if (existsSync(candidate)) return candidate;
+    if (exists(candidate)) return candidate;
     if (dirname(current) === current) return undefined;
   }
 }
@@ -317,7 +317,7 @@ export function findConfigFile(dir: string): string | undefined {
 function applyFile(config: Parsed, file: string): void {
   let table: Record<string, unknown>;
   try {
-    table = parseToml(readFileSync(file, "utf8")) as Record<string, unknown>;
+    table = parseToml(Deno.readTextFileSync(file)) as Record<string, unknown>;
   } catch (error) {
     throw new UsageError(`cannot read ${file}: ${(error as Error).message}`, {
       hint: "fix the TOML syntax (see imgtool --help for the settings)",

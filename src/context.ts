@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { dirname, join } from "./path.ts";
 import { listTree } from "./digest.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import type { RenderedImage } from "./render.ts";

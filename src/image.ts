@@ -9,8 +9,7 @@
  * @module
  */
 
-import { readFileSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import { basename, resolve } from "./path.ts";
 import { activeConfig } from "./config.ts";
 import { isLayer, type Layer, type Platform, type PythonVersion } from "./plugin.ts";
 import { isSecret, Secret, type SecretRequest, toSecrets } from "./secret.ts";
@@ -829,7 +828,7 @@ function indexOptions(options: IndexOptions) {
 // unreadable script leaves the version to configuration (validation reports the file).
 function scriptPythonVersion(path: string): PythonVersion | undefined {
   try {
-    const header = parseScriptHeader(readFileSync(path, "utf8"));
+    const header = parseScriptHeader(Deno.readTextFileSync(path));
     return header.requiresPython ? pythonVersionFor(header.requiresPython) : undefined;
   } catch {
     return undefined;

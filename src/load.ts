@@ -7,9 +7,8 @@
  * @module
  */
 
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { exists } from "./fs.ts";
+import { dirname, resolve, toFileUrl } from "./path.ts";
 import { SpecError } from "./errors.ts";
 import { type Image, isImage } from "./image.ts";
 
@@ -37,21 +36,21 @@ export interface LoadedSpec {
  */
 export async function loadSpec(path: string): Promise<LoadedSpec> {
   const file = resolve(Deno.cwd(), path);
-  if (!existsSync(file)) {
+  if (!exists(file)) {
     throw new SpecError(`spec file not found: ${file}`, {
       hint:
         "give the path of a .ts file that exports images, e.g. imgtool build spec.ts (imgtool init writes one)",
     });
   }
-  if (!statSync(file).isFile()) throw new SpecError(`${file} is not a file`);
+  if (!Deno.statSync(file).isFile) throw new SpecError(`${file} is not a file`);
   checkImports(file);
   let module: Record<string, unknown>;
   try {
-    module = await import(pathToFileURL(file).href);
+    module = await import(toFileUrl(file).href);
   } catch (error) {
     throw loadFailure(file, error);
   }
-  const images = collect(module, exportOrder(readFileSync(file, "utf8")));
+  const images = collect(module, exportOrder(Deno.readTextFileSync(file)));
   if (images.length === 0) {
     const names = Object.keys(module);
     throw new SpecError(`${file} exports no Image`, {
@@ -148,7 +147,7 @@ export function checkImports(entry: string): void {
     seen.add(file);
     let source: string;
     try {
-      source = readFileSync(file, "utf8");
+      source = Deno.readTextFileSync(file);
     } catch {
       return; // the import itself reports a missing file
     }
@@ -196,7 +195,7 @@ function firstLine(text: string): string {
 }
 
 function specFrame(error: Error, file: string): string | undefined {
-  const url = pathToFileURL(file).href;
+  const url = toFileUrl(file).href;
   const line = (error.stack ?? "").split("\n").find((l) => l.includes(url));
   const match = line && /:(\d+):(\d+)\)?\s*$/.exec(line);
   return match ? `${file}:${match[1]}:${match[2]}` : undefined;

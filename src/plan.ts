@@ -8,7 +8,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { resolve } from "./path.ts";
 import type { Config } from "./config.ts";
 import type { Diagnostic } from "./errors.ts";
 import { IgnoreRules } from "./ignore.ts";

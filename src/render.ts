@@ -7,7 +7,7 @@
  * @module
  */
 
-import { basename, normalize } from "node:path";
+import { basename, normalize } from "./path.ts";
 import type { ImagePlan } from "./plan.ts";
 import type { ContextEntry, RenderContext } from "./plugin.ts";
 import type { Secret } from "./secret.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { isFile } from "./fs.ts";
+import { join } from "./path.ts";
 import type { Config } from "./config.ts";
 import type { Secret } from "./secret.ts";
 
@@ -27,10 +27,10 @@ export function secretSource(
 ): SecretSource | undefined {
   if (env(id) !== undefined) return { kind: "env", name: id };
   const named = config.secretFiles[id];
-  if (named !== undefined && existsSync(named)) return { kind: "file", path: named };
+  if (named !== undefined && isFile(named)) return { kind: "file", path: named };
   if (config.secretsDir !== undefined) {
     const path = join(config.secretsDir, id);
-    if (existsSync(path)) return { kind: "file", path };
+    if (isFile(path)) return { kind: "file", path };
   }
   return undefined;
 }

@@ -4,7 +4,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { envName, SETTINGS } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
@@ -100,23 +99,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
       hint: `commands: ${Object.keys(COMMAND_FLAGS).join(", ")}; see imgtool --help`,
     });
   }
-  const allowed = [...COMMAND_FLAGS[first], "help"];
-  const options = Object.fromEntries(allowed.map((name) => {
-    const spec = FLAGS[name];
-    return [name, {
-      type: spec.type,
-      ...(spec.short ? { short: spec.short } : {}),
-      ...(spec.multiple ? { multiple: true } : {}),
-    }];
-  }));
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError(`${first}: ${(error as Error).message.replace(/\. To specify.*$/s, "")}`, {
-      hint: `see imgtool ${first} --help`,
-    });
-  }
+  const parsed = parseFlags(first, rest, [...COMMAND_FLAGS[first], "help"]);
   const values = parsed.values as Record<string, unknown>;
   if (values.help) return { kind: "help", topic: first };
   if (parsed.positionals.length > 1) {
@@ -149,6 +132,53 @@ export function parseCommandLine(argv: readonly string[]): Command {
     spec: parsed.positionals[0] ?? "spec.ts",
     flags,
   };
+}
+
+interface ParsedFlags {
+  readonly values: Record<string, boolean | string | string[]>;
+  readonly positionals: string[];
+}
+
+/**
+ * Split `args` into flags and positionals: `--name`, `--name value`, `--name=value`, `-q`,
+ * and `--` before positionals that start with a dash. Only the `allowed` flags are taken.
+ */
+function parseFlags(command: string, args: readonly string[], allowed: readonly string[]) {
+  const parsed: ParsedFlags = { values: {}, positionals: [] };
+  const mistake = (message: string) =>
+    new UsageError(`${command}: ${message}`, { hint: `see imgtool ${command} --help` });
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index];
+    if (arg === "--") {
+      parsed.positionals.push(...args.slice(index + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      parsed.positionals.push(arg);
+      continue;
+    }
+    const equals = arg.indexOf("=");
+    const written = equals === -1 ? arg : arg.slice(0, equals);
+    const name = written.startsWith("--")
+      ? written.slice(2)
+      : allowed.find((candidate) => `-${FLAGS[candidate].short}` === written);
+    if (name === undefined || !allowed.includes(name)) {
+      throw mistake(`unknown flag ${written}`);
+    }
+    const spec = FLAGS[name];
+    if (spec.type === "boolean") {
+      if (equals !== -1) throw mistake(`--${name} takes no value`);
+      parsed.values[name] = true;
+      continue;
+    }
+    let value: string;
+    if (equals !== -1) value = arg.slice(equals + 1);
+    else if (index + 1 < args.length && !args[index + 1].startsWith("-")) value = args[++index];
+    else throw mistake(`--${name} needs a value: --${name} ${spec.value ?? "VALUE"}`);
+    const before = parsed.values[name];
+    parsed.values[name] = spec.multiple ? [...(Array.isArray(before) ? before : []), value] : value;
+  }
+  return parsed;
 }
 
 /** The help text, for all commands or one. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { dirname, resolve } from "../path.ts";
 import type { Flags } from "../cli/args.ts";
 import { out, outJson } from "../cli/output.ts";
 import { writeContext } from "../context.ts";

@@ -6,8 +6,7 @@
  * @module
  */
 
-import { join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fromFileUrl, join, relative, resolve } from "../path.ts";
 import type { Flags } from "../cli/args.ts";
 import { out, outJson } from "../cli/output.ts";
 import { ImgtoolError } from "../errors.ts";
@@ -55,10 +54,10 @@ function insideBinary(): boolean {
  */
 async function apiLocation(dir: string): Promise<string> {
   if (!insideBinary()) {
-    const rel = relative(dir, fileURLToPath(new URL("mod.ts", SOURCE_ROOT)));
+    const rel = relative(dir, fromFileUrl(new URL("mod.ts", SOURCE_ROOT)));
     return rel.startsWith(".") ? rel : `./${rel}`;
   }
-  await copySdk(fileURLToPath(SOURCE_ROOT), join(dir, ".imgtool", "sdk"));
+  await copySdk(fromFileUrl(SOURCE_ROOT), join(dir, ".imgtool", "sdk"));
   return "./.imgtool/sdk/mod.ts";
 }
 

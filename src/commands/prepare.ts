@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { dirname, resolve } from "../path.ts";
 import type { Flags } from "../cli/args.ts";
 import { type Config, loadConfig, parsePlatforms, setActiveConfig } from "../config.ts";
 import { ValidationError } from "../errors.ts";

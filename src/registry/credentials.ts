@@ -6,8 +6,7 @@
  * @module
  */
 
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { readCapped } from "./bytes.ts";
 import { CredentialsError } from "./errors.ts";
 import { DOCKER_HUB, DOCKER_HUB_CONFIG_KEY } from "./reference.ts";
@@ -62,7 +61,8 @@ export function dockerConfigDir(override?: string): string {
   if (override !== undefined) return override;
   const fromEnv = Deno.env.get("DOCKER_CONFIG");
   if (fromEnv) return fromEnv;
-  return join(Deno.env.get("HOME") ?? homedir(), ".docker");
+  // As Docker's CLI does: the home folder is $HOME.
+  return join(Deno.env.get("HOME") ?? "/root", ".docker");
 }
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { sha256Digest } from "./bytes.ts";
 import type { RegistryClient } from "./client.ts";
 import { DOCKER_MANIFEST, OCI_MANIFEST } from "./manifest.ts";
