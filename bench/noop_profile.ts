@@ -24,10 +24,9 @@ async function main(specPath: string): Promise<Profile> {
   const { prepare, ensureValid } = await import("../src/commands/prepare.ts");
   const { identify } = await import("../src/identify.ts");
   const { checkImage } = await import("../src/check.ts");
-  const { selectBuilder } = await import("../src/select_builder.ts");
   const { RegistryClient } = await import("../src/registry/client.ts");
   const { exec } = await import("../src/exec.ts");
-  const { builtinBuilders } = await import("../plugins/mod.ts");
+  await import("../plugins/mod.ts");
   lap("import cli.ts graph");
   const flags = {
     json: false,
@@ -43,16 +42,14 @@ async function main(specPath: string): Promise<Profile> {
   lap("validate");
   const identity = await identify(plans[0]);
   lap("identify");
+  // As `imgtool build --push` does: the registry is asked first, and an image it has needs
+  // no builder, so none is probed.
   const registry = new RegistryClient({ insecureRegistries: [...config.insecureRegistries] });
   const context = { config, registry, exec };
-  const builder = await selectBuilder(builtinBuilders, config.builder, context, {
-    local: plans[0].spec.localBuilder,
-  });
-  lap("select builder (docker probe)");
   const found = await checkImage(plans[0], identity, {
     push: true,
     registry,
-    builder,
+    builder: undefined,
     builderContext: context,
   });
   lap("check registry");

@@ -17,11 +17,12 @@ export interface Options {
   readonly path: string;
 }
 
-/** The patterns of a `.dockerignore` text: comments and blank lines dropped. */
+/**
+ * The lines of a `.dockerignore` text, as the rules take them: the rules themselves drop
+ * comments (`#` in the first column only) and blank lines and trim the rest, as Docker does.
+ */
 export function parseDockerignore(text: string): string[] {
-  return text.split(/\r?\n/).map((line) => line.trim()).filter((line) =>
-    line !== "" && !line.startsWith("#")
-  );
+  return text.split(/\r?\n/);
 }
 
 /** The dockerignore plugin. */

@@ -4,6 +4,7 @@ import * as images from "./fixtures/project/images.ts";
 import { asText, fixtureConfig, PROJECT, renderGolden } from "./helpers.ts";
 import { parseDockerignore } from "../plugins/dockerignore.ts";
 import { planImage } from "../mod.ts";
+import { IgnoreRules } from "../src/ignore.ts";
 
 const config = fixtureConfig();
 
@@ -17,9 +18,14 @@ Deno.test("dockerignore plugin renders a note; its rules govern the layers befor
   await t.assertSnapshot(golden, asText);
 });
 
-Deno.test("parseDockerignore() drops comments and blank lines and trims patterns", () => {
-  assert.deepEqual(
-    parseDockerignore("# comment\n\n  *.log  \r\n!keep.log\n   # indented comment\nbuild/\n"),
-    ["*.log", "!keep.log", "build/"],
-  );
+Deno.test(".dockerignore lines are read as Docker reads them", () => {
+  const text = "\uFEFF# comment\n\n  *.log  \r\n!keep.log\n   # indented: a pattern\nbuild/\n";
+  const lines = parseDockerignore(text);
+  assert.equal(lines.length, 7);
+  const set = new IgnoreRules([{ root: "/ctx", patterns: lines }]);
+  assert.ok(set.ignores("/ctx/a.log"), "trimmed, and the CR of a CRLF line dropped");
+  assert.ok(!set.ignores("/ctx/keep.log"), "! re-includes");
+  assert.ok(set.ignores("/ctx/build/x"));
+  assert.ok(set.ignores("/ctx/# indented: a pattern"), "# only starts a comment in column one");
+  assert.ok(!set.ignores("/ctx/# comment"));
 });
