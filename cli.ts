@@ -32,8 +32,9 @@ export async function main(args: readonly string[]): Promise<number> {
         return 0;
       case "build": {
         const { buildCommand } = await import("./src/commands/build.ts");
-        const { builtinBuilders } = await import("./plugins/mod.ts");
-        return await buildCommand(command.spec, command.flags, builtinBuilders, interrupt.signal);
+        // Builder plugins load only when something is to be built: a no-op build needs none.
+        const builders = async () => (await import("./plugins/mod.ts")).builtinBuilders;
+        return await buildCommand(command.spec, command.flags, builders, interrupt.signal);
       }
       case "dockerfile": {
         const { dockerfileCommand } = await import("./src/commands/dockerfile.ts");

@@ -45,11 +45,11 @@ export interface ImageReport {
   readonly seconds: number;
 }
 
-/** Run `imgtool build` with the given builder plugins. */
+/** Run `imgtool build` with the builder plugins `builders` loads (when it needs one). */
 export async function buildCommand(
   specPath: string,
   flags: Flags,
-  builders: readonly BuilderPlugin[],
+  builders: () => Promise<readonly BuilderPlugin[]>,
   signal: AbortSignal,
 ): Promise<number> {
   const { config, plans } = await prepare(specPath, flags);
@@ -67,7 +67,7 @@ export async function buildCommand(
     const local = plan.spec.localBuilder;
     let found = chosen.get(local);
     if (!found) {
-      found = selectBuilder(builders, config.builder, context, { local });
+      found = builders().then((all) => selectBuilder(all, config.builder, context, { local }));
       chosen.set(local, found);
     }
     return found;
