@@ -21,7 +21,7 @@
 import type { Config } from "./config.ts";
 import type { Diagnostic } from "./errors.ts";
 import type { Secret } from "./secret.ts";
-import { callerOutside, registerPluginModule } from "./callsite.ts";
+import { callerModule, callerOutside, registerPluginModule } from "./callsite.ts";
 
 /**
  * A target platform, `os/arch[/variant]`.
@@ -617,8 +617,8 @@ export function definePlugin<O>(plugin: LayerPlugin<O>): PluginDefinition<O> {
   }
   // Frames in the defining module are skipped when finding who made a layer, so that a
   // plugin's own factory functions do not count as "the spec line".
-  const definer = callerOutside();
-  if (definer) registerPluginModule(definer.url);
+  const definer = callerModule(definePlugin);
+  if (definer) registerPluginModule(definer);
   const definition: PluginDefinition<O> = {
     ...plugin,
     layer(options: O, method?: string): Layer<O> {
