@@ -83,18 +83,27 @@ export function useHasher(factory: () => Hasher): void {
 // node:crypto hashes about 1.8 GB/s here, `Sha256` 0.24 GB/s once V8 has optimized it (less
 // in the first MB of a process), and loading node:crypto (with the Node compatibility layer)
 // takes 15-25 ms. Measured on trees of small files in a fresh process, both take the same
-// time at about 2 MB; from 4 MB, node:crypto is clearly ahead (11 ms at 4 MB, 22 at 8). The
-// asynchronous path loads it from this much; the synchronous path cannot load a module.
+// time at about 2 MB; from 4 MB, node:crypto is clearly ahead (11 ms at 4 MB, 22 at 8). Both
+// paths load it from this much.
 const NODE_CRYPTO_BYTES = 4 << 20;
-let nodeCrypto: Promise<void> | undefined;
+let nodeCryptoTried = false;
 
-/** Load `node:crypto` (once) and hash with it from then on. */
-function useNodeCrypto(): Promise<void> {
-  return nodeCrypto ??= import("node:crypto").then(
-    ({ createHash }) => useHasher(() => createHash("sha256")),
-    // Not available: the TypeScript hasher gives the same digests, only slower.
-    () => {},
-  );
+type NodeProcess = { getBuiltinModule?(name: string): unknown };
+
+/**
+ * Load `node:crypto` (once) and hash with it from then on. `process.getBuiltinModule` loads
+ * it synchronously, so the synchronous path (`Image.uri`) gets it too; merely touching
+ * `process` starts the Node layer, hence only here.
+ */
+function useNodeCrypto(): void {
+  if (nodeCryptoTried) return;
+  nodeCryptoTried = true;
+  const process = (globalThis as { process?: NodeProcess }).process;
+  const crypto = process?.getBuiltinModule?.("node:crypto") as
+    | { createHash(algorithm: string): Hasher }
+    | undefined;
+  // Not available: the TypeScript hasher gives the same digests, only slower.
+  if (crypto) useHasher(() => crypto.createHash("sha256"));
 }
 
 function hexOf(digest: ArrayBuffer): string {
@@ -145,6 +154,7 @@ export function fileDigestSync(path: string, info?: Deno.FileInfo): FileDigest {
   const key = cacheKey(path, info);
   let hex = cache.get(key);
   if (hex === undefined) {
+    if (info.size >= NODE_CRYPTO_BYTES) useNodeCrypto();
     // One reused buffer for every file, small or large: no garbage per file, flat memory.
     const hash = newHasher();
     const buffer = syncBuffer ??= new Uint8Array(CHUNK);
@@ -185,7 +195,7 @@ export async function fileDigest(
   const key = cacheKey(path, info);
   let hex = cache.get(key);
   if (hex === undefined) {
-    if (info.size >= NODE_CRYPTO_BYTES) await useNodeCrypto();
+    if (info.size >= NODE_CRYPTO_BYTES) useNodeCrypto();
     try {
       if (info.size <= WHOLE_FILE) {
         // Web Crypto is native and needs no Node layer: the fastest for a whole small file.
@@ -277,6 +287,12 @@ function encodeTree(
 export function treeDigestSync(root: string, ignore?: IgnoreRules): string | null {
   const entries = listTree(root, ignore);
   if (entries === null) return null;
+  const unhashed = entries.reduce(
+    (sum, entry) =>
+      entry.info && !cache.has(cacheKey(entry.absolute, entry.info)) ? sum + entry.size : sum,
+    0,
+  );
+  if (unhashed >= NODE_CRYPTO_BYTES) useNodeCrypto();
   return encodeTree(
     entries,
     entries.map((e) => e.type === "file" ? fileDigestSync(e.absolute, e.info) : undefined),
@@ -311,7 +327,7 @@ export async function treeDigest(
   const hashedInWorkers = bytes >= workerThreshold && files.length > 0 &&
     await hashInWorkers(files, digests);
   if (!hashedInWorkers) {
-    if (bytes >= NODE_CRYPTO_BYTES) await useNodeCrypto();
+    if (bytes >= NODE_CRYPTO_BYTES) useNodeCrypto();
     let next = 0;
     const worker = async () => {
       const buffer = new Uint8Array(CHUNK);
