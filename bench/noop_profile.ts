@@ -26,7 +26,6 @@ async function main(specPath: string): Promise<Profile> {
   const { checkImage } = await import("../src/check.ts");
   const { RegistryClient } = await import("../src/registry/client.ts");
   const { exec } = await import("../src/exec.ts");
-  await import("../plugins/mod.ts");
   lap("import cli.ts graph");
   const flags = {
     json: false,
