@@ -19,6 +19,7 @@ import type { ImagePlan } from "../plan.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { isLoopback } from "../registry/http.ts";
 import { parseReference } from "../registry/reference.ts";
+import { defaultTagCacheDir, FileTagCache } from "../registry/tag_cache.ts";
 import { registryCredentials } from "../secrets.ts";
 import { selectBuilder } from "../select_builder.ts";
 import { ensureValid, prepare } from "./prepare.ts";
@@ -57,9 +58,11 @@ export async function buildCommand(
   const progress = (line: string) => {
     if (!flags.quiet && !flags.json) err(line);
   };
+  const tagCacheDir = defaultTagCacheDir();
   const registry = new RegistryClient({
     insecureRegistries: [...config.insecureRegistries],
     credentials: (host) => registrySecretCredentials(plans, host),
+    tagCache: tagCacheDir === undefined ? undefined : new FileTagCache(tagCacheDir),
   });
   const context: BuilderContext = { config, registry, exec };
   const chosen = new Map<boolean, Promise<BuilderPlugin>>();

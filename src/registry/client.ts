@@ -45,6 +45,8 @@ import {
   referenceTarget,
 } from "./reference.ts";
 
+import type { SeenTag, TagCache } from "./tag_cache.ts";
+
 export type { Platform } from "./platform.ts";
 
 /** Explicit credentials: a user name and a password or access token. */
@@ -79,6 +81,11 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /** Receives a line per request and per retry; secrets are redacted from it. */
   log?: (line: string) => void;
+  /**
+   * Where {@link RegistryClient.check} remembers what tags were: a tag seen before costs one
+   * `HEAD` while its digest stays the same. Default: none.
+   */
+  tagCache?: TagCache;
 }
 
 /** What {@link RegistryClient.check} found out about a reference. */
@@ -181,19 +188,38 @@ export class RegistryClient {
    */
   async check(reference: string, platforms: Platform[]): Promise<TagStatus> {
     const ref = parseReference(reference);
+    // Bad platforms are refused before any request.
     const wanted = platforms.map((p) => ({ platform: p, normal: normalizePlatform(p) }));
+    const status = (seen: SeenTag): TagStatus => {
+      const have = new Set(seen.platforms.map((p) => normalizePlatform(p)));
+      const missing = wanted.filter((w) => !have.has(w.normal)).map((w) => w.platform);
+      return {
+        exists: missing.length === 0,
+        digest: seen.digest,
+        mediaType: seen.mediaType,
+        platforms: [...seen.platforms],
+        missing,
+      };
+    };
+    const cache = this.#options.tagCache;
+    const key = formatReference(ref);
+    const remembered = cache?.get(key);
+    if (remembered) {
+      const head = await this.#headManifest(ref, "pull");
+      if (head === null) return { exists: false, platforms: [], missing: [...platforms] };
+      // The same digest is the same content: its platforms are the ones seen before.
+      if (head.digest === remembered.digest) return status(remembered);
+    }
     const manifest = await this.#getManifest(ref, "pull");
     if (!manifest) return { exists: false, platforms: [], missing: [...platforms] };
     const found = await this.#platformsOf(ref, manifest);
-    const have = new Set(found.map((p) => normalizePlatform(p)));
-    const missing = wanted.filter((w) => !have.has(w.normal)).map((w) => w.platform);
-    return {
-      exists: missing.length === 0,
+    const seen = {
       digest: manifest.digest,
       mediaType: manifest.mediaType,
       platforms: found.map(formatPlatform),
-      missing,
     };
+    cache?.set(key, seen);
+    return status(seen);
   }
 
   /**
@@ -431,6 +457,26 @@ export class RegistryClient {
   }
 
   // ---- internals ----
+
+  /**
+   * `HEAD` a manifest: `null` when the registry says 404, else the digest it names in
+   * `Docker-Content-Digest` (`undefined` when it names none).
+   */
+  async #headManifest(ref: Reference, actions: Actions): Promise<{ digest?: string } | null> {
+    const target = referenceTarget(ref);
+    const sent = await this.#request(
+      ref,
+      actions,
+      "HEAD",
+      `/v2/${ref.repository}/manifests/${target}`,
+      { headers: { accept: MANIFEST_ACCEPT } },
+    );
+    await sent.response.body?.cancel();
+    if (sent.response.status === 404) return null;
+    if (!sent.response.ok) throw await this.#fail(ref, sent, `HEAD manifest ${target}`);
+    const digest = sent.response.headers.get("docker-content-digest") ?? undefined;
+    return { digest: digest && isDigest(digest) ? digest : undefined };
+  }
 
   async #getManifest(ref: Reference, actions: Actions): Promise<FetchedManifest | undefined> {
     const target = referenceTarget(ref);

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { RegistryClient } from "./client.ts";
 import { RegistryError } from "./errors.ts";
+import { FileTagCache } from "./tag_cache.ts";
 import { DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "./manifest.ts";
 import { DOCKER_REGISTRY_BIN, hasExecutable, pushTestImage, startRegistry } from "./testing.ts";
 
@@ -346,6 +347,67 @@ Deno.test({
     } finally {
       await real.stop();
       await Deno.remove(configDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a remembered tag costs one HEAD while its digest stays; a changed tag is read again",
+  ignore: noRegistry,
+  async fn() {
+    const registry = await startRegistry();
+    const cacheDir = await Deno.makeTempDir({ prefix: "imgtool-tag-cache-" });
+    const repo = `${registry.host}/team/cached`;
+    // A fresh client per check, as each build is a fresh process; only the folder is shared.
+    const checkLogged = async (platform: string) => {
+      const logs: string[] = [];
+      const client = new RegistryClient({
+        log: (line) => logs.push(line),
+        tagCache: new FileTagCache(cacheDir),
+      });
+      const status = await client.check(`${repo}:1.0`, [platform]);
+      return { status, requests: logs.filter((line) => / -> \d+$/.test(line)) };
+    };
+    try {
+      const pusher = new RegistryClient();
+      const amd64 = await pushTestImage(pusher, `${repo}:1.0`, "linux/amd64");
+
+      const first = await checkLogged("linux/amd64");
+      assert.equal(first.status.exists, true);
+      assert.deepEqual(first.requests.map((line) => line.split(" ")[0]), ["GET", "GET"]);
+
+      const second = await checkLogged("linux/amd64");
+      assert.deepEqual(second.status, first.status);
+      assert.deepEqual(second.requests.map((line) => line.split(" ")[0]), ["HEAD"]);
+      assert.equal(
+        (await checkLogged("linux/arm64")).status.exists,
+        false,
+        "platforms still count",
+      );
+
+      // The tag now names another image: its digest differs, so the manifest is read again.
+      const arm64 = await pushTestImage(pusher, `${repo}:1.0`, "linux/arm64");
+      assert.notEqual(arm64.digest, amd64.digest);
+      const moved = await checkLogged("linux/arm64");
+      assert.deepEqual(moved.requests.map((line) => line.split(" ")[0]), ["HEAD", "GET", "GET"]);
+      assert.equal(moved.status.exists, true);
+      assert.equal(moved.status.digest, arm64.digest);
+      assert.deepEqual(moved.status.platforms, ["linux/arm64"]);
+      assert.deepEqual((await checkLogged("linux/arm64")).requests.length, 1);
+
+      // A remembered tag the registry no longer has is missing, not remembered.
+      const gone = new FileTagCache(cacheDir);
+      const elsewhere = `${registry.host}/team/never:1.0`;
+      gone.set(elsewhere, {
+        digest: arm64.digest,
+        mediaType: OCI_MANIFEST,
+        platforms: ["linux/arm64"],
+      });
+      const client = new RegistryClient({ tagCache: gone });
+      assert.equal((await client.check(elsewhere, ["linux/arm64"])).exists, false);
+    } finally {
+      await registry.stop();
+      await Deno.remove(cacheDir, { recursive: true });
     }
   },
 });

@@ -25,6 +25,7 @@ export {
   type RegistryClientOptions,
   type TagStatus,
 } from "./client.ts";
+export { defaultTagCacheDir, FileTagCache, type SeenTag, type TagCache } from "./tag_cache.ts";
 export {
   CredentialsError,
   InvalidReferenceError,
