@@ -26,6 +26,7 @@ async function main(specPath: string): Promise<Profile> {
   const { checkImage } = await import("../src/check.ts");
   const { RegistryClient } = await import("../src/registry/client.ts");
   const { exec } = await import("../src/exec.ts");
+  const { defaultTagCacheDir, FileTagCache } = await import("../src/registry/tag_cache.ts");
   lap("import cli.ts graph");
   const flags = {
     json: false,
@@ -43,7 +44,11 @@ async function main(specPath: string): Promise<Profile> {
   lap("identify");
   // As `imgtool build --push` does: the registry is asked first, and an image it has needs
   // no builder, so none is probed.
-  const registry = new RegistryClient({ insecureRegistries: [...config.insecureRegistries] });
+  const cacheDir = defaultTagCacheDir();
+  const registry = new RegistryClient({
+    insecureRegistries: [...config.insecureRegistries],
+    tagCache: cacheDir === undefined ? undefined : new FileTagCache(cacheDir),
+  });
   const context = { config, registry, exec };
   const found = await checkImage(plans[0], identity, {
     push: true,
