@@ -458,19 +458,22 @@ export class RegistryClient {
 
   // ---- internals ----
 
+  /** Ask for the manifest `ref` names, accepting every type this client reads. */
+  async #manifestRequest(ref: Reference, actions: Actions, method: "GET" | "HEAD") {
+    const target = referenceTarget(ref);
+    const path = `/v2/${ref.repository}/manifests/${target}`;
+    const sent = await this.#request(ref, actions, method, path, {
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    return { sent, target };
+  }
+
   /**
    * `HEAD` a manifest: `null` when the registry says 404, else the digest it names in
    * `Docker-Content-Digest` (`undefined` when it names none).
    */
   async #headManifest(ref: Reference, actions: Actions): Promise<{ digest?: string } | null> {
-    const target = referenceTarget(ref);
-    const sent = await this.#request(
-      ref,
-      actions,
-      "HEAD",
-      `/v2/${ref.repository}/manifests/${target}`,
-      { headers: { accept: MANIFEST_ACCEPT } },
-    );
+    const { sent, target } = await this.#manifestRequest(ref, actions, "HEAD");
     await sent.response.body?.cancel();
     if (sent.response.status === 404) return null;
     if (!sent.response.ok) throw await this.#fail(ref, sent, `HEAD manifest ${target}`);
@@ -479,14 +482,7 @@ export class RegistryClient {
   }
 
   async #getManifest(ref: Reference, actions: Actions): Promise<FetchedManifest | undefined> {
-    const target = referenceTarget(ref);
-    const sent = await this.#request(
-      ref,
-      actions,
-      "GET",
-      `/v2/${ref.repository}/manifests/${target}`,
-      { headers: { accept: MANIFEST_ACCEPT } },
-    );
+    const { sent, target } = await this.#manifestRequest(ref, actions, "GET");
     if (sent.response.status === 404) {
       await sent.response.body?.cancel();
       return undefined;
