@@ -31,6 +31,19 @@ export function isFile(path: string): boolean {
   return statOrUndefined(path)?.isFile ?? false;
 }
 
+/**
+ * Is `path` a folder (following symbolic links)?
+ *
+ * @example
+ * ```ts
+ * import { isDirectory } from "./fs.ts";
+ * console.log(isDirectory("/"), isDirectory("/etc/hostname")); // true false
+ * ```
+ */
+export function isDirectory(path: string): boolean {
+  return statOrUndefined(path)?.isDirectory ?? false;
+}
+
 function statOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
     return Deno.statSync(path);

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { isDirectory, isFile } from "./fs.ts";
 import { resolve } from "./path.ts";
 import type { Config } from "./config.ts";
 import type { Diagnostic } from "./errors.ts";
@@ -248,17 +249,9 @@ function makeContext(parts: ContextParts): IdentifyContext {
         return undefined;
       }
     },
-    isFile: (path: string) => statOf(resolvePath(path))?.isFile ?? false,
-    isDirectory: (path: string) => statOf(resolvePath(path))?.isDirectory ?? false,
+    isFile: (path: string) => isFile(resolvePath(path)),
+    isDirectory: (path: string) => isDirectory(resolvePath(path)),
   });
-}
-
-function statOf(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.statSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 /** A problem found in a layer, with where it came from. */

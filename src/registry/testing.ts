@@ -6,6 +6,7 @@
  * @module
  */
 
+import { isFile } from "../fs.ts";
 import { join } from "../path.ts";
 import { sha256Digest } from "./bytes.ts";
 import type { RegistryClient } from "./client.ts";
@@ -25,11 +26,7 @@ export const DOCKER_REGISTRY_BIN = "/usr/bin/docker-registry";
  * ```
  */
 export function hasExecutable(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
+  return isFile(path);
 }
 
 /**
