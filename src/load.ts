@@ -10,7 +10,7 @@
 import { exists } from "./fs.ts";
 import { dirname, resolve, toFileUrl } from "./path.ts";
 import { SpecError } from "./errors.ts";
-import { type Image, isImage } from "./image.ts";
+import { type Image, Image as ImageClass, isImage } from "./image.ts";
 
 /** An image a spec exports, with its export name. */
 export interface ExportedImage {
@@ -177,10 +177,46 @@ function loadFailure(file: string, error: unknown): SpecError {
     {
       hint: isParseError(error, message)
         ? "fix the syntax error in the spec"
-        : "fix the error in the spec (it ran and threw while being imported)",
+        : misspeltMethodHint(message) ??
+          "fix the error in the spec (it ran and threw while being imported)",
       cause: error,
     },
   );
+}
+
+/**
+ * For "x.withDockerIgnore is not a function": the `Image` method meant, when one is near
+ * (letter case aside, or one or two letters off).
+ */
+function misspeltMethodHint(message: string): string | undefined {
+  const name = /\.(\w+) is not a function/.exec(message)?.[1];
+  if (name === undefined) return undefined;
+  const methods = [
+    ...Object.getOwnPropertyNames(ImageClass.prototype),
+    ...Object.getOwnPropertyNames(ImageClass),
+  ].filter((method) => /^(with|from)[A-Z]/.test(method) || method === "clone");
+  const near = methods
+    .map((method) => ({ method, distance: editDistance(name.toLowerCase(), method.toLowerCase()) }))
+    .filter(({ distance }) => distance <= 2)
+    .sort((a, b) => a.distance - b.distance)[0];
+  return near && `Image has no method ${name}: did you mean ${near.method}?`;
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }
 
 // Deno reports a spec it cannot parse with a plain Error whose message says so.

@@ -128,6 +128,21 @@ Deno.test("a spec that throws while imported exits 2 and says where", async () =
   });
 });
 
+Deno.test("a misspelt Image method is named with the method meant", async () => {
+  await inProject(async (dir) => {
+    const result = await imgtool(["uri", "spec.ts"], { cwd: dir });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /withDockerIgnore is not a function/);
+    assert.match(
+      result.stderr,
+      /hint: Image has no method withDockerIgnore: did you mean withDockerignore\?/,
+    );
+  }, {
+    "spec.ts": 'import { Image } from "imgtool";\n\nexport default Image.fromBase("debian")\n' +
+      '  .withDockerIgnore(".dockerignore");\n',
+  });
+});
+
 Deno.test("a spec that exports no image exits 2", async () => {
   await inProject(async (dir) => {
     const result = await imgtool(["uri", "spec.ts"], { cwd: dir });
