@@ -39,8 +39,11 @@ export const dockerfile = definePlugin<Options>({
   },
   ignoreRules(options, context) {
     const folder = dirname(context.resolve(options.file));
-    const text = context.readText(join(folder, ".dockerignore"));
-    return text === undefined ? undefined : { root: folder, patterns: parseDockerignore(text) };
+    const file = join(folder, ".dockerignore");
+    const text = context.readText(file);
+    return text === undefined
+      ? undefined
+      : { root: folder, patterns: parseDockerignore(text), file };
   },
   identify: (options, context) => ({
     dockerfile: context.readText(options.file) ?? null,

@@ -43,7 +43,8 @@ export const dockerignore = definePlugin<Options>({
   ignoreRules(options, context) {
     const text = context.readText(options.path);
     if (text === undefined) return undefined;
-    return { root: dirname(context.resolve(options.path)), patterns: parseDockerignore(text) };
+    const file = context.resolve(options.path);
+    return { root: dirname(file), patterns: parseDockerignore(text), file };
   },
   // The rules by content, not by path: the same rules anywhere give the same identity.
   identify: (options, context) => ({ rules: context.readText(options.path) ?? null }),

@@ -125,7 +125,9 @@ class CompiledSet {
     set.patterns.forEach((line, index) => {
       // ReadAll drops a byte order mark from the file's first line only.
       const cleaned = cleanLine(index === 0 ? line.replace(/^\uFEFF/, "") : line);
-      if (cleaned !== undefined) patterns.push(compile(cleaned, line, set.root));
+      // Where a bad pattern is: the file and line when the set says which file it is.
+      const where = set.file === undefined ? `rules of ${set.root}` : `${set.file}:${index + 1}`;
+      if (cleaned !== undefined) patterns.push(compile(cleaned, line, where));
     });
     this.patterns = patterns;
     this.reincludes = patterns.some((pattern) => pattern.exclusion);
@@ -196,10 +198,10 @@ function cleanLine(line: string): string | undefined {
 }
 
 /** Compile a cleaned line as `patternmatcher.New` and `Pattern.compile` do. */
-function compile(cleaned: string, line: string, root: string): Pattern {
+function compile(cleaned: string, line: string, where: string): Pattern {
   const reject = (reason: string, hint: string) =>
     new UsageError(
-      `invalid .dockerignore pattern ${JSON.stringify(line.trim())} (rules of ${root}): ${reason}`,
+      `invalid .dockerignore pattern ${JSON.stringify(line.trim())} (${where}): ${reason}`,
       { hint },
     );
   // New cleans again, with the `!` still on: "!/" becomes a lone "!".

@@ -459,6 +459,8 @@ export interface IgnoreRuleSet {
   readonly root: string;
   /** The patterns, in file order, in Docker's syntax. */
   readonly patterns: readonly string[];
+  /** The rules file the patterns are the lines of, for messages about a bad pattern. */
+  readonly file?: string;
 }
 
 /**

@@ -243,3 +243,16 @@ Deno.test("patterns Docker rejects are reported with the pattern and its folder"
     );
   }
 });
+
+Deno.test("a bad pattern from a named rules file is reported at its file and line", () => {
+  assert.throws(
+    () =>
+      new IgnoreRules([{
+        root: ROOT,
+        patterns: ["# note", "ok", "[bad"],
+        file: "/ctx/.dockerignore",
+      }]),
+    (error: Error) =>
+      error instanceof UsageError && error.message.includes('"[bad" (/ctx/.dockerignore:3)'),
+  );
+});
