@@ -10,6 +10,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type Facts, projectConfig, readFacts } from "../tests/e2e/facts.ts";
 import type { Profile } from "./noop_profile.ts";
 import {
   type BenchResult,
@@ -39,27 +40,6 @@ export interface NoopBuildOptions {
 const GOAL = 0.25;
 const PROFILE = fileURLToPath(new URL("./noop_profile.ts", import.meta.url));
 
-/** The facts `tests/e2e/env.sh up` writes, or why they are not usable. */
-async function readEnvironment(): Promise<Record<string, string> | string> {
-  const work = Deno.env.get("IMGTOOL_E2E_WORK") || join(ROOT, "tests/e2e/.work");
-  const file = join(work, "env");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch {
-    return `${file} not found: bring the environment up with tests/e2e/env.sh up`;
-  }
-  const facts: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const match = line.match(/^([A-Z_][A-Z0-9_]*)=(.*)$/);
-    if (match) facts[match[1]] = match[2];
-  }
-  for (const key of ["REGISTRY", "PYTHON_BASE", "PACKAGE_INDEX"]) {
-    if (!facts[key]) return `${file} has no ${key}: re-run tests/e2e/env.sh up`;
-  }
-  return facts;
-}
-
 async function httpStatus(url: string, method = "GET", headers: HeadersInit = {}) {
   try {
     const response = await fetch(url, { method, headers, signal: AbortSignal.timeout(5000) });
@@ -71,7 +51,7 @@ async function httpStatus(url: string, method = "GET", headers: HeadersInit = {}
 }
 
 /** Why the environment cannot run the benchmark, or `undefined` when it can. */
-async function unavailable(facts: Record<string, string>, docker: string) {
+async function unavailable(facts: Facts, docker: string) {
   const engine = await run(docker, ["version", "--format", "{{.Server.Version}}"], {
     timeoutMs: 15_000,
   }).catch(() => undefined);
@@ -104,28 +84,10 @@ async function unavailable(facts: Record<string, string>, docker: string) {
 }
 
 /** The spec, its config and its source folder. */
-async function writeSpec(dir: string, facts: Record<string, string>, docker: string) {
-  // `{major}.{minor}` in place of the Python version of the e2e base image's tag.
-  const python = facts.PYTHON_BASE.replace(/:(\d+)\.(\d+)(?=[^:/]*$)/, ":{major}.{minor}");
+async function writeSpec(dir: string, facts: Facts) {
   await Deno.writeTextFile(
     join(dir, "imgtool.toml"),
-    [
-      `registry = "${facts.REGISTRY}/imgtool-bench"`,
-      `python-version = "3.11"`,
-      "",
-      "[images]",
-      `python = "${python}"`,
-      "",
-      "[python]",
-      `installer = "pip"`,
-      "",
-      "[debian]",
-      "packages = []",
-      "",
-      "[docker]",
-      `client = "${docker}"`,
-      "",
-    ].join("\n"),
+    projectConfig(facts, `${facts.REGISTRY}/imgtool-bench`),
   );
   await Deno.writeTextFile(
     join(dir, "spec.ts"),
@@ -188,8 +150,8 @@ async function whereTimeGoes(dir: string, docker: string, runs: number, total: n
 export async function noopBuildBench(options: NoopBuildOptions): Promise<BenchResult> {
   const name = "noop-build";
   heading("noop-build: imgtool build (image exists) vs cached docker build (Real builds, 9)");
-  const facts = await readEnvironment();
-  const docker = typeof facts === "string" ? "/usr/bin/docker" : facts.DOCKER || "/usr/bin/docker";
+  const facts = await readFacts();
+  const docker = typeof facts === "string" ? "/usr/bin/docker" : facts.DOCKER;
   const reason = typeof facts === "string" ? facts : await unavailable(facts, docker);
   if (reason !== undefined || typeof facts === "string") {
     console.log(`  skipped: ${reason}`);
@@ -197,7 +159,7 @@ export async function noopBuildBench(options: NoopBuildOptions): Promise<BenchRe
   }
   const dir = await makeTempDir("noop-build");
   try {
-    await writeSpec(dir, facts, docker);
+    await writeSpec(dir, facts);
     const env = { DOCKER_BUILDKIT: "1" };
     const imgtool = (...args: string[]) =>
       runOk(DENO, imgtoolArgs(...args), { cwd: dir, env, timeoutMs: 1_200_000 });

@@ -23,46 +23,21 @@ import {
   type Ran,
   runProcess,
 } from "../helpers.ts";
+import { ENV_FILE, type Facts, projectConfig, pythonImagePattern, readFacts } from "./facts.ts";
+
+export { ENV_FILE, type Facts, projectConfig, pythonImagePattern };
 
 /** The repository's root folder. */
 export const REPO_ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(
   /\/$/,
   "",
 );
-/** The facts file env.sh writes (`IMGTOOL_E2E_ENV_FILE` names another, e.g. a missing one). */
-export const ENV_FILE: string = Deno.env.get("IMGTOOL_E2E_ENV_FILE") ??
-  join(REPO_ROOT, "tests", "e2e", ".work", "env");
 const HINT = "run tests/e2e/env.sh up";
 
 /** A short id unique to this run of the suite: registry namespaces and env values use it. */
 export const RUN_ID: string = `${Date.now().toString(36)}${
   crypto.getRandomValues(new Uint32Array(1))[0].toString(36)
 }`;
-
-/** The facts of the environment (the KEY=value lines of `tests/e2e/.work/env`). */
-export interface Facts {
-  readonly REGISTRY: string;
-  readonly AUTH_REGISTRY: string;
-  readonly AUTH_USER: string;
-  readonly AUTH_PASSWORD: string;
-  readonly PYTHON_BASE: string;
-  readonly AUTH_PYTHON_BASE: string;
-  readonly PACKAGE_INDEX: string;
-  readonly POETRY_FIXTURE: string;
-  readonly DOCKER: string;
-}
-
-const REQUIRED_FACTS: readonly (keyof Facts)[] = [
-  "REGISTRY",
-  "AUTH_REGISTRY",
-  "AUTH_USER",
-  "AUTH_PASSWORD",
-  "PYTHON_BASE",
-  "AUTH_PYTHON_BASE",
-  "PACKAGE_INDEX",
-  "POETRY_FIXTURE",
-  "DOCKER",
-];
 
 /** What a process printed and how it ended. */
 export type { Ran };
@@ -100,23 +75,6 @@ async function httpStatus(url: string): Promise<number> {
   } catch {
     return 0;
   }
-}
-
-async function readFacts(): Promise<Facts | string> {
-  let text;
-  try {
-    text = await Deno.readTextFile(ENV_FILE);
-  } catch {
-    return `${ENV_FILE} is missing`;
-  }
-  const facts: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (match) facts[match[1]] = match[2];
-  }
-  const missing = REQUIRED_FACTS.filter((key) => !facts[key]);
-  if (missing.length > 0) return `${ENV_FILE} lacks ${missing.join(", ")}`;
-  return facts as unknown as Facts;
 }
 
 /** Find out whether the environment is up; a text saying what is missing when it is not. */
@@ -267,35 +225,6 @@ export async function removeImages(facts: Facts, references: Iterable<string>): 
   for (const reference of references) {
     await docker(facts, ["rmi", reference]);
   }
-}
-
-/** The Python base pattern of imgtool.toml (`[images] python`) for the environment's base. */
-export function pythonImagePattern(facts: Facts): string {
-  const pattern = facts.PYTHON_BASE.replace(/:3\.11-/, ":{major}.{minor}-");
-  assert.notEqual(pattern, facts.PYTHON_BASE, `unexpected PYTHON_BASE ${facts.PYTHON_BASE}`);
-  return pattern;
-}
-
-/** The imgtool.toml of a test project: local registry and mirrors, pip, no extra packages. */
-export function projectConfig(facts: Facts, registry: string, extra = ""): string {
-  return [
-    `registry = ${JSON.stringify(registry)}`,
-    `python-version = "3.11"`,
-    "",
-    "[images]",
-    `python = ${JSON.stringify(pythonImagePattern(facts))}`,
-    "",
-    "[python]",
-    `installer = "pip"`,
-    "",
-    "[debian]",
-    "packages = []",
-    "",
-    "[docker]",
-    `client = ${JSON.stringify(facts.DOCKER)}`,
-    "",
-    extra,
-  ].join("\n");
 }
 
 /** A temporary folder holding `files` (paths relative to it; a string or bytes each). */
