@@ -23,6 +23,7 @@ import {
   type Ran,
   runProcess,
 } from "../helpers.ts";
+import type { ImageReport } from "../../src/commands/build.ts";
 import { ENV_FILE, type Facts, projectConfig, pythonImagePattern, readFacts } from "./facts.ts";
 
 export { ENV_FILE, type Facts, projectConfig, pythonImagePattern };
@@ -168,18 +169,8 @@ export function assertExit(result: Ran, code: number, what: string): void {
   );
 }
 
-/** One image's entry in `imgtool build --json`. */
-export interface JsonImage {
-  readonly image: string;
-  readonly uri: string;
-  readonly platforms: readonly string[];
-  readonly status: "built" | "skipped" | "failed";
-  readonly reason?: string;
-  readonly builder?: string;
-}
-
 /** The images of a `build --json` run. */
-export function jsonImages(result: Ran): JsonImage[] {
+export function jsonImages(result: Ran): ImageReport[] {
   let parsed;
   try {
     parsed = JSON.parse(result.stdout);
