@@ -18,7 +18,8 @@ import {
   readDockerConfig,
 } from "./credentials.ts";
 import { Redactor, RegistryError } from "./errors.ts";
-import { sleep, Transport } from "./http.ts";
+import { directHead, proxyConfigured } from "./direct_head.ts";
+import { displayUrl, sleep, Transport } from "./http.ts";
 import {
   configPlatform,
   type Descriptor,
@@ -205,10 +206,16 @@ export class RegistryClient {
     const key = formatReference(ref);
     const remembered = cache?.get(key);
     if (remembered) {
-      const head = await this.#headManifest(ref, "pull");
-      if (head === null) return { exists: false, platforms: [], missing: [...platforms] };
       // The same digest is the same content: its platforms are the ones seen before.
-      if (head.digest === remembered.digest) return status(remembered);
+      const direct = await this.#directDigest(ref);
+      if (direct === remembered.digest) return status(remembered);
+      // No direct answer: ask through the full path (authentication, retries, redirects).
+      // A direct answer with another digest means the tag moved: read it below.
+      if (direct === undefined) {
+        const head = await this.#headManifest(ref, "pull");
+        if (head === null) return { exists: false, platforms: [], missing: [...platforms] };
+        if (head.digest === remembered.digest) return status(remembered);
+      }
     }
     const manifest = await this.#getManifest(ref, "pull");
     if (!manifest) return { exists: false, platforms: [], missing: [...platforms] };
@@ -479,6 +486,29 @@ export class RegistryClient {
     if (!sent.response.ok) throw await this.#fail(ref, sent, `HEAD manifest ${target}`);
     const digest = sent.response.headers.get("docker-content-digest") ?? undefined;
     return { digest: digest && isDigest(digest) ? digest : undefined };
+  }
+
+  /**
+   * The digest `ref` names, asked in one anonymous `HEAD` on a connection of its own;
+   * `undefined` unless the registry answered 200 with one. Only such an answer counts:
+   * anything else (401, 404, a redirect, an error) is no answer, and the caller asks again
+   * through the full path. Skipped when a proxy is configured (fetch honours it, a direct
+   * connection would not) and for a client given its own fetch.
+   */
+  async #directDigest(ref: Reference): Promise<string | undefined> {
+    if (this.#options.fetch || proxyConfigured()) return undefined;
+    const url = new URL(
+      `${this.#baseUrl(ref)}/v2/${ref.repository}/manifests/${referenceTarget(ref)}`,
+    );
+    const answer = await directHead(url, {
+      headers: { accept: MANIFEST_ACCEPT, "user-agent": this.#transport.userAgent },
+      timeoutMs: this.#transport.timeoutMs,
+    });
+    this.#transport.log(
+      `HEAD ${displayUrl(url)} ${answer ? `-> ${answer.status}` : "failed"} (direct connection)`,
+    );
+    const digest = answer?.status === 200 ? answer.headers.get("docker-content-digest") : undefined;
+    return digest && isDigest(digest) ? digest : undefined;
   }
 
   async #getManifest(ref: Reference, actions: Actions): Promise<FetchedManifest | undefined> {

@@ -116,8 +116,9 @@ export class Transport {
   readonly retries: number;
   /** The time one attempt may take, in milliseconds. */
   readonly timeoutMs: number;
+  /** The User-Agent header. */
+  readonly userAgent: string;
   #fetch: typeof fetch;
-  #userAgent: string;
   #log?: (line: string) => void;
   #redactor: Redactor;
   #insecure: Set<string>;
@@ -129,7 +130,7 @@ export class Transport {
     this.retries = Math.max(0, Math.min(MAX_RETRIES, Math.floor(retries)));
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#fetch = options.fetch ?? fetch;
-    this.#userAgent = options.userAgent ?? "imgtool";
+    this.userAgent = options.userAgent ?? "imgtool";
     this.#log = options.log;
     this.#redactor = options.redactor ?? new Redactor();
     this.#insecure = new Set((options.insecureRegistries ?? []).map((h) => h.toLowerCase()));
@@ -172,7 +173,7 @@ export class Transport {
   ): Promise<Sent> {
     const attempts = options.retry === false ? 1 : this.retries + 1;
     const headers = new Headers(init.headers);
-    if (!headers.has("user-agent")) headers.set("user-agent", this.#userAgent);
+    if (!headers.has("user-agent")) headers.set("user-agent", this.userAgent);
     let lastError: unknown;
     let delay = 0;
     for (let attempt = 0; attempt < attempts; attempt++) {

@@ -1,0 +1,244 @@
+// The direct HEAD: what it sends, what it reads back, and that every failure is "no answer"
+// (real servers on 127.0.0.1: Deno.serve, and raw TCP listeners that misbehave).
+
+import assert from "node:assert/strict";
+import { RegistryClient } from "./client.ts";
+import { directHead, parseHead, proxyConfigured } from "./direct_head.ts";
+import { OCI_MANIFEST } from "./manifest.ts";
+import type { SeenTag, TagCache } from "./tag_cache.ts";
+import { serveLocal } from "./testing.ts";
+
+const DIGEST = `sha256:${"a".repeat(64)}`;
+const OTHER = `sha256:${"b".repeat(64)}`;
+
+/** A raw TCP listener on 127.0.0.1 that answers each connection with `answer` (or never). */
+function rawServer(answer: string | undefined) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const connection of listener) {
+      open.push(connection);
+      if (answer === undefined) continue;
+      await connection.read(new Uint8Array(4096));
+      await connection.write(new TextEncoder().encode(answer));
+      connection.close();
+    }
+  })().catch(() => {});
+  return {
+    url: new URL(`http://127.0.0.1:${listener.addr.port}/v2/app/manifests/1.0`),
+    async close() {
+      listener.close();
+      for (const connection of open) {
+        try {
+          connection.close();
+        } catch {
+          // Closed already.
+        }
+      }
+      await serving;
+    },
+  };
+}
+
+Deno.test("a direct HEAD sends HEAD with Host and the given headers, and reads the answer", async () => {
+  let seen: { method: string; path: string; host: string; accept: string } | undefined;
+  const server = serveLocal((request) => {
+    const url = new URL(request.url);
+    seen = {
+      method: request.method,
+      path: url.pathname + url.search,
+      host: request.headers.get("host") ?? "",
+      accept: request.headers.get("accept") ?? "",
+    };
+    return new Response(null, {
+      headers: { "docker-content-digest": DIGEST, "content-type": OCI_MANIFEST },
+    });
+  });
+  try {
+    const answer = await directHead(new URL(`${server.origin}/v2/team/app/manifests/1.0?x=1`), {
+      headers: { accept: OCI_MANIFEST },
+      timeoutMs: 5000,
+    });
+    assert.deepEqual(seen, {
+      method: "HEAD",
+      path: "/v2/team/app/manifests/1.0?x=1",
+      host: server.host,
+      accept: OCI_MANIFEST,
+    });
+    assert.equal(answer?.status, 200);
+    assert.equal(answer?.headers.get("docker-content-digest"), DIGEST);
+    assert.equal(answer?.headers.get("content-type"), OCI_MANIFEST);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a direct HEAD reports other statuses as they are", async () => {
+  const server = serveLocal(() => new Response(null, { status: 404 }));
+  try {
+    const answer = await directHead(new URL(`${server.origin}/v2/a/manifests/1`), {
+      timeoutMs: 5000,
+    });
+    assert.equal(answer?.status, 404);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("every failure of a direct HEAD is no answer", async (t) => {
+  await t.step("a refused connection", async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    listener.close();
+    const url = new URL(`http://127.0.0.1:${port}/v2/a/manifests/1`);
+    assert.equal(await directHead(url, { timeoutMs: 5000 }), undefined);
+  });
+  await t.step("a server that never answers, within the timeout", async () => {
+    const server = rawServer(undefined);
+    try {
+      const started = performance.now();
+      assert.equal(await directHead(server.url, { timeoutMs: 200 }), undefined);
+      assert.ok(performance.now() - started < 5000, "the timeout ended the wait");
+    } finally {
+      await server.close();
+    }
+  });
+  await t.step("a malformed status line", async () => {
+    const server = rawServer("SPDY/3 200 OK\r\n\r\n");
+    try {
+      assert.equal(await directHead(server.url, { timeoutMs: 5000 }), undefined);
+    } finally {
+      await server.close();
+    }
+  });
+  await t.step("a connection closed before the headers end", async () => {
+    const server = rawServer("HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:");
+    try {
+      assert.equal(await directHead(server.url, { timeoutMs: 5000 }), undefined);
+    } finally {
+      await server.close();
+    }
+  });
+  await t.step("a header that would inject a line, refused before connecting", async () => {
+    const server = rawServer("HTTP/1.1 200 OK\r\n\r\n");
+    try {
+      const url = server.url;
+      assert.equal(
+        await directHead(url, { headers: { accept: "a\r\nX-Evil: 1" }, timeoutMs: 5000 }),
+        undefined,
+      );
+      assert.equal(
+        await directHead(url, { headers: { Host: "elsewhere" }, timeoutMs: 5000 }),
+        undefined,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+  await t.step("a scheme other than http and https", async () => {
+    assert.equal(await directHead(new URL("ftp://127.0.0.1/x"), { timeoutMs: 5000 }), undefined);
+  });
+});
+
+Deno.test("an answer's head is parsed strictly", () => {
+  const parsed = parseHead(
+    "HTTP/1.1 200 OK\r\nDocker-Content-Digest: " + DIGEST + "\r\nVary: a\r\nvary: b",
+  );
+  assert.equal(parsed?.status, 200);
+  assert.equal(parsed?.headers.get("docker-content-digest"), DIGEST);
+  assert.equal(parsed?.headers.get("vary"), "a, b");
+  assert.equal(parseHead("HTTP/1.0 404 Not Found")?.status, 404);
+  assert.equal(parseHead("HTTP/1.1 200")?.status, 200);
+  for (
+    const bad of [
+      undefined,
+      "",
+      "HTTP/2 200 OK",
+      "HTTP/1.1 20 OK",
+      "HTTP/1.1 200 OK\r\n folded: value",
+      "HTTP/1.1 200 OK\r\n: nameless",
+      "HTTP/1.1 200 OK\r\nbad name: x",
+    ]
+  ) {
+    assert.equal(parseHead(bad), undefined, JSON.stringify(bad));
+  }
+});
+
+Deno.test("a proxy in the environment turns direct connections off", () => {
+  for (const name of ["HTTPS_PROXY", "http_proxy", "ALL_PROXY"]) {
+    assert.equal(proxyConfigured({ [name]: "http://proxy:3128" }), true, name);
+  }
+  assert.equal(proxyConfigured({ HTTPS_PROXY: "" }), false);
+  assert.equal(proxyConfigured({ NO_PROXY: "*" }), false);
+});
+
+/** A tag cache in memory that remembers one tag. */
+function rememberedAs(reference: string, digest: string): TagCache {
+  const seen = new Map<string, SeenTag>([[reference, {
+    digest,
+    mediaType: OCI_MANIFEST,
+    platforms: ["linux/amd64"],
+  }]]);
+  return { get: (ref) => seen.get(ref), set: (ref, value) => seen.set(ref, value) };
+}
+
+Deno.test("a remembered tag confirmed by a direct HEAD needs no other request", async () => {
+  const requests: string[] = [];
+  const server = serveLocal((request) => {
+    requests.push(request.method);
+    return new Response(null, { headers: { "docker-content-digest": DIGEST } });
+  });
+  try {
+    const reference = `${server.host}/team/app:1.0`;
+    const logs: string[] = [];
+    const client = new RegistryClient({
+      tagCache: rememberedAs(reference, DIGEST),
+      log: (line) => logs.push(line),
+    });
+    const status = await client.check(reference, ["linux/amd64"]);
+    assert.equal(status.exists, true);
+    assert.deepEqual(status.platforms, ["linux/amd64"]);
+    assert.deepEqual(requests, ["HEAD"]);
+    assert.ok(logs.some((line) => line.endsWith("-> 200 (direct connection)")), logs.join("\n"));
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a direct HEAD that is not a 200 is asked again through the full path", async () => {
+  const requests: string[] = [];
+  const server = serveLocal((request) => {
+    requests.push(request.method);
+    // The first answer fails; the full path's retry gets the real one.
+    if (requests.length === 1) return new Response(null, { status: 503 });
+    return new Response(null, { headers: { "docker-content-digest": DIGEST } });
+  });
+  try {
+    const reference = `${server.host}/team/app:1.0`;
+    const client = new RegistryClient({ tagCache: rememberedAs(reference, DIGEST) });
+    assert.equal((await client.check(reference, ["linux/amd64"])).exists, true);
+    assert.deepEqual(requests, ["HEAD", "HEAD"]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a direct HEAD naming another digest means the tag moved: it is read again", async () => {
+  const requests: string[] = [];
+  const server = serveLocal((request) => {
+    requests.push(request.method);
+    // Moved, then gone: the GET that reads it again finds nothing.
+    if (request.method === "HEAD") {
+      return new Response(null, { headers: { "docker-content-digest": OTHER } });
+    }
+    return new Response(null, { status: 404 });
+  });
+  try {
+    const reference = `${server.host}/team/app:1.0`;
+    const client = new RegistryClient({ tagCache: rememberedAs(reference, DIGEST) });
+    assert.equal((await client.check(reference, ["linux/amd64"])).exists, false);
+    assert.deepEqual(requests, ["HEAD", "GET"]);
+  } finally {
+    await server.close();
+  }
+});
