@@ -2,9 +2,11 @@
  * Benchmark "identity": imgtool's tree digest against `openssl dgst -sha256` over the same
  * files, on a generated tree of at least 20,000 files and 1 GiB, in the page cache.
  *
- * Each imgtool timing runs in a fresh `deno` process (the digest cache of src/digest.ts is
- * per process, so every timing is a cold hash); the child times the `treeDigest` call itself
- * and reports its peak resident memory (VmHWM). openssl is timed end to end
+ * Each imgtool timing runs in a fresh `deno` process with a fresh, empty digest cache folder:
+ * src/digest.ts remembers digests within a process and across runs (src/digest_cache.ts),
+ * and every timing must be a cold hash, as a first build's is (writing the cache included,
+ * as a first build pays for it). The child times the `treeDigest` call itself and reports
+ * its peak resident memory (VmHWM). openssl is timed end to end
  * (`find -print0 | xargs -0 openssl dgst -sha256 > /dev/null`). Best of 3 for each.
  *
  * @module
@@ -52,12 +54,21 @@ interface ChildRun extends ChildReport {
   readonly wallMs: number;
 }
 
+/**
+ * Time one cold digest in a fresh process, with a fresh, empty digest cache folder (given to
+ * the child, not through `XDG_CACHE_HOME`, which would also move Deno's own cache).
+ */
 async function child(mode: string, root: string): Promise<ChildRun> {
-  const result = await runOk(DENO, ["run", "--allow-all", CHILD, mode, root], {
-    timeoutMs: 600_000,
-  });
-  const report = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as ChildReport;
-  return { ...report, wallMs: result.ms };
+  const cacheDir = await makeTempDir("identity-digests");
+  try {
+    const result = await runOk(DENO, ["run", "--allow-all", CHILD, mode, root, cacheDir], {
+      timeoutMs: 600_000,
+    });
+    const report = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as ChildReport;
+    return { ...report, wallMs: result.ms };
+  } finally {
+    await removeTempDir(cacheDir);
+  }
 }
 
 async function openssl(root: string): Promise<number> {

@@ -1,6 +1,8 @@
 /**
- * One cold identity of a tree, in a fresh process (the digest cache of src/digest.ts lives
- * per process): `deno run -A bench/identity_child.ts MODE ROOT`. Prints one JSON line:
+ * One identity of a tree, in a fresh process:
+ * `deno run -A bench/identity_child.ts MODE ROOT [DIGEST_CACHE_DIR]`. It is cold when the
+ * digest cache folder of src/digest.ts is empty: bench/identity.ts gives every run a fresh
+ * one (without it, the child uses the default one, under `~/.cache`). Prints one JSON line:
  * the digest, the milliseconds spent in the digest call, and the process's peak resident
  * memory (VmHWM) read at the end.
  *
@@ -10,7 +12,7 @@
  * @module
  */
 
-import { treeDigest, treeDigestSync } from "../src/digest.ts";
+import { treeDigest, treeDigestSync, useDigestCache } from "../src/digest.ts";
 import { VARIANTS } from "./digest_variants.ts";
 
 /** What the child prints. */
@@ -26,7 +28,8 @@ function peakRssKiB(): number {
   return Number(status.match(/^VmHWM:\s+(\d+)\s+kB/m)?.[1] ?? NaN);
 }
 
-async function main(mode: string, root: string): Promise<void> {
+async function main(mode: string, root: string, cacheDir?: string): Promise<void> {
+  if (cacheDir !== undefined) useDigestCache({ dir: cacheDir });
   const variant = VARIANTS[mode];
   if (mode !== "async" && mode !== "sync" && !variant) {
     throw new Error(`unknown mode ${mode}; use async, sync, ${Object.keys(VARIANTS).join(", ")}`);
@@ -43,8 +46,8 @@ async function main(mode: string, root: string): Promise<void> {
 }
 
 if (import.meta.main) {
-  const [mode, root] = Deno.args;
-  await main(mode, root);
+  const [mode, root, cacheDir] = Deno.args;
+  await main(mode, root, cacheDir);
   // Workers of some variants would keep the process alive.
   Deno.exit(0);
 }

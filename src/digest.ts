@@ -13,9 +13,16 @@
  * (several times faster) pays for its loading: then it is loaded, and serves from then on.
  * Both give the same digests.
  *
+ * Digests are remembered: within a process by stat key, and across runs in the digest
+ * cache of `./digest_cache.ts` (one file per tree or single file, under
+ * `~/.cache/imgtool/digests`), so that a file unchanged since an earlier run is not read
+ * again. A digest is the same whether it was remembered or hashed.
+ *
  * @module
  */
 
+import { imgtoolCacheDir } from "./cache_dir.ts";
+import { DigestCache, isSettled } from "./digest_cache.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import { join } from "./path.ts";
 import { Sha256 } from "./sha256.ts";
@@ -118,22 +125,100 @@ export function sha256(data: string | Uint8Array): string {
 }
 
 // Digests of unchanged files are reused within a process: `uri` after a build is free.
-const cache = new Map<string, string>();
+// Times come in milliseconds: a file rewritten at the same size within the same millisecond
+// keeps its key. So, as git does with "racily clean" files, only digests of settled files
+// are remembered (`isSettled`); a later change moves the change time past them.
+// By absolute path: the digest and the stat it was taken at (compared field by field: a
+// string key per file costs more than the lookup saves).
+const memory = new Map<string, { readonly info: Deno.FileInfo; readonly sha256: string }>();
 
-function cacheKey(path: string, info: Deno.FileInfo): string {
-  return `${path}\0${info.size}\0${info.mtime?.getTime()}\0${info.ino}\0${info.ctime?.getTime()}`;
+function fromMemory(path: string, info: Deno.FileInfo): string | undefined {
+  const known = memory.get(path);
+  if (known === undefined) return undefined;
+  const was = known.info;
+  return was.size === info.size && was.mtime?.getTime() === info.mtime?.getTime() &&
+      was.ctime?.getTime() === info.ctime?.getTime() && was.ino === info.ino &&
+      was.dev === info.dev
+    ? known.sha256
+    : undefined;
 }
 
-// Times come in milliseconds: a file rewritten at the same size within the same millisecond
-// keeps its key. So, as git does with "racily clean" files, only digests of files unchanged
-// for a while are remembered; a later change moves the change time past them.
-const SETTLED_MS = 2000;
+/** Where and by which clock digests are remembered across runs. */
+interface CacheSetting {
+  /** The folder of the digest cache; `undefined`: none. */
+  readonly dir: string | undefined;
+  /** The clock the settled rule reads. */
+  readonly now: () => number;
+}
 
-function settled(info: Deno.FileInfo): boolean {
-  const mtime = info.mtime?.getTime();
-  const ctime = info.ctime?.getTime();
-  if (mtime === undefined || ctime === undefined) return false;
-  return Date.now() - Math.max(mtime, ctime) > SETTLED_MS;
+// Workers hash files for a tree whose cache the main thread keeps: they keep none.
+const IN_WORKER =
+  typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === "function";
+let setting: CacheSetting | undefined;
+
+/**
+ * Where digests are remembered across runs: in `options.dir` (`undefined`: nowhere), with
+ * `options.now` as the clock that says which files are settled (default `Date.now`; tests
+ * move it on, as files cannot be made older). Without options, back to the default:
+ * `imgtoolCacheDir("digests")`, read from the environment when first needed.
+ *
+ * @example
+ * ```ts
+ * import { treeDigestSync, useDigestCache } from "./digest.ts";
+ * useDigestCache({ dir: undefined }); // hash everything, remember nothing across runs
+ * console.log(treeDigestSync(await Deno.makeTempDir())?.length); // 64
+ * useDigestCache();
+ * ```
+ */
+export function useDigestCache(
+  options?: { readonly dir: string | undefined; readonly now?: () => number },
+): void {
+  setting = options && { dir: options.dir, now: options.now ?? Date.now };
+}
+
+function cacheSetting(): CacheSetting {
+  return setting ??= {
+    dir: IN_WORKER ? undefined : imgtoolCacheDir("digests"),
+    now: Date.now,
+  };
+}
+
+/** The digest cache of `root`, for files looked at from `since` on. */
+function openCache(root: string, since: number): DigestCache {
+  return new DigestCache(root, { dir: cacheSetting().dir, since });
+}
+
+/**
+ * A file's remembered digest: from `cache` (at `path` there), else from this process's memory
+ * (then also handed to `cache`). Either way, it stays in memory for this process.
+ */
+function recall(
+  cache: DigestCache,
+  path: string,
+  absolute: string,
+  info: Deno.FileInfo,
+): string | undefined {
+  const cached = cache.get(path, info);
+  if (cached !== undefined) {
+    memory.set(absolute, { info, sha256: cached });
+    return cached;
+  }
+  const remembered = fromMemory(absolute, info);
+  if (remembered !== undefined) cache.set(path, info, remembered);
+  return remembered;
+}
+
+/** Keep a digest just computed, in memory when settled at `since`, and in `cache`. */
+function remember(
+  cache: DigestCache,
+  path: string,
+  absolute: string,
+  info: Deno.FileInfo,
+  hex: string,
+  since: number,
+): void {
+  if (isSettled(info, since)) memory.set(absolute, { info, sha256: hex });
+  cache.set(path, info, hex);
 }
 
 // In the asynchronous path, files up to this size are read whole in one synchronous call:
@@ -143,78 +228,101 @@ const WHOLE_FILE = 64 << 10;
 // The synchronous path runs one file at a time: one buffer serves them all.
 let syncBuffer: Uint8Array | undefined;
 
-/** A file's digest, read synchronously; `info` saves a stat when the caller has one. */
+/**
+ * A file's digest, read synchronously; `info` saves a stat when the caller has one. Kept
+ * across runs in the digest cache of the file itself.
+ */
 export function fileDigestSync(path: string, info?: Deno.FileInfo): FileDigest {
+  const since = cacheSetting().now();
   try {
     info ??= Deno.statSync(path);
   } catch {
     return null;
   }
   if (!info.isFile) return null;
-  const key = cacheKey(path, info);
-  let hex = cache.get(key);
+  let hex = fromMemory(path, info);
   if (hex === undefined) {
-    if (info.size >= NODE_CRYPTO_BYTES) useNodeCrypto();
-    // One reused buffer for every file, small or large: no garbage per file, flat memory.
-    const hash = newHasher();
-    const buffer = syncBuffer ??= new Uint8Array(CHUNK);
-    try {
-      using file = Deno.openSync(path);
-      let total = 0;
-      for (let n = file.readSync(buffer); n !== null; n = file.readSync(buffer)) {
-        hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
-        total += n;
-        // A regular file is read to its end once its stat size is in: skip the read that
-        // would only say "end of file".
-        if (total === info.size && n < buffer.length) break;
-      }
-    } catch {
-      return null;
-    }
-    hex = hash.digest("hex");
-    if (settled(info)) cache.set(key, hex);
+    const cache = openCache(path, since);
+    hex = recall(cache, "", path, info) ?? hashFileSync(path, info) ?? undefined;
+    if (hex === undefined) return null;
+    remember(cache, "", path, info, hex, since);
+    cache.save();
   }
   return { mode: (info.mode ?? 0) & 0o7777, sha256: hex };
 }
 
+/** Read and hash a file synchronously; `null` when it cannot be read. */
+function hashFileSync(path: string, info: Deno.FileInfo): string | null {
+  if (info.size >= NODE_CRYPTO_BYTES) useNodeCrypto();
+  // One reused buffer for every file, small or large: no garbage per file, flat memory.
+  const hash = newHasher();
+  const buffer = syncBuffer ??= new Uint8Array(CHUNK);
+  try {
+    using file = Deno.openSync(path);
+    let total = 0;
+    for (let n = file.readSync(buffer); n !== null; n = file.readSync(buffer)) {
+      hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+      total += n;
+      // A regular file is read to its end once its stat size is in: skip the read that
+      // would only say "end of file".
+      if (total === info.size && n < buffer.length) break;
+    }
+  } catch {
+    return null;
+  }
+  return hash.digest("hex");
+}
+
 /**
  * A file's digest, read asynchronously. `info` saves a stat when the caller has one;
- * `buffer` (1 MiB) is reused for large files, so memory stays flat.
+ * `buffer` (1 MiB) is reused for large files, so memory stays flat. Kept across runs in the
+ * digest cache of the file itself.
  */
 export async function fileDigest(
   path: string,
   info?: Deno.FileInfo,
   buffer?: Uint8Array,
 ): Promise<FileDigest> {
+  const since = cacheSetting().now();
   try {
     info ??= await Deno.stat(path);
   } catch {
     return null;
   }
   if (!info.isFile) return null;
-  const key = cacheKey(path, info);
-  let hex = cache.get(key);
+  let hex = fromMemory(path, info);
   if (hex === undefined) {
-    if (info.size >= NODE_CRYPTO_BYTES) useNodeCrypto();
-    try {
-      if (info.size <= WHOLE_FILE) {
-        // Web Crypto is native and needs no Node layer: the fastest for a whole small file.
-        hex = hexOf(await crypto.subtle.digest("SHA-256", Deno.readFileSync(path)));
-      } else {
-        const hash = newHasher();
-        const chunk = buffer ?? new Uint8Array(CHUNK);
-        using file = await Deno.open(path);
-        for (let n = await file.read(chunk); n !== null; n = await file.read(chunk)) {
-          hash.update(n === chunk.length ? chunk : chunk.subarray(0, n));
-        }
-        hex = hash.digest("hex");
-      }
-    } catch {
-      return null;
-    }
-    if (settled(info)) cache.set(key, hex);
+    const cache = openCache(path, since);
+    hex = recall(cache, "", path, info) ?? await hashFile(path, info, buffer) ?? undefined;
+    if (hex === undefined) return null;
+    remember(cache, "", path, info, hex, since);
+    cache.save();
   }
   return { mode: (info.mode ?? 0) & 0o7777, sha256: hex };
+}
+
+/** Read and hash a file asynchronously; `null` when it cannot be read. */
+async function hashFile(
+  path: string,
+  info: Deno.FileInfo,
+  buffer?: Uint8Array,
+): Promise<string | null> {
+  if (info.size >= NODE_CRYPTO_BYTES) useNodeCrypto();
+  try {
+    if (info.size <= WHOLE_FILE) {
+      // Web Crypto is native and needs no Node layer: the fastest for a whole small file.
+      return hexOf(await crypto.subtle.digest("SHA-256", Deno.readFileSync(path)));
+    }
+    const hash = newHasher();
+    const chunk = buffer ?? new Uint8Array(CHUNK);
+    using file = await Deno.open(path);
+    for (let n = await file.read(chunk); n !== null; n = await file.read(chunk)) {
+      hash.update(n === chunk.length ? chunk : chunk.subarray(0, n));
+    }
+    return hash.digest("hex");
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -283,20 +391,48 @@ function encodeTree(
   return hash.digest("hex");
 }
 
-/** A tree's digest, read synchronously; `null` when the folder is missing. */
+/** A listed tree's files whose digests are not remembered, by index into the listing. */
+type Unhashed = { entry: TreeEntry & { info: Deno.FileInfo }; index: number }[];
+
+/**
+ * Fill `digests` with what `cache` or memory remembers of the tree's files; return the files
+ * left to hash.
+ */
+function recallTree(
+  cache: DigestCache,
+  entries: readonly TreeEntry[],
+  digests: (FileDigest | undefined)[],
+): Unhashed {
+  const unhashed: Unhashed = [];
+  entries.forEach((entry, index) => {
+    if (entry.type !== "file" || !entry.info) return;
+    const hex = recall(cache, entry.path, entry.absolute, entry.info);
+    if (hex !== undefined) digests[index] = { mode: entry.mode, sha256: hex };
+    else unhashed.push({ entry: entry as Unhashed[number]["entry"], index });
+  });
+  return unhashed;
+}
+
+/**
+ * A tree's digest, read synchronously; `null` when the folder is missing. Files unchanged
+ * since an earlier run are not read: their digests are kept in the tree's digest cache.
+ */
 export function treeDigestSync(root: string, ignore?: IgnoreRules): string | null {
+  const since = cacheSetting().now();
   const entries = listTree(root, ignore);
   if (entries === null) return null;
-  const unhashed = entries.reduce(
-    (sum, entry) =>
-      entry.info && !cache.has(cacheKey(entry.absolute, entry.info)) ? sum + entry.size : sum,
-    0,
-  );
-  if (unhashed >= NODE_CRYPTO_BYTES) useNodeCrypto();
-  return encodeTree(
-    entries,
-    entries.map((e) => e.type === "file" ? fileDigestSync(e.absolute, e.info) : undefined),
-  );
+  const cache = openCache(root, since);
+  const digests: (FileDigest | undefined)[] = new Array(entries.length);
+  const files = recallTree(cache, entries, digests);
+  const bytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
+  if (bytes >= NODE_CRYPTO_BYTES) useNodeCrypto();
+  for (const { entry, index } of files) {
+    const hex = hashFileSync(entry.absolute, entry.info);
+    digests[index] = hex === null ? null : { mode: entry.mode, sha256: hex };
+    if (hex !== null) remember(cache, entry.path, entry.absolute, entry.info, hex, since);
+  }
+  cache.save();
+  return encodeTree(entries, digests);
 }
 
 /** Trees at least this large are hashed in Workers, one per core; smaller ones in this thread. */
@@ -306,6 +442,8 @@ const BATCH_BYTES = 8 << 20;
 /**
  * A tree's digest, hashing files in parallel: in Workers (one per core) for large trees,
  * else up to `concurrency` at a time in this thread. `null` when the folder is missing.
+ * Files unchanged since an earlier run are not read: their digests are kept in the tree's
+ * digest cache.
  */
 export async function treeDigest(
   root: string,
@@ -313,16 +451,13 @@ export async function treeDigest(
   concurrency = 8,
   workerThreshold = WORKER_THRESHOLD_BYTES,
 ): Promise<string | null> {
+  const since = cacheSetting().now();
   const entries = listTree(root, ignore);
   if (entries === null) return null;
+  const cache = openCache(root, since);
   const digests: (FileDigest | undefined)[] = new Array(entries.length);
-  const files = entries.map((entry, index) => ({ entry, index })).filter(({ entry, index }) => {
-    if (entry.type !== "file" || !entry.info) return false;
-    // Files hashed before (and unchanged) need no reading.
-    const hex = cache.get(cacheKey(entry.absolute, entry.info));
-    if (hex !== undefined) digests[index] = { mode: entry.mode, sha256: hex };
-    return hex === undefined;
-  });
+  // Files hashed before (and unchanged) need no reading.
+  const files = recallTree(cache, entries, digests);
   const bytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
   const hashedInWorkers = bytes >= workerThreshold && files.length > 0 &&
     await hashInWorkers(files, digests);
@@ -333,20 +468,27 @@ export async function treeDigest(
       const buffer = new Uint8Array(CHUNK);
       while (next < files.length) {
         const { entry, index } = files[next++];
-        digests[index] = await fileDigest(entry.absolute, entry.info, buffer);
+        const hex = await hashFile(entry.absolute, entry.info, buffer);
+        digests[index] = hex === null ? null : { mode: entry.mode, sha256: hex };
       }
     };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    // No more slots than files: each one allocates its read buffer.
+    await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
   }
+  for (const { entry, index } of files) {
+    const hex = digests[index]?.sha256;
+    if (hex !== undefined) remember(cache, entry.path, entry.absolute, entry.info, hex, since);
+  }
+  cache.save();
   return encodeTree(entries, digests);
 }
 
 /**
  * Hash `files` in Workers, one per core, handing out batches of about 8 MB; digests land in
- * `digests` (and the cache). Returns false when Workers cannot be started here.
+ * `digests`. Returns false when Workers cannot be started here.
  */
 async function hashInWorkers(
-  files: readonly { entry: TreeEntry; index: number }[],
+  files: Unhashed,
   digests: (FileDigest | undefined)[],
 ): Promise<boolean> {
   const batches: { index: number; path: string; info?: Deno.FileInfo }[][] = [[]];
@@ -381,9 +523,6 @@ async function hashInWorkers(
             const entry = byIndex.get(index);
             if (!entry) continue;
             digests[index] = hex === null ? null : { mode: entry.mode, sha256: hex };
-            if (hex !== null && entry.info && settled(entry.info)) {
-              cache.set(cacheKey(entry.absolute, entry.info), hex);
-            }
           }
           send();
         };

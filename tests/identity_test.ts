@@ -14,11 +14,17 @@ import {
   setActiveConfig,
   ValidationError,
 } from "../mod.ts";
-import { listTree } from "../src/digest.ts";
+import { listTree, useDigestCache } from "../src/digest.ts";
 import { copyTree, PROJECT, TEMP_PREFIX, withTempDir, writeTree } from "./helpers.ts";
 
 const config = defaultConfig();
 setActiveConfig(config);
+
+// Digests remembered across runs go to a folder of these tests' own (so every rule below is
+// also checked through the digest cache), not to the machine's ~/.cache.
+const digestCacheDir = Deno.makeTempDirSync({ prefix: `${TEMP_PREFIX}digests-` });
+useDigestCache({ dir: digestCacheDir });
+globalThis.addEventListener("unload", () => Deno.removeSync(digestCacheDir, { recursive: true }));
 
 function identityOf(image: Image): Promise<ImageIdentity> {
   return identify(planImage(image, "default", config));

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { imgtoolCacheDir } from "../cache_dir.ts";
 import { join } from "../path.ts";
 import { sha256Hex } from "../sha256.ts";
 import type { Platform } from "./platform.ts";
@@ -46,7 +47,7 @@ export interface TagCache {
 
 /**
  * The folder for seen tags: `$XDG_CACHE_HOME/imgtool/tags`, else `~/.cache/imgtool/tags`;
- * `undefined` when neither variable is set.
+ * `undefined` when neither variable is set (the rule of `imgtoolCacheDir`).
  *
  * @example
  * ```ts
@@ -55,14 +56,9 @@ export interface TagCache {
  * ```
  */
 export function defaultTagCacheDir(
-  env: Record<string, string | undefined> = {
-    XDG_CACHE_HOME: Deno.env.get("XDG_CACHE_HOME"),
-    HOME: Deno.env.get("HOME"),
-  },
+  env?: Record<string, string | undefined>,
 ): string | undefined {
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, "imgtool", "tags");
-  if (env.HOME) return join(env.HOME, ".cache", "imgtool", "tags");
-  return undefined;
+  return imgtoolCacheDir("tags", env);
 }
 
 /**
