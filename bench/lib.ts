@@ -222,13 +222,27 @@ export function cleanup(): void {
   temps.clear();
 }
 
-/** `deno run` arguments that run the imgtool CLI from this checkout. */
+/** `deno run` arguments that run the imgtool CLI from this checkout's sources. */
 export function imgtoolArgs(...args: string[]): string[] {
   return [
     "run",
     "--allow-all",
     `--config=${join(ROOT, "deno.json")}`,
     join(ROOT, "cli.ts"),
+    ...args,
+  ];
+}
+
+/**
+ * `deno run` arguments that run the bundled imgtool CLI in `bundle` (made by
+ * scripts/bundle.ts): the code the binaries embed.
+ */
+export function bundledImgtoolArgs(bundle: string, ...args: string[]): string[] {
+  return [
+    "run",
+    "--allow-all",
+    `--config=${join(bundle, "deno.json")}`,
+    join(bundle, "cli.js"),
     ...args,
   ];
 }

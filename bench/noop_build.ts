@@ -1,7 +1,9 @@
 /**
  * Benchmark "noop-build": `imgtool build --push` of a spec whose image is already in the
  * registry, against a fully cached `docker build` of the same Dockerfile and context
- * (written by `imgtool dockerfile --out`). Needs the e2e environment (`tests/e2e/env.sh up`:
+ * (written by `imgtool dockerfile --out`). imgtool runs as the bundle the binaries embed
+ * (scripts/bundle.ts, made first into dist/js); `deno task imgtool` from the sources is
+ * timed alongside for comparison. Needs the e2e environment (`tests/e2e/env.sh up`:
  * Docker engine, registry on 127.0.0.1:5000, the Python base image, the package index);
  * without it the benchmark says it was skipped and why.
  *
@@ -12,8 +14,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Facts, projectConfig, readFacts } from "../tests/e2e/facts.ts";
 import type { Profile } from "./noop_profile.ts";
+import { bundleInto } from "../scripts/bundle.ts";
 import {
   type BenchResult,
+  bundledImgtoolArgs,
   DENO,
   fmt,
   type Goal,
@@ -135,7 +139,11 @@ async function whereTimeGoes(dir: string, docker: string, runs: number, total: n
     dockerVersion.push((await runOk(docker, ["version", "--format", format])).ms);
     buildxVersion.push((await run(docker, ["buildx", "version"])).ms);
   }
-  console.log(`\n  where a no-op build's ${ms(total)} go (medians of ${runs} profiled runs):`);
+  console.log(
+    `\n  where a no-op build's ${
+      ms(total)
+    } from the sources go (medians of ${runs} profiled runs):`,
+  );
   const rows = Object.keys(profiles[0]).map((stage) => [
     stage,
     ms(median(profiles.map((p) => p[stage]))),
@@ -161,10 +169,15 @@ export async function noopBuildBench(options: NoopBuildOptions): Promise<BenchRe
   try {
     await writeSpec(dir, facts);
     const env = { DOCKER_BUILDKIT: "1" };
+    let started = performance.now();
+    const bundle = await bundleInto("dist/js");
+    console.log(`  bundled imgtool into ${bundle}: ${ms(performance.now() - started)}`);
     const imgtool = (...args: string[]) =>
+      runOk(DENO, bundledImgtoolArgs(bundle, ...args), { cwd: dir, env, timeoutMs: 1_200_000 });
+    const fromSources = (...args: string[]) =>
       runOk(DENO, imgtoolArgs(...args), { cwd: dir, env, timeoutMs: 1_200_000 });
 
-    let started = performance.now();
+    started = performance.now();
     const first = await imgtool("build", "--push", "spec.ts");
     const uri = first.stdout.trim().split("\n").at(-1) ?? "";
     console.log(`  spec: ${join(dir, "spec.ts")}`);
@@ -179,14 +192,19 @@ export async function noopBuildBench(options: NoopBuildOptions): Promise<BenchRe
     console.log(`  docker build of the same context, warm-up: ${ms(performance.now() - started)}`);
 
     const imgtoolMs: number[] = [];
+    const sourcesMs: number[] = [];
     const dockerMs: number[] = [];
     let cached = 0;
-    for (let i = 0; i < options.runs; i++) {
-      const noop = await imgtool("build", "--push", "spec.ts");
-      if (!/0 built, 1 skipped, 0 failed/.test(noop.stderr)) {
-        throw new Error(`imgtool build was not a no-op:\n${noop.stderr}`);
+    const noop = async (run: typeof imgtool) => {
+      const ran = await run("build", "--push", "spec.ts");
+      if (!/0 built, 1 skipped, 0 failed/.test(ran.stderr)) {
+        throw new Error(`imgtool build was not a no-op:\n${ran.stderr}`);
       }
-      imgtoolMs.push(noop.ms);
+      return ran.ms;
+    };
+    for (let i = 0; i < options.runs; i++) {
+      imgtoolMs.push(await noop(imgtool));
+      sourcesMs.push(await noop(fromSources));
       const built = await dockerBuild();
       cached = (built.stderr.match(/^#\d+ CACHED$/gm) ?? []).length;
       dockerMs.push(built.ms);
@@ -198,6 +216,12 @@ export async function noopBuildBench(options: NoopBuildOptions): Promise<BenchRe
         ms(median(imgtoolMs)),
         ms(min(imgtoolMs)),
         imgtoolMs.map((t) => t.toFixed(0)).join(" "),
+      ],
+      [
+        "(the same from the sources: deno task imgtool)",
+        ms(median(sourcesMs)),
+        ms(min(sourcesMs)),
+        sourcesMs.map((t) => t.toFixed(0)).join(" "),
       ],
       [
         "docker build --network=host (cached)",
@@ -214,7 +238,7 @@ export async function noopBuildBench(options: NoopBuildOptions): Promise<BenchRe
     };
     console.log(`  (min/min: ${fmt(min(imgtoolMs) / min(dockerMs))})`);
     console.log(`  ${goalLine(goal)}`);
-    await whereTimeGoes(dir, docker, options.runs, median(imgtoolMs));
+    await whereTimeGoes(dir, docker, options.runs, median(sourcesMs));
     console.log(`  note: ${uri} stays in the registry (the next run reuses it)`);
     return { name, ran: true, goals: [goal] };
   } finally {

@@ -1,7 +1,8 @@
 /**
  * `deno task compile`: build the standalone imgtool binaries for linux amd64 and arm64 into
  * `dist/`, with the permissions the tool needs, its version and its import map embedded,
- * plus `dist/SHA256SUMS`.
+ * plus `dist/SHA256SUMS`. What a binary runs is the bundle of scripts/bundle.ts (a dozen
+ * JavaScript modules, made into `dist/js/` first), the same code the no-op benchmark times.
  *
  * `deno compile` needs Deno's `denort` runtime for each target. It is taken from
  * `DENORT_BIN` (host target only), `DENORT_BIN_<TARGET>` (e.g. `DENORT_BIN_AARCH64_UNKNOWN_LINUX_GNU`),
@@ -18,6 +19,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { bundleInto } from "./bundle.ts";
 
 const TARGETS = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] as const;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -97,6 +99,7 @@ async function main(): Promise<number> {
   await Deno.mkdir(DIST, { recursive: true });
   const built: string[] = [];
   const missing: string[] = [];
+  let bundle: string | undefined;
   for (const target of targets) {
     const runtime = await denortFor(target);
     if ("missing" in runtime) {
@@ -107,20 +110,25 @@ async function main(): Promise<number> {
       );
       continue;
     }
+    if (bundle === undefined) {
+      console.log("bundling into dist/js");
+      bundle = await bundleInto("dist/js");
+    }
     const output = join(DIST, `imgtool-${target}`);
     console.log(`compiling ${output}`);
     const ok = await run([
       "compile",
       "--config",
-      "deno.json",
+      join(bundle, "deno.json"),
       "--target",
       target,
       "--output",
       output,
       ...PERMISSIONS,
-      // The API's sources, readable inside the binary, for `imgtool init` to hand to editors.
-      ...["mod.ts", "deno.json", "src", "plugins"].flatMap((path) => ["--include", path]),
-      ENTRY,
+      // The whole bundle (the hashing Worker is started by URL, not imported), and the API's
+      // sources, readable inside the binary, for `imgtool init` to hand to editors.
+      ...[bundle, "mod.ts", "deno.json", "src", "plugins"].flatMap((path) => ["--include", path]),
+      join(bundle, "cli.js"),
     ], runtime.env);
     if (!ok) return 1;
     built.push(output);

@@ -20,9 +20,12 @@ export interface CallSite {
   readonly dir?: string;
 }
 
-// imgtool's own source: frames in these are never "the user's line".
+// imgtool's own code: frames in these are never "the user's line". From the sources, that
+// is src/, plugins/ and mod.ts; in the bundle (scripts/bundle.ts), the bundle's own folder,
+// where this module's chunk sits beside all the others.
+const HERE = new URL("./", import.meta.url).href;
 const ROOT = new URL("../", import.meta.url).href;
-const CORE_PREFIXES = [`${ROOT}src/`, `${ROOT}plugins/`, `${ROOT}mod.ts`];
+const CORE_PREFIXES = [HERE, `${ROOT}src/`, `${ROOT}plugins/`, `${ROOT}mod.ts`];
 // Modules that define plugins: their frames are skipped when a caller beyond them exists,
 // so that a plugin's own factory functions do not count as the spec line.
 const pluginModules = new Set<string>();

@@ -504,7 +504,10 @@ async function hashInWorkers(
   const count = Math.max(1, Math.min(navigator.hardwareConcurrency ?? 2, batches.length, 8));
   let pool: Worker[];
   try {
-    const url = new URL("./digest_worker.ts", import.meta.url);
+    // The worker module sits beside this one: digest_worker.ts among the sources, and
+    // digest_worker.js in the bundle (scripts/bundle.ts), beside the chunk holding this code.
+    const extension = import.meta.url.endsWith(".js") ? "js" : "ts";
+    const url = new URL(`./digest_worker.${extension}`, import.meta.url);
     pool = Array.from({ length: count }, () => new Worker(url, { type: "module" }));
   } catch {
     return false;
