@@ -82,6 +82,6 @@ export const apt = definePlugin<Options>({
       ],
     };
   },
-});
+}, { module: import.meta.url });
 
 export default apt;

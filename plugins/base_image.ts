@@ -34,6 +34,6 @@ export const baseImage = definePlugin<Options>({
   render: (options, context) => ({
     instructions: [`FROM ${context.image.baseImage ?? options.imageUri}`],
   }),
-});
+}, { module: import.meta.url });
 
 export default baseImage;

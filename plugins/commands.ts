@@ -47,6 +47,6 @@ export const commands = definePlugin<Options>({
       run(command, { secrets: options.secretMounts })
     ),
   }),
-});
+}, { module: import.meta.url });
 
 export default commands;

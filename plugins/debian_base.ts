@@ -135,6 +135,6 @@ export const debianBase = definePlugin<Options>({
     instructions.push("WORKDIR /root");
     return { instructions };
   },
-});
+}, { module: import.meta.url });
 
 export default debianBase;

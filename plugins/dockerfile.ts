@@ -59,6 +59,6 @@ export const dockerfile = definePlugin<Options>({
     );
     return { instructions: lines, context: [{ kind: "tree", source: dirname(path), target: "." }] };
   },
-});
+}, { module: import.meta.url });
 
 export default dockerfile;

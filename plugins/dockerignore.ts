@@ -51,6 +51,6 @@ export const dockerignore = definePlugin<Options>({
   render: () => ({
     instructions: ["# (its rules apply to every file this image takes from disk)"],
   }),
-});
+}, { module: import.meta.url });
 
 export default dockerignore;

@@ -69,6 +69,6 @@ export const envVars = definePlugin<Options>({
     );
     return { instructions, buildArgs };
   },
-});
+}, { module: import.meta.url });
 
 export default envVars;

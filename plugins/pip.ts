@@ -54,6 +54,6 @@ export const pip = definePlugin<Options>({
       ],
     };
   },
-});
+}, { module: import.meta.url });
 
 export default pip;

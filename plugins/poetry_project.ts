@@ -232,6 +232,6 @@ export const poetryProject = definePlugin<Options>({
       context: files,
     };
   },
-});
+}, { module: import.meta.url });
 
 export default poetryProject;

@@ -42,6 +42,6 @@ export const refName = definePlugin<Options>({
   render: (options, context) => ({
     instructions: [`FROM ${resolveRef(options, context) ?? options.name}`],
   }),
-});
+}, { module: import.meta.url });
 
 export default refName;

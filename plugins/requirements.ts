@@ -113,6 +113,6 @@ export const requirements = definePlugin<Options>({
       })),
     };
   },
-});
+}, { module: import.meta.url });
 
 export default requirements;

@@ -60,6 +60,6 @@ export const sourceFile = definePlugin<Options>({
       context: [{ kind: "file", source: context.resolve(options.src), target }],
     };
   },
-});
+}, { module: import.meta.url });
 
 export default sourceFile;

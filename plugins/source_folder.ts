@@ -77,6 +77,6 @@ export const sourceFolder = definePlugin<Options>({
       context: [{ kind: "tree", source, target }],
     };
   },
-});
+}, { module: import.meta.url });
 
 export default sourceFolder;

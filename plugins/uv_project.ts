@@ -200,6 +200,6 @@ export const uvProject = definePlugin<Options>({
       context: files,
     };
   },
-});
+}, { module: import.meta.url });
 
 export default uvProject;

@@ -258,6 +258,6 @@ export const uvScript = definePlugin<Options>({
       })),
     };
   },
-});
+}, { module: import.meta.url });
 
 export default uvScript;

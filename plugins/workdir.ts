@@ -33,6 +33,6 @@ export const workdir = definePlugin<Options>({
     return { workdir: before ? paths.join(before, options.workdir) : undefined };
   },
   render: (options) => ({ instructions: [`WORKDIR ${dockerfileQuote(options.workdir)}`] }),
-});
+}, { module: import.meta.url });
 
 export default workdir;

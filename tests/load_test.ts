@@ -151,3 +151,32 @@ export default Image.fromBase("debian:bookworm").withLayer(bannerLayer("hi"));
     assert.equal(layer.origin.line, 3);
   });
 });
+
+Deno.test("a plugin may name its defining module instead of it being read from the stack", async () => {
+  await withTempDir(async (dir) => {
+    const plugin = (module: string) =>
+      `import { definePlugin } from "imgtool";
+export const banner = definePlugin<{ text: string }>({
+  name: "banner",
+  render: (o) => ({ instructions: [\`LABEL banner=\${JSON.stringify(o.text)}\`] }),
+}, { module: ${module} });
+export function bannerLayer(text: string) { return banner.layer({ text }, "banner"); }
+`;
+    await writeTree(dir, {
+      "named.ts": plugin("import.meta.url"),
+      "misnamed.ts": plugin(`"file:///somewhere/else.ts"`),
+      "spec.ts": `import { Image } from "imgtool";
+import { bannerLayer as named } from "./named.ts";
+import { bannerLayer as misnamed } from "./misnamed.ts";
+export default Image.fromBase("debian:bookworm").withLayer(named("hi"));
+export const other = Image.fromBase("debian:bookworm").withLayer(misnamed("hi"));
+`,
+    });
+    const spec = await loadSpec(join(dir, "spec.ts"));
+    const origin = (index: number) => spec.images[index].image.layers[1].origin;
+    // Named: the spec's call, as when read from the stack.
+    assert.deepEqual([origin(0).file, origin(0).line], [join(dir, "spec.ts"), 4]);
+    // The module named is the one skipped: named wrongly, the plugin's helper is blamed.
+    assert.deepEqual([origin(1).file, origin(1).line], [join(dir, "misnamed.ts"), 6]);
+  });
+});
