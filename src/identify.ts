@@ -12,7 +12,14 @@
  */
 
 import { canonicalJson, collectRefs, type Ref } from "./canonical.ts";
-import { fileDigest, fileDigestSync, sha256, treeDigest, treeDigestSync } from "./digest.ts";
+import {
+  fileDigest,
+  fileDigestSync,
+  sha256,
+  sha256Async,
+  treeDigest,
+  treeDigestSync,
+} from "./digest.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import type { ImagePlan, PlannedLayer } from "./plan.ts";
 
@@ -54,7 +61,14 @@ const TAG_LENGTH = 32;
  * ```
  */
 export function identifySync(plan: ImagePlan): ImageIdentity {
-  return chain(plan, plan.layers.map(contribution), (ref) => digestRefSync(ref, plan.ignore));
+  const steps = chain(
+    plan,
+    plan.layers.map(contribution),
+    (ref) => digestRefSync(ref, plan.ignore),
+  );
+  for (let step = steps.next();; step = steps.next(sha256(step.value))) {
+    if (step.done) return step.value;
+  }
 }
 
 /**
@@ -74,34 +88,42 @@ export async function identify(plan: ImagePlan): Promise<ImageIdentity> {
   const unique = [...new Map(refs.map((ref) => [refKey(ref), ref])).values()];
   const values = await Promise.all(unique.map((ref) => digestRef(ref, plan.ignore)));
   const digests = new Map(unique.map((ref, index) => [refKey(ref), values[index]]));
-  return chain(plan, contributions, (ref) => digests.get(refKey(ref)));
+  // Web Crypto: the TypeScript hasher runs interpreted in a fresh process (same digests).
+  const steps = chain(plan, contributions, (ref) => digests.get(refKey(ref)));
+  for (let step = steps.next();; step = steps.next(await sha256Async(step.value))) {
+    if (step.done) return step.value;
+  }
 }
 
 function refKey(ref: Ref): string {
   return `${ref.$ref}:${ref.path}`;
 }
 
-function chain(
+/**
+ * The Merkle chain, as a generator: it yields each text to hash and is sent back its
+ * SHA-256, so that one walk serves the synchronous and the asynchronous hashing.
+ */
+function* chain(
   plan: ImagePlan,
   contributions: readonly unknown[],
   digestOf: (ref: Ref) => unknown,
-): ImageIdentity {
-  let parent = sha256(canonicalJson({
+): Generator<string, ImageIdentity, string> {
+  let parent: string = yield canonicalJson({
     scheme: SCHEME,
     platforms: plan.info.platforms,
     python: plan.info.pythonVersion,
     baseImage: plan.info.baseImage,
-  }, noRefs));
+  }, noRefs);
   const layerDigests: string[] = [];
   for (const [index, planned] of plan.layers.entries()) {
     const value = contributions[index];
     const { plugin } = planned.layer;
-    parent = sha256(canonicalJson({
+    parent = yield canonicalJson({
       parent,
       plugin: plugin.name,
       version: plugin.version ?? null,
       contribution: value,
-    }, digestOf));
+    }, digestOf);
     layerDigests.push(parent);
   }
   if (plan.reference !== undefined) {
