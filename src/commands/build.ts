@@ -10,6 +10,7 @@
 import type { Flags } from "../cli/args.ts";
 import { err, out, outJson } from "../cli/output.ts";
 import type { BuilderContext, BuilderPlugin } from "../builder.ts";
+import type { Config } from "../config.ts";
 import { buildImage } from "../build.ts";
 import { checkImage } from "../check.ts";
 import { ImgtoolError } from "../errors.ts";
@@ -54,16 +55,39 @@ export async function buildCommand(
   signal: AbortSignal,
 ): Promise<number> {
   const { config, plans } = await prepare(specPath, flags);
-  await ensureValid(plans);
-  const progress = (line: string) => {
-    if (!flags.quiet && !flags.json) err(line);
-  };
   const tagCacheDir = defaultTagCacheDir();
   const registry = new RegistryClient({
     insecureRegistries: [...config.insecureRegistries],
     credentials: (host) => registrySecretCredentials(plans, host),
     tagCache: tagCacheDir === undefined ? undefined : new FileTagCache(tagCacheDir),
   });
+  // A pushed build asks the registry first: connect now, so that the handshakes overlap
+  // validating and hashing.
+  if (flags.push && !flags.force) {
+    for (const plan of plans) {
+      if (plan.info.registry) registry.preconnect(`${plan.info.registry}/${plan.info.name}`);
+    }
+  }
+  try {
+    await ensureValid(plans);
+    return await buildPlans(plans, flags, registry, builders, signal, config);
+  } finally {
+    await registry.close();
+  }
+}
+
+/** Identify, check, build and report each plan: the rest of {@link buildCommand}. */
+async function buildPlans(
+  plans: readonly ImagePlan[],
+  flags: Flags,
+  registry: RegistryClient,
+  builders: () => Promise<readonly BuilderPlugin[]>,
+  signal: AbortSignal,
+  config: Config,
+): Promise<number> {
+  const progress = (line: string) => {
+    if (!flags.quiet && !flags.json) err(line);
+  };
   const context: BuilderContext = { config, registry, exec };
   const chosen = new Map<boolean, Promise<BuilderPlugin>>();
   const builderFor = (plan: ImagePlan) => {

@@ -18,7 +18,7 @@ import {
   readDockerConfig,
 } from "./credentials.ts";
 import { Redactor, RegistryError } from "./errors.ts";
-import { directHead, proxyConfigured } from "./direct_head.ts";
+import { directHead, openConnection, proxyConfigured } from "./direct_head.ts";
 import { displayUrl, sleep, Transport } from "./http.ts";
 import {
   configPlatform,
@@ -148,6 +148,8 @@ export class RegistryClient {
   #transport: Transport;
   #auth: Authenticator;
   #credentials = new Map<string, Promise<Credential | undefined>>();
+  // Connections opened by preconnect, by origin, for the direct HEAD of check().
+  #preconnected = new Map<string, Promise<Deno.Conn>>();
 
   /** Make a client. */
   constructor(options: RegistryClientOptions = {}) {
@@ -227,6 +229,59 @@ export class RegistryClient {
     };
     cache?.set(key, seen);
     return status(seen);
+  }
+
+  /**
+   * Open a connection to the registry of `reference` now, for the one `HEAD` a later
+   * {@link RegistryClient.check} of a remembered tag sends: the TCP and TLS handshakes then
+   * overlap the work in between (loading the spec, hashing its files). Does nothing where
+   * check would not send it directly (a proxy is configured, or a fetch was given), and for
+   * a reference that does not parse. Call {@link RegistryClient.close} when done.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * const client = new RegistryClient();
+   * client.preconnect("127.0.0.1:9/team/app");
+   * await client.close(); // nothing listens there: the failed connection is simply dropped
+   * ```
+   */
+  preconnect(reference: string): void {
+    if (this.#options.fetch || proxyConfigured()) return;
+    let origin: string;
+    try {
+      origin = this.#baseUrl(parseReference(reference));
+    } catch {
+      return; // A bad reference is reported where it is used, not here.
+    }
+    if (this.#preconnected.has(origin)) return;
+    const connecting = openConnection(new URL(origin));
+    // A failure shows when the connection is used (as no direct answer), or never.
+    connecting.catch(() => {});
+    this.#preconnected.set(origin, connecting);
+  }
+
+  /**
+   * Close the connections {@link RegistryClient.preconnect} opened and no check used.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * await new RegistryClient().close();
+   * ```
+   */
+  async close(): Promise<void> {
+    const open = [...this.#preconnected.values()];
+    this.#preconnected.clear();
+    await Promise.all(open.map((connecting) =>
+      connecting.then((connection) => {
+        try {
+          connection.close();
+        } catch {
+          // Closed already.
+        }
+      }, () => {})
+    ));
   }
 
   /**
@@ -497,12 +552,14 @@ export class RegistryClient {
    */
   async #directDigest(ref: Reference): Promise<string | undefined> {
     if (this.#options.fetch || proxyConfigured()) return undefined;
-    const url = new URL(
-      `${this.#baseUrl(ref)}/v2/${ref.repository}/manifests/${referenceTarget(ref)}`,
-    );
+    const origin = this.#baseUrl(ref);
+    const url = new URL(`${origin}/v2/${ref.repository}/manifests/${referenceTarget(ref)}`);
+    const connection = this.#preconnected.get(origin);
+    this.#preconnected.delete(origin);
     const answer = await directHead(url, {
       headers: { accept: MANIFEST_ACCEPT, "user-agent": this.#transport.userAgent },
       timeoutMs: this.#transport.timeoutMs,
+      connection,
     });
     this.#transport.log(
       `HEAD ${displayUrl(url)} ${answer ? `-> ${answer.status}` : "failed"} (direct connection)`,

@@ -30,6 +30,12 @@ export interface DirectHeadOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** The time the whole exchange may take. */
   readonly timeoutMs: number;
+  /**
+   * A connection to the URL's origin opened earlier ({@link openConnection}), to send on
+   * instead of opening one: its handshakes then overlap whatever came before. It is closed
+   * after, used or not.
+   */
+  readonly connection?: Promise<Deno.Conn>;
 }
 
 // A registry's answer to HEAD is a status line and a dozen headers: far below this.
@@ -88,15 +94,11 @@ export async function directHead(
   url: URL,
   options: DirectHeadOptions,
 ): Promise<DirectHeadAnswer | undefined> {
-  if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
-  const lines = [`HEAD ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
-  for (const [name, value] of Object.entries(options.headers ?? {})) {
-    // Header injection is impossible by construction: no line breaks, no override of ours.
-    if (/[\r\n]/.test(name + value) || /^(host|connection)$/i.test(name)) return undefined;
-    lines.push(`${name}: ${value}`);
+  const request = requestHead(url, options.headers ?? {});
+  if (request === undefined) {
+    options.connection?.then((unused) => unused.close(), () => {});
+    return undefined;
   }
-  lines.push("Connection: close", "", "");
-  const request = new TextEncoder().encode(lines.join("\r\n"));
 
   let connection: Deno.Conn | undefined;
   // AbortSignal.timeout, not setTimeout: the first setTimeout loads Deno's Node-compatible
@@ -106,12 +108,7 @@ export async function directHead(
     signal.addEventListener("abort", () => resolve(undefined), { once: true });
   });
   const exchange = async () => {
-    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
-    const secure = url.protocol === "https:";
-    const port = Number(url.port) || (secure ? 443 : 80);
-    const opened = secure
-      ? await Deno.connectTls({ hostname, port })
-      : await Deno.connect({ hostname, port });
+    const opened = await (options.connection ?? openConnection(url));
     if (signal.aborted) {
       opened.close();
       return undefined;
@@ -133,6 +130,41 @@ export async function directHead(
       // Already closed by the peer or by a failed read.
     }
   }
+}
+
+/** The bytes of `HEAD url`, or `undefined` for a URL or headers that cannot be sent. */
+function requestHead(url: URL, headers: Readonly<Record<string, string>>) {
+  if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+  const lines = [`HEAD ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
+  for (const [name, value] of Object.entries(headers)) {
+    // Header injection is impossible by construction: no line breaks, no override of ours.
+    if (/[\r\n]/.test(name + value) || /^(host|connection)$/i.test(name)) return undefined;
+    lines.push(`${name}: ${value}`);
+  }
+  lines.push("Connection: close", "", "");
+  return new TextEncoder().encode(lines.join("\r\n"));
+}
+
+/**
+ * Open a connection to `url`'s origin: TLS for `https:`, plain TCP for `http:`.
+ *
+ * @example
+ * ```ts
+ * import { directHead, openConnection } from "./direct_head.ts";
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
+ *   new Response(null, { status: 404 }));
+ * const url = new URL(`http://127.0.0.1:${server.addr.port}/v2/app/manifests/1.0`);
+ * // Opened early, used later: the handshake overlaps the work in between.
+ * const connection = openConnection(url);
+ * console.log((await directHead(url, { timeoutMs: 5000, connection }))?.status); // 404
+ * await server.shutdown();
+ * ```
+ */
+export function openConnection(url: URL): Promise<Deno.Conn> {
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const secure = url.protocol === "https:";
+  const port = Number(url.port) || (secure ? 443 : 80);
+  return secure ? Deno.connectTls({ hostname, port }) : Deno.connect({ hostname, port });
 }
 
 /** Read up to the blank line that ends the headers; `undefined` if it never comes. */

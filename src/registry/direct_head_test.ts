@@ -242,3 +242,56 @@ Deno.test("a direct HEAD naming another digest means the tag moved: it is read a
     await server.close();
   }
 });
+
+Deno.test("a preconnected connection carries the direct HEAD; unused ones are closed", async () => {
+  // A raw listener: it counts connections, and answers the HEAD on whichever carries one.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const host = `127.0.0.1:${listener.addr.port}`;
+  let connections = 0;
+  const closed: Promise<void>[] = [];
+  const serving = (async () => {
+    for await (const connection of listener) {
+      connections++;
+      closed.push((async () => {
+        const buffer = new Uint8Array(4096);
+        const read = await connection.read(buffer).catch(() => null);
+        if (read !== null) {
+          await connection.write(new TextEncoder().encode(
+            `HTTP/1.1 200 OK\r\nDocker-Content-Digest: ${DIGEST}\r\nContent-Length: 0\r\n\r\n`,
+          ));
+        }
+        // A connection nobody uses ends when the client closes it: read sees the end.
+        await connection.read(buffer).catch(() => null);
+        connection.close();
+      })());
+    }
+  })().catch(() => {});
+  try {
+    const reference = `${host}/team/app:1.0`;
+    const logs: string[] = [];
+    const client = new RegistryClient({
+      tagCache: rememberedAs(reference, DIGEST),
+      log: (line) => logs.push(line),
+    });
+    client.preconnect(`${host}/team/app`);
+    client.preconnect(`${host}/team/other`); // the same origin: one connection
+    const status = await client.check(reference, ["linux/amd64"]);
+    assert.equal(status.exists, true, logs.join("\n"));
+    assert.equal(connections, 1, "the check used the connection opened before it");
+
+    const idle = new RegistryClient({ tagCache: rememberedAs(reference, DIGEST) });
+    idle.preconnect(`${host}/team/app`);
+    idle.preconnect("not a reference!");
+    await idle.close();
+    // The server accepts the second connection in its own time.
+    for (let waited = 0; connections < 2 && waited < 5000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(connections, 2, "the idle client connected once");
+    // Every connection the server saw has ended: none was left open.
+    await Promise.all(closed);
+  } finally {
+    listener.close();
+    await serving;
+  }
+});
