@@ -222,15 +222,14 @@ export function cleanup(): void {
   temps.clear();
 }
 
+/** `deno run` arguments that run `entry` with the import map of `config`. */
+function runArgs(config: string, entry: string, args: string[]): string[] {
+  return ["run", "--allow-all", `--config=${config}`, entry, ...args];
+}
+
 /** `deno run` arguments that run the imgtool CLI from this checkout's sources. */
 export function imgtoolArgs(...args: string[]): string[] {
-  return [
-    "run",
-    "--allow-all",
-    `--config=${join(ROOT, "deno.json")}`,
-    join(ROOT, "cli.ts"),
-    ...args,
-  ];
+  return runArgs(join(ROOT, "deno.json"), join(ROOT, "cli.ts"), args);
 }
 
 /**
@@ -238,11 +237,5 @@ export function imgtoolArgs(...args: string[]): string[] {
  * scripts/bundle.ts): the code the binaries embed.
  */
 export function bundledImgtoolArgs(bundle: string, ...args: string[]): string[] {
-  return [
-    "run",
-    "--allow-all",
-    `--config=${join(bundle, "deno.json")}`,
-    join(bundle, "cli.js"),
-    ...args,
-  ];
+  return runArgs(join(bundle, "deno.json"), join(bundle, "cli.js"), args);
 }

@@ -6,9 +6,11 @@
  * @module
  */
 
+import { bundleInto } from "../scripts/bundle.ts";
 import { join } from "node:path";
 import {
   type BenchResult,
+  bundledImgtoolArgs,
   DENO,
   fmt,
   heading,
@@ -66,6 +68,13 @@ export async function startupBench(options: StartupOptions): Promise<BenchResult
         label: "deno run cli.ts uri spec.ts",
         cmd: DENO,
         args: imgtoolArgs("uri", "spec.ts"),
+        expect: uri,
+        times: [],
+      },
+      {
+        label: "the bundle (dist/js/cli.js) uri spec.ts",
+        cmd: DENO,
+        args: bundledImgtoolArgs(await bundleInto("dist/js"), "uri", "spec.ts"),
         expect: uri,
         times: [],
       },
