@@ -26,7 +26,7 @@ flags:
   --explore    identity: also time the hashing variants in bench/digest_variants.ts
   --small      identity: a small tree, to try the harness (not the goal's tree)
   --rounds N   identity: timed runs per contender, best kept (default 3)
-  --runs N     noop-build and startup: timed runs per command (default 5 and 10)`;
+  --runs N     noop-build and startup: timed runs per command (default 15 and 10)`;
 
 const BENCHMARKS = ["identity", "noop-build", "startup"] as const;
 type Name = typeof BENCHMARKS[number];
@@ -77,7 +77,7 @@ export async function main(args: string[]): Promise<number> {
         name === "identity"
           ? await identityBench({ rounds, small: !!values.small, explore: !!values.explore })
           : name === "noop-build"
-          ? await noopBuildBench({ runs: count(runs, 5) })
+          ? await noopBuildBench({ runs: count(runs, 15) })
           : await startupBench({ runs: count(runs, 10) }),
       );
     } catch (error) {
