@@ -102,10 +102,13 @@ export async function directHead(
 
   let connection: Deno.Conn | undefined;
   // AbortSignal.timeout, not setTimeout: the first setTimeout loads Deno's Node-compatible
-  // timers, which costs more than this whole exchange.
+  // timers, which costs more than this whole exchange. Its timer keeps the process alive
+  // only while the signal has a listener, so the listener goes when the exchange is done.
   const signal = AbortSignal.timeout(options.timeoutMs);
+  let onAbort = () => {};
   const deadline = new Promise<undefined>((resolve) => {
-    signal.addEventListener("abort", () => resolve(undefined), { once: true });
+    onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
   const exchange = async () => {
     const opened = await (options.connection ?? openConnection(url));
@@ -124,6 +127,7 @@ export async function directHead(
   } catch {
     return undefined;
   } finally {
+    signal.removeEventListener("abort", onAbort);
     try {
       connection?.close();
     } catch {

@@ -295,3 +295,42 @@ Deno.test("a preconnected connection carries the direct HEAD; unused ones are cl
     await serving;
   }
 });
+
+Deno.test("a process that sent a direct HEAD ends when its work does, not at the timeout", async () => {
+  const server = serveLocal(() =>
+    new Response(null, { headers: { "docker-content-digest": DIGEST } })
+  );
+  const module = new URL("./direct_head.ts", import.meta.url).href;
+  const client = new URL("./client.ts", import.meta.url).href;
+  // A minute of timeout each: the child must not wait for either.
+  const script = `
+    import { directHead } from "${module}";
+    import { RegistryClient } from "${client}";
+    const url = new URL("${server.origin}/v2/team/app/manifests/1.0");
+    console.log((await directHead(url, { timeoutMs: 60_000 }))?.status);
+    const reference = "${server.host}/team/app:1.0";
+    const seen = { digest: "${DIGEST}", mediaType: "${OCI_MANIFEST}", platforms: ["linux/amd64"] };
+    const registry = new RegistryClient({
+      timeoutMs: 60_000,
+      tagCache: { get: () => seen, set: () => {} },
+    });
+    registry.preconnect(reference);
+    console.log((await registry.check(reference, ["linux/amd64"])).exists);
+    await registry.close();
+  `;
+  try {
+    const started = performance.now();
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const seconds = (performance.now() - started) / 1000;
+    const output = new TextDecoder().decode(child.stdout);
+    assert.equal(child.code, 0, new TextDecoder().decode(child.stderr));
+    assert.equal(output, "200\ntrue\n");
+    assert.ok(seconds < 20, `the child took ${seconds.toFixed(1)} s`);
+  } finally {
+    await server.close();
+  }
+});
