@@ -41,7 +41,14 @@ async function bundle(args: string[]): Promise<void> {
 
 /** Bundle into `out` (relative to the repository): a new folder, swapped in whole. */
 export async function bundleInto(out = "dist/js"): Promise<string> {
-  const target = `${ROOT}${out.replace(/\/+$/, "")}`;
+  const parts = out.split("/").filter((part) => part !== "" && part !== ".");
+  if (parts.length !== 2 || parts.includes("..")) {
+    throw new Error(
+      `${out}: the bundle goes in a folder two levels below the repository (like dist/js), ` +
+        "where imgtool init finds the API's sources at ../../",
+    );
+  }
+  const target = `${ROOT}${parts.join("/")}`;
   const building = `${target}.building-${Deno.pid}`;
   await Deno.remove(building, { recursive: true }).catch(() => {});
   try {
@@ -59,8 +66,26 @@ export async function bundleInto(out = "dist/js"): Promise<string> {
   return target;
 }
 
+const USAGE = `usage: deno task bundle [--out DIR]
+
+Bundle imgtool into DIR (default dist/js, a folder two levels below the repository), then run it:
+  deno run -A --config DIR/deno.json DIR/cli.js build spec.ts`;
+
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
+  let values: { out?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: { out: { type: "string" }, help: { type: "boolean", short: "h" } },
+    }));
+  } catch (error) {
+    console.error(`bundle: ${(error as Error).message}\n\n${USAGE}`);
+    Deno.exit(2);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   try {
     const target = await bundleInto(values.out);
     const files = [...Deno.readDirSync(target)].map((entry) => entry.name).sort();
