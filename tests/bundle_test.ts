@@ -4,28 +4,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { bundleInto } from "../scripts/bundle.ts";
-import {
-  environmentWithoutImgtool,
-  imgtool,
-  IMGTOOL_PERMISSIONS,
-  REPO_ROOT,
-  runProcess,
-  withTempDir,
-  writeTree,
-} from "./helpers.ts";
+import { bundledImgtool, imgtool, REPO_ROOT, withTempDir, writeTree } from "./helpers.ts";
 
 // Two levels below the repository, as dist/js is (scripts/bundle.ts says why).
 const OUT = `dist/test-bundle-${Deno.pid}`;
 
 function bundled(bundle: string, args: readonly string[], cwd: string) {
-  return runProcess(Deno.execPath(), [
-    "run",
-    ...IMGTOOL_PERMISSIONS,
-    "--config",
-    join(bundle, "deno.json"),
-    join(bundle, "cli.js"),
-    ...args,
-  ], { cwd, env: { ...environmentWithoutImgtool(), NO_COLOR: "1" }, clearEnv: true });
+  return bundledImgtool(bundle, args, { cwd });
 }
 
 Deno.test("the bundle answers as the sources do", async (t) => {

@@ -285,7 +285,35 @@ export function imgtool(
   args: readonly string[],
   options: { cwd: string; env?: Record<string, string> },
 ): Promise<CliResult> {
-  const [program, ...prefix] = IMGTOOL_COMMAND;
+  return runCli(IMGTOOL_COMMAND, args, options);
+}
+
+/**
+ * Run the bundled CLI in `bundle` (made by scripts/bundle.ts) as {@link imgtool} runs the
+ * sources: the same permissions and environment, the bundle's own import map.
+ */
+export function bundledImgtool(
+  bundle: string,
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<CliResult> {
+  const command = [
+    Deno.execPath(),
+    "run",
+    ...IMGTOOL_PERMISSIONS,
+    "--config",
+    join(bundle, "deno.json"),
+    join(bundle, "cli.js"),
+  ];
+  return runCli(command, args, options);
+}
+
+function runCli(
+  command: readonly string[],
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<CliResult> {
+  const [program, ...prefix] = command;
   return runProcess(program, [...prefix, ...args], {
     cwd: options.cwd,
     env: { ...environmentWithoutImgtool(), NO_COLOR: "1", ...options.env },

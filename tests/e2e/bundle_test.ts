@@ -8,9 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { bundleInto } from "../../scripts/bundle.ts";
-import { environmentWithoutImgtool, IMGTOOL_PERMISSIONS } from "../helpers.ts";
+import { bundledImgtool } from "../helpers.ts";
 import {
   assertExit,
   e2eTest,
@@ -19,7 +18,6 @@ import {
   makeProject,
   projectConfig,
   removeImages,
-  run,
   RUN_ID,
 } from "./harness.ts";
 
@@ -39,18 +37,7 @@ export default Image.fromDebianBase({ name: "bundled" })
     "src/main.py": 'print("hello from the bundle")\n',
   });
   const bundled = (args: string[]) =>
-    run(Deno.execPath(), [
-      "run",
-      ...IMGTOOL_PERMISSIONS,
-      "--config",
-      join(bundle, "deno.json"),
-      join(bundle, "cli.js"),
-      ...args,
-    ], {
-      cwd: dir,
-      env: { ...environmentWithoutImgtool(), NO_COLOR: "1", DOCKER_BUILDKIT: "1" },
-      clearEnv: true,
-    });
+    bundledImgtool(bundle, args, { cwd: dir, env: { DOCKER_BUILDKIT: "1" } });
   let uri = "";
   try {
     const first = await bundled(["build", "--push", "spec.ts"]);
