@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ChildReport } from "./identity_child.ts";
 import { VARIANTS } from "./digest_variants.ts";
+import { IMGTOOL_V8_FLAGS } from "../scripts/runtime_flags.ts";
 import {
   type BenchResult,
   DENO,
@@ -61,7 +62,15 @@ interface ChildRun extends ChildReport {
 async function child(mode: string, root: string): Promise<ChildRun> {
   const cacheDir = await makeTempDir("identity-digests");
   try {
-    const result = await runOk(DENO, ["run", "--allow-all", CHILD, mode, root, cacheDir], {
+    const result = await runOk(DENO, [
+      "run",
+      "--allow-all",
+      ...IMGTOOL_V8_FLAGS,
+      CHILD,
+      mode,
+      root,
+      cacheDir,
+    ], {
       timeoutMs: 600_000,
     });
     const report = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as ChildReport;

@@ -8,6 +8,7 @@
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { IMGTOOL_RUNTIME_FLAGS } from "../scripts/runtime_flags.ts";
 
 /** The repository root (the folder holding `deno.json`). */
 export const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -222,9 +223,12 @@ export function cleanup(): void {
   temps.clear();
 }
 
-/** `deno run` arguments that run `entry` with the import map of `config`. */
+/**
+ * `deno run` arguments that run `entry` with the import map of `config` and the runtime
+ * flags of `deno task imgtool` (its permissions and V8 flags), which the binaries embed.
+ */
 function runArgs(config: string, entry: string, args: string[]): string[] {
-  return ["run", "--allow-all", `--config=${config}`, entry, ...args];
+  return ["run", ...IMGTOOL_RUNTIME_FLAGS, `--config=${config}`, entry, ...args];
 }
 
 /** `deno run` arguments that run the imgtool CLI from this checkout's sources. */

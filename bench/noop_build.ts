@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { type Facts, projectConfig, readFacts } from "../tests/e2e/facts.ts";
 import type { Profile } from "./noop_profile.ts";
 import { bundleInto } from "../scripts/bundle.ts";
+import { IMGTOOL_V8_FLAGS } from "../scripts/runtime_flags.ts";
 import {
   type BenchResult,
   bundledImgtoolArgs,
@@ -129,6 +130,7 @@ async function whereTimeGoes(dir: string, docker: string, runs: number, total: n
     const result = await runOk(DENO, [
       "run",
       "--allow-all",
+      ...IMGTOOL_V8_FLAGS,
       `--config=${join(ROOT, "deno.json")}`,
       PROFILE,
       "spec.ts",

@@ -20,18 +20,12 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { bundleInto } from "./bundle.ts";
+import { IMGTOOL_RUNTIME_FLAGS } from "./runtime_flags.ts";
 
 const TARGETS = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] as const;
 const ROOT = new URL("../", import.meta.url).pathname;
 const DIST = join(ROOT, "dist");
 const ENTRY = "cli.ts";
-// The binary gets the permissions `deno task imgtool` runs with, so that both behave alike:
-// read specs and files, write contexts and `--out`, run docker/buildah/credential helpers,
-// reach registries, read IMGTOOL_* and secrets.
-const manifest = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
-const PERMISSIONS: string[] = manifest.tasks.imgtool.split(/\s+/).filter((arg: string) =>
-  arg.startsWith("--allow-")
-);
 
 const deno = Deno.execPath();
 
@@ -124,7 +118,8 @@ async function main(): Promise<number> {
       target,
       "--output",
       output,
-      ...PERMISSIONS,
+      // The permissions and V8 flags `deno task imgtool` runs with: both behave alike.
+      ...IMGTOOL_RUNTIME_FLAGS,
       // The whole bundle (the hashing Worker is started by URL, not imported), and the API's
       // sources, readable inside the binary, for `imgtool init` to hand to editors.
       ...[bundle, "mod.ts", "deno.json", "src", "plugins"].flatMap((path) => ["--include", path]),

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { IMGTOOL_RUNTIME_FLAGS } from "../scripts/runtime_flags.ts";
 import {
   type Config,
   type ConfigOverrides,
@@ -221,14 +222,6 @@ export function dockerUnquote(word: string): string {
 /** What a run of the command line did. */
 export type CliResult = Ran;
 
-/**
- * The permission flags of `deno task imgtool`, which the compiled binary embeds too: tests
- * run the CLI with exactly these, so that a missing permission shows here.
- */
-export const IMGTOOL_PERMISSIONS: readonly string[] = JSON.parse(
-  Deno.readTextFileSync(join(REPO_ROOT, "deno.json")),
-).tasks.imgtool.split(/\s+/).filter((arg: string) => arg.startsWith("--allow-"));
-
 /** What a process printed and how it ended. */
 export interface Ran {
   readonly code: number;
@@ -270,7 +263,7 @@ export function environmentWithoutImgtool(): Record<string, string> {
 export const IMGTOOL_COMMAND: readonly string[] = [
   Deno.execPath(),
   "run",
-  ...IMGTOOL_PERMISSIONS,
+  ...IMGTOOL_RUNTIME_FLAGS,
   "--config",
   join(REPO_ROOT, "deno.json"),
   join(REPO_ROOT, "cli.ts"),
@@ -300,7 +293,7 @@ export function bundledImgtool(
   const command = [
     Deno.execPath(),
     "run",
-    ...IMGTOOL_PERMISSIONS,
+    ...IMGTOOL_RUNTIME_FLAGS,
     "--config",
     join(bundle, "deno.json"),
     join(bundle, "cli.js"),

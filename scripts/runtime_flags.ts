@@ -1,0 +1,50 @@
+/**
+ * The `deno run` flags imgtool runs with, read from one place: the `imgtool` task in
+ * `deno.json`. `deno task compile` embeds them in the binaries, and the tests and
+ * benchmarks run the CLI (from the sources or the bundle) with exactly these, so a missing
+ * permission or a changed runtime flag shows there first.
+ *
+ * - `--allow-*`: the permissions (read specs and files, write contexts and `--out`, run
+ *   docker/buildah/credential helpers, reach registries, read `IMGTOOL_*` and secrets).
+ * - `--v8-flags=--no-lazy`: compile every function when its module loads, not on its first
+ *   call. Deno keeps a module's compiled code in its code cache, and what is compiled at
+ *   load is all that cache holds; with lazy compilation every run compiled again each
+ *   function it called, a few milliseconds of a no-op build (`deno task bench noop-build`).
+ *
+ * @module
+ */
+
+const manifest = JSON.parse(
+  Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+) as { tasks: Record<string, string> };
+
+const taskArgs = manifest.tasks.imgtool.split(/\s+/);
+
+/**
+ * The V8 flags of `deno task imgtool`, for a process that runs imgtool's code without being
+ * the CLI (a benchmark's child).
+ *
+ * @example
+ * ```ts
+ * import { IMGTOOL_V8_FLAGS } from "./runtime_flags.ts";
+ * console.log(IMGTOOL_V8_FLAGS); // [ "--v8-flags=--no-lazy" ]
+ * ```
+ */
+export const IMGTOOL_V8_FLAGS: readonly string[] = taskArgs.filter((arg) =>
+  arg.startsWith("--v8-flags=")
+);
+
+/**
+ * The runtime flags of `deno task imgtool`: its permissions and its V8 flags.
+ *
+ * @example
+ * ```ts
+ * import { IMGTOOL_RUNTIME_FLAGS } from "./runtime_flags.ts";
+ * const args = ["run", ...IMGTOOL_RUNTIME_FLAGS, "--config=deno.json", "cli.ts", "--version"];
+ * console.log(args.includes("--allow-read")); // true
+ * ```
+ */
+export const IMGTOOL_RUNTIME_FLAGS: readonly string[] = [
+  ...IMGTOOL_V8_FLAGS,
+  ...taskArgs.filter((arg) => arg.startsWith("--allow-")),
+];
