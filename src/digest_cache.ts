@@ -33,6 +33,7 @@
  * @module
  */
 
+import { writeWholeSync } from "./fs.ts";
 import { join, resolve } from "./path.ts";
 import { sha256Hex } from "./sha256.ts";
 
@@ -184,19 +185,8 @@ export class DigestCache {
     if (!granted("write", this.#dir!)) return;
     const files = [...this.#kept.values()];
     const text = `${JSON.stringify({ format: FORMAT, root: this.root, files })}\n`;
-    const temporary = `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
-    try {
-      Deno.mkdirSync(this.#dir!, { recursive: true });
-      Deno.writeTextFileSync(temporary, text);
-      Deno.renameSync(temporary, file);
-    } catch {
-      // Only a saving is lost: the next run hashes these files again.
-      try {
-        Deno.removeSync(temporary);
-      } catch {
-        // It was never written.
-      }
-    }
+    // A failure only loses a saving: the next run hashes these files again.
+    writeWholeSync(file, text);
   }
 
   #load(): Map<string, Entry> {

@@ -51,3 +51,35 @@ function statOrUndefined(path: string): Deno.FileInfo | undefined {
     return undefined;
   }
 }
+
+/**
+ * Write `text` to `file` whole: into a temporary file beside it (its folder made first),
+ * then renamed into place, so a reader at the same moment (another build) sees the old
+ * content or the new, never half of it. For what imgtool remembers between runs, where a
+ * failed write only loses a saving: returns whether it was written, and leaves no
+ * temporary file behind.
+ *
+ * @example
+ * ```ts
+ * import { writeWholeSync } from "./fs.ts";
+ * const dir = Deno.makeTempDirSync();
+ * console.log(writeWholeSync(`${dir}/cache/entry.json`, "{}\n")); // true
+ * console.log(Deno.readTextFileSync(`${dir}/cache/entry.json`)); // {}
+ * ```
+ */
+export function writeWholeSync(file: string, text: string): boolean {
+  const temporary = `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
+  try {
+    Deno.mkdirSync(file.slice(0, file.lastIndexOf("/")) || "/", { recursive: true });
+    Deno.writeTextFileSync(temporary, text);
+    Deno.renameSync(temporary, file);
+    return true;
+  } catch {
+    try {
+      Deno.removeSync(temporary);
+    } catch {
+      // It was never written.
+    }
+    return false;
+  }
+}

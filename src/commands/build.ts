@@ -23,7 +23,9 @@ import { parseReference } from "../registry/reference.ts";
 import { defaultTagCacheDir, FileTagCache } from "../registry/tag_cache.ts";
 import { registryCredentials } from "../secrets.ts";
 import { selectBuilder } from "../select_builder.ts";
-import { ensureValid, prepare } from "./prepare.ts";
+import { defaultLastCheckedDir, LastChecked } from "../last_checked.ts";
+import { resolve } from "../path.ts";
+import { ensureValid, loadSpecConfig, prepare } from "./prepare.ts";
 
 /** How one image ended. */
 export interface ImageReport {
@@ -54,31 +56,50 @@ export async function buildCommand(
   builders: () => Promise<readonly BuilderPlugin[]>,
   signal: AbortSignal,
 ): Promise<number> {
-  const { config, plans } = await prepare(specPath, flags);
+  const config = loadSpecConfig(specPath, flags);
+  let plans: readonly ImagePlan[] = [];
   const tagCacheDir = defaultTagCacheDir();
   const registry = new RegistryClient({
     insecureRegistries: [...config.insecureRegistries],
     credentials: (host) => registrySecretCredentials(plans, host),
     tagCache: tagCacheDir === undefined ? undefined : new FileTagCache(tagCacheDir),
   });
-  // A pushed build asks the registry first: connect now, so that the handshakes overlap
-  // validating and hashing.
-  if (flags.push && !flags.force) {
-    for (const plan of plans) {
-      if (plan.info.registry) registry.preconnect(`${plan.info.registry}/${plan.info.name}`);
-    }
-  }
+  // A pushed build asks the registry first. Ask now for the tags this spec had last time,
+  // and connect for the others, so that the registry's answers overlap loading the spec,
+  // validating and hashing; the check below still asks for exactly the computed tags.
+  const asksRegistry = flags.push && !flags.force;
+  const lastCheckedDir = asksRegistry ? defaultLastCheckedDir() : undefined;
+  const lastChecked = lastCheckedDir === undefined ? undefined : new LastChecked(lastCheckedDir);
+  const selection = {
+    spec: resolve(Deno.cwd(), specPath),
+    images: flags.image,
+    platforms: flags.platform,
+    registry: flags.registry,
+  };
+  for (const uri of lastChecked?.recall(selection) ?? []) registry.prefetch(uri);
   try {
+    plans = (await prepare(specPath, flags, config)).plans;
+    if (asksRegistry) {
+      for (const plan of plans) {
+        if (plan.info.registry) registry.preconnect(`${plan.info.registry}/${plan.info.name}`);
+      }
+    }
     await ensureValid(plans);
-    return await buildPlans(plans, flags, registry, builders, signal, config);
+    const identities = new Map<ImagePlan, ImageIdentity>();
+    for (const plan of plans) identities.set(plan, await identify(plan));
+    const checked = plans.filter((plan) => plan.info.registry && !identities.get(plan)!.prebuilt)
+      .map((plan) => identities.get(plan)!.uri);
+    lastChecked?.remember(selection, checked);
+    return await buildPlans(plans, identities, flags, registry, builders, signal, config);
   } finally {
     await registry.close();
   }
 }
 
-/** Identify, check, build and report each plan: the rest of {@link buildCommand}. */
+/** Check, build and report each identified plan: the rest of {@link buildCommand}. */
 async function buildPlans(
   plans: readonly ImagePlan[],
+  identities: ReadonlyMap<ImagePlan, ImageIdentity>,
   flags: Flags,
   registry: RegistryClient,
   builders: () => Promise<readonly BuilderPlugin[]>,
@@ -101,8 +122,6 @@ async function buildPlans(
   };
 
   const reports: ImageReport[] = [];
-  const identities = new Map<ImagePlan, ImageIdentity>();
-  for (const plan of plans) identities.set(plan, await identify(plan));
   const ordered = buildOrder(plans, (plan) => identities.get(plan)!.uri);
   for (const [index, plan] of ordered.entries()) {
     const started = performance.now();

@@ -23,18 +23,31 @@ export interface Prepared {
   readonly plans: readonly ImagePlan[];
 }
 
-/** Load and plan the spec at `specPath` as the flags say. */
-export async function prepare(specPath: string, flags: Flags): Promise<Prepared> {
-  const startDir = dirname(resolve(Deno.cwd(), specPath));
+/**
+ * The configuration in effect for the spec at `specPath`: the `imgtool.toml` files from its
+ * folder up, the environment and the flags. Also made the one `Image.uri` in the spec reads.
+ */
+export function loadSpecConfig(specPath: string, flags: Flags): Config {
   const config = loadConfig({
-    startDir,
+    startDir: dirname(resolve(Deno.cwd(), specPath)),
     overrides: { builder: flags.builder, registry: flags.registry },
   });
+  setActiveConfig(config);
+  return config;
+}
+
+/**
+ * Load and plan the spec at `specPath` as the flags say, with the configuration
+ * {@link loadSpecConfig} gives (loaded here unless given).
+ */
+export async function prepare(
+  specPath: string,
+  flags: Flags,
+  config: Config = loadSpecConfig(specPath, flags),
+): Promise<Prepared> {
   const platforms = flags.platform.length > 0
     ? parsePlatforms(flags.platform, "--platform")
     : undefined;
-  // `Image.uri` in the spec reads this configuration too.
-  setActiveConfig(config);
   const spec = await loadSpec(specPath);
   const plans = selectImages(spec, flags.image).map((exported) =>
     planImage(exported.image, exported.exportName, config, { platforms })

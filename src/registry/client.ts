@@ -150,6 +150,8 @@ export class RegistryClient {
   #credentials = new Map<string, Promise<Credential | undefined>>();
   // Connections opened by preconnect, by origin, for the direct HEAD of check().
   #preconnected = new Map<string, Promise<Deno.Conn>>();
+  // Direct HEADs sent by prefetch, by reference, until check() takes their answer.
+  #prefetched = new Map<string, { answer: Promise<string | undefined>; stop: AbortController }>();
 
   /** Make a client. */
   constructor(options: RegistryClientOptions = {}) {
@@ -207,9 +209,12 @@ export class RegistryClient {
     const cache = this.#options.tagCache;
     const key = formatReference(ref);
     const remembered = cache?.get(key);
+    const prefetched = this.#prefetched.get(key);
+    this.#prefetched.delete(key);
+    if (!remembered) prefetched?.stop.abort();
     if (remembered) {
       // The same digest is the same content: its platforms are the ones seen before.
-      const direct = await this.#directDigest(ref);
+      const direct = await (prefetched?.answer ?? this.#directDigest(ref));
       if (direct === remembered.digest) return status(remembered);
       // No direct answer: ask through the full path (authentication, retries, redirects).
       // A direct answer with another digest means the tag moved: read it below.
@@ -255,6 +260,10 @@ export class RegistryClient {
       return; // A bad reference is reported where it is used, not here.
     }
     if (this.#preconnected.has(origin)) return;
+    // A prefetch has its own connection; when it guessed the tag right, none other is needed.
+    for (const key of this.#prefetched.keys()) {
+      if (this.#baseUrl(parseReference(key)) === origin) return;
+    }
     const connecting = openConnection(new URL(origin));
     // A failure shows when the connection is used (as no direct answer), or never.
     connecting.catch(() => {});
@@ -262,7 +271,40 @@ export class RegistryClient {
   }
 
   /**
-   * Close the connections {@link RegistryClient.preconnect} opened and no check used.
+   * Send now the one `HEAD` that a later {@link RegistryClient.check} of `reference` sends
+   * when the tag cache remembers the tag, and keep its answer for that check: the
+   * registry's answer then overlaps the work in between. For a reference guessed before it
+   * is known (a build asks for the tags its spec had last time, before loading the spec):
+   * a guess that no check asks for costs one request, stopped by {@link RegistryClient.close}.
+   * Does nothing for a tag the cache does not remember, for a reference that does not
+   * parse, and where check would not send it directly (a proxy, or a fetch was given).
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * import { FileTagCache } from "./tag_cache.ts";
+   * const client = new RegistryClient({ tagCache: new FileTagCache(await Deno.makeTempDir()) });
+   * client.prefetch("127.0.0.1:9/team/app:1.0"); // not remembered: nothing is sent
+   * await client.close();
+   * ```
+   */
+  prefetch(reference: string): void {
+    if (this.#options.fetch || proxyConfigured()) return;
+    let ref: Reference;
+    try {
+      ref = parseReference(reference);
+    } catch {
+      return; // A bad reference is reported where it is used, not here.
+    }
+    const key = formatReference(ref);
+    if (this.#prefetched.has(key) || !this.#options.tagCache?.get(key)) return;
+    const stop = new AbortController();
+    this.#prefetched.set(key, { answer: this.#directDigest(ref, stop.signal), stop });
+  }
+
+  /**
+   * Close the connections {@link RegistryClient.preconnect} opened and no check used, and
+   * stop the requests {@link RegistryClient.prefetch} sent that no check asked for.
    *
    * @example
    * ```ts
@@ -271,6 +313,10 @@ export class RegistryClient {
    * ```
    */
   async close(): Promise<void> {
+    const unasked = [...this.#prefetched.values()];
+    this.#prefetched.clear();
+    for (const { stop } of unasked) stop.abort();
+    await Promise.all(unasked.map(({ answer }) => answer));
     const open = [...this.#preconnected.values()];
     this.#preconnected.clear();
     await Promise.all(open.map((connecting) =>
@@ -550,7 +596,7 @@ export class RegistryClient {
    * through the full path. Skipped when a proxy is configured (fetch honours it, a direct
    * connection would not) and for a client given its own fetch.
    */
-  async #directDigest(ref: Reference): Promise<string | undefined> {
+  async #directDigest(ref: Reference, signal?: AbortSignal): Promise<string | undefined> {
     if (this.#options.fetch || proxyConfigured()) return undefined;
     const origin = this.#baseUrl(ref);
     const url = new URL(`${origin}/v2/${ref.repository}/manifests/${referenceTarget(ref)}`);
@@ -560,10 +606,10 @@ export class RegistryClient {
       headers: { accept: MANIFEST_ACCEPT, "user-agent": this.#transport.userAgent },
       timeoutMs: this.#transport.timeoutMs,
       connection,
+      signal,
     });
-    this.#transport.log(
-      `HEAD ${displayUrl(url)} ${answer ? `-> ${answer.status}` : "failed"} (direct connection)`,
-    );
+    const outcome = answer ? `-> ${answer.status}` : signal?.aborted ? "stopped" : "failed";
+    this.#transport.log(`HEAD ${displayUrl(url)} ${outcome} (direct connection)`);
     const digest = answer?.status === 200 ? answer.headers.get("docker-content-digest") : undefined;
     return digest && isDigest(digest) ? digest : undefined;
   }

@@ -36,6 +36,8 @@ export interface DirectHeadOptions {
    * after, used or not.
    */
   readonly connection?: Promise<Deno.Conn>;
+  /** Stops the exchange early (as no answer), e.g. when nobody waits for it any more. */
+  readonly signal?: AbortSignal;
 }
 
 // A registry's answer to HEAD is a status line and a dozen headers: far below this.
@@ -104,15 +106,18 @@ export async function directHead(
   // AbortSignal.timeout, not setTimeout: the first setTimeout loads Deno's Node-compatible
   // timers, which costs more than this whole exchange. Its timer keeps the process alive
   // only while the signal has a listener, so the listener goes when the exchange is done.
-  const signal = AbortSignal.timeout(options.timeoutMs);
+  // (Not AbortSignal.any: the listener it puts on the timeout would outlive the exchange.)
+  const signals = [AbortSignal.timeout(options.timeoutMs), options.signal].filter((s) => !!s);
+  const stopped = () => signals.some((s) => s.aborted);
   let onAbort = () => {};
   const deadline = new Promise<undefined>((resolve) => {
     onAbort = () => resolve(undefined);
-    signal.addEventListener("abort", onAbort, { once: true });
+    for (const s of signals) s.addEventListener("abort", onAbort, { once: true });
+    if (stopped()) resolve(undefined);
   });
   const exchange = async () => {
     const opened = await (options.connection ?? openConnection(url));
-    if (signal.aborted) {
+    if (stopped()) {
       opened.close();
       return undefined;
     }
@@ -127,7 +132,7 @@ export async function directHead(
   } catch {
     return undefined;
   } finally {
-    signal.removeEventListener("abort", onAbort);
+    for (const s of signals) s.removeEventListener("abort", onAbort);
     try {
       connection?.close();
     } catch {

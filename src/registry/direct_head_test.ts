@@ -172,6 +172,23 @@ Deno.test("a proxy in the environment turns direct connections off", () => {
   assert.equal(proxyConfigured({ NO_PROXY: "*" }), false);
 });
 
+Deno.test("a direct HEAD stopped by its signal is no answer, at once", async () => {
+  const silent = rawServer(undefined);
+  try {
+    const stop = new AbortController();
+    const started = performance.now();
+    const answer = directHead(silent.url, { timeoutMs: 60_000, signal: stop.signal });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    stop.abort();
+    assert.equal(await answer, undefined);
+    const stopped = AbortSignal.abort();
+    assert.equal(await directHead(silent.url, { timeoutMs: 60_000, signal: stopped }), undefined);
+    assert.ok(performance.now() - started < 10_000, "neither waited for the timeout");
+  } finally {
+    await silent.close();
+  }
+});
+
 /** A tag cache in memory that remembers one tag. */
 function rememberedAs(reference: string, digest: string): TagCache {
   const seen = new Map<string, SeenTag>([[reference, {
@@ -315,6 +332,7 @@ Deno.test("a process that sent a direct HEAD ends when its work does, not at the
       tagCache: { get: () => seen, set: () => {} },
     });
     registry.preconnect(reference);
+    registry.prefetch("${server.host}/team/guessed:1.0"); // asked for by no check
     console.log((await registry.check(reference, ["linux/amd64"])).exists);
     await registry.close();
   `;
@@ -332,5 +350,76 @@ Deno.test("a process that sent a direct HEAD ends when its work does, not at the
     assert.ok(seconds < 20, `the child took ${seconds.toFixed(1)} s`);
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("a prefetched HEAD goes out at once and answers the check that asks for it", async () => {
+  const requests: string[] = [];
+  const server = serveLocal((request) => {
+    requests.push(`${request.method} ${new URL(request.url).pathname}`);
+    return new Response(null, { headers: { "docker-content-digest": DIGEST } });
+  });
+  try {
+    const reference = `${server.host}/team/app:1.0`;
+    const client = new RegistryClient({ tagCache: rememberedAs(reference, DIGEST) });
+    client.prefetch(reference);
+    client.prefetch(reference); // once is enough
+    for (let waited = 0; requests.length === 0 && waited < 5000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.deepEqual(requests, ["HEAD /v2/team/app/manifests/1.0"], "sent before any check");
+    const status = await client.check(reference, ["linux/amd64"]);
+    assert.equal(status.exists, true);
+    assert.deepEqual(status.platforms, ["linux/amd64"]);
+    assert.equal(requests.length, 1, "the check took the prefetched answer");
+    // A second check asks again: an answer serves one check.
+    assert.equal((await client.check(reference, ["linux/amd64"])).exists, true);
+    assert.equal(requests.length, 2);
+    await client.close();
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("prefetch sends nothing for a tag not remembered, a bad reference, or with a fetch given", async () => {
+  const requests: string[] = [];
+  const server = serveLocal((request) => {
+    requests.push(request.method);
+    return new Response(null, { headers: { "docker-content-digest": DIGEST } });
+  });
+  try {
+    const reference = `${server.host}/team/app:1.0`;
+    const client = new RegistryClient({ tagCache: rememberedAs(reference, DIGEST) });
+    client.prefetch(`${server.host}/team/other:1.0`);
+    client.prefetch("not a reference!");
+    const withFetch = new RegistryClient({ tagCache: rememberedAs(reference, DIGEST), fetch });
+    withFetch.prefetch(reference);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await client.close();
+    await withFetch.close();
+    assert.deepEqual(requests, []);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a prefetch no check asks for is stopped by close, not waited for", async () => {
+  const silent = rawServer(undefined);
+  try {
+    const reference = `${silent.url.host}/team/app:1.0`;
+    const logs: string[] = [];
+    const client = new RegistryClient({
+      timeoutMs: 60_000,
+      tagCache: rememberedAs(reference, DIGEST),
+      log: (line) => logs.push(line),
+    });
+    client.prefetch(reference);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    await client.close();
+    assert.ok(performance.now() - started < 10_000, "close did not wait for the timeout");
+    assert.ok(logs.some((line) => line.endsWith("stopped (direct connection)")), logs.join("\n"));
+  } finally {
+    await silent.close();
   }
 });

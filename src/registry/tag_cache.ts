@@ -12,6 +12,7 @@
  */
 
 import { imgtoolCacheDir } from "../cache_dir.ts";
+import { writeWholeSync } from "../fs.ts";
 import { join } from "../path.ts";
 import { sha256Hex } from "../sha256.ts";
 import type { Platform } from "./platform.ts";
@@ -102,26 +103,14 @@ export class FileTagCache implements TagCache {
 
   /** Remember what the reference is now; a folder that cannot be written is skipped. */
   set(reference: string, seen: SeenTag): void {
-    const file = this.#file(reference);
-    const temporary = `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
     const entry = {
       reference,
       digest: seen.digest,
       mediaType: seen.mediaType,
       platforms: [...seen.platforms],
     };
-    try {
-      Deno.mkdirSync(this.#dir, { recursive: true });
-      Deno.writeTextFileSync(temporary, `${JSON.stringify(entry)}\n`);
-      Deno.renameSync(temporary, file);
-    } catch {
-      // Only a saving is lost; the next check reads the manifest again.
-      try {
-        Deno.removeSync(temporary);
-      } catch {
-        // It was never written.
-      }
-    }
+    // A failure only loses a saving: the next check reads the manifest again.
+    writeWholeSync(this.#file(reference), `${JSON.stringify(entry)}\n`);
   }
 
   #file(reference: string): string {

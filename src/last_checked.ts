@@ -1,0 +1,107 @@
+/**
+ * The image URIs a pushed build of a spec last asked the registry about, remembered so that
+ * the next build of the same spec can ask again at once (`RegistryClient.prefetch`),
+ * while it loads the spec, validates it and hashes its files. A no-op build then finds the
+ * registry's answer waiting instead of waiting for it.
+ *
+ * It is a guess and nothing more. Every build still computes each image's URI and checks
+ * exactly those; a guess that no check asks for (the spec or a file changed, so the tag did)
+ * costs one request, stopped when the build ends. Like every cache of imgtool, removing the
+ * folder is always safe.
+ *
+ * @module
+ */
+
+import { imgtoolCacheDir } from "./cache_dir.ts";
+import { writeWholeSync } from "./fs.ts";
+import { join } from "./path.ts";
+import { sha256Hex } from "./sha256.ts";
+
+/** What selects a build's images and their URIs, besides the spec and its files. */
+export interface CheckedSelection {
+  /** The spec file's absolute path. */
+  readonly spec: string;
+  /** `--image` names. */
+  readonly images: readonly string[];
+  /** `--platform` values. */
+  readonly platforms: readonly string[];
+  /** `--registry`, if given. */
+  readonly registry?: string;
+}
+
+/**
+ * The folder of remembered URIs: `$XDG_CACHE_HOME/imgtool/checked`, else
+ * `~/.cache/imgtool/checked`; `undefined` when neither variable is set.
+ *
+ * @example
+ * ```ts
+ * import { defaultLastCheckedDir } from "./last_checked.ts";
+ * console.log(defaultLastCheckedDir({ HOME: "/home/me" })); // /home/me/.cache/imgtool/checked
+ * ```
+ */
+export function defaultLastCheckedDir(
+  env?: Record<string, string | undefined>,
+): string | undefined {
+  return imgtoolCacheDir("checked", env);
+}
+
+/**
+ * The URIs each spec's last pushed build checked, one small JSON file per spec and
+ * selection. Reads and writes never fail: what cannot be read is no guess, and what cannot
+ * be written is not remembered.
+ *
+ * @example
+ * ```ts
+ * import { LastChecked } from "./last_checked.ts";
+ * const memory = new LastChecked(await Deno.makeTempDir());
+ * const selection = { spec: "/work/app/spec.ts", images: [], platforms: [] };
+ * console.log(memory.recall(selection)); // []
+ * memory.remember(selection, ["127.0.0.1:5000/app:0123abcd"]);
+ * console.log(memory.recall(selection)); // [ "127.0.0.1:5000/app:0123abcd" ]
+ * ```
+ */
+export class LastChecked {
+  readonly #dir: string;
+  // What recall read, by selection key: remember then writes only what changed.
+  readonly #recalled = new Map<string, string[]>();
+
+  /** Keep the URIs in `dir` (made when first written). */
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** The URIs the last build with this selection checked; `[]` when none is known. */
+  recall(selection: CheckedSelection): string[] {
+    const key = selectionKey(selection);
+    let uris: string[] = [];
+    try {
+      const entry = JSON.parse(Deno.readTextFileSync(this.#file(key)));
+      if (entry?.key === key && Array.isArray(entry.uris)) {
+        uris = entry.uris.filter((uri: unknown) => typeof uri === "string");
+      }
+    } catch {
+      // Nothing remembered, or unreadable: no guess.
+    }
+    this.#recalled.set(key, uris);
+    return [...uris];
+  }
+
+  /** Remember the URIs a build with this selection checked (written only when changed). */
+  remember(selection: CheckedSelection, uris: readonly string[]): void {
+    const key = selectionKey(selection);
+    const before = this.#recalled.get(key) ?? this.recall(selection);
+    if (before.length === uris.length && before.every((uri, i) => uri === uris[i])) return;
+    if (writeWholeSync(this.#file(key), `${JSON.stringify({ key, uris })}\n`)) {
+      this.#recalled.set(key, [...uris]);
+    }
+  }
+
+  #file(key: string): string {
+    return join(this.#dir, `${sha256Hex(key)}.json`);
+  }
+}
+
+function selectionKey(selection: CheckedSelection): string {
+  const { spec, images, platforms, registry } = selection;
+  return JSON.stringify([spec, [...images], [...platforms], registry ?? null]);
+}
