@@ -11,8 +11,8 @@ import { join } from "./path.ts";
 /**
  * The cache folder `sub` of imgtool: `$XDG_CACHE_HOME/imgtool/<sub>`, else
  * `$HOME/.cache/imgtool/<sub>`; `undefined` when neither variable is set. By default the
- * variables are read from the environment, when that needs no permission prompt (a
- * variable that cannot be read counts as unset: a cache is never worth asking for).
+ * variables are read from the environment (once per process), when that needs no permission
+ * prompt (a variable that cannot be read counts as unset: a cache is never worth asking for).
  *
  * @example
  * ```ts
@@ -25,14 +25,18 @@ import { join } from "./path.ts";
  */
 export function imgtoolCacheDir(
   sub: string,
-  env: Record<string, string | undefined> = {
-    XDG_CACHE_HOME: readEnv("XDG_CACHE_HOME"),
-    HOME: readEnv("HOME"),
-  },
+  env: Record<string, string | undefined> = processEnvironment(),
 ): string | undefined {
   if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, "imgtool", sub);
   if (env.HOME) return join(env.HOME, ".cache", "imgtool", sub);
   return undefined;
+}
+
+let environment: Record<string, string | undefined> | undefined;
+
+/** The two variables, read once: each read asks the permission system first. */
+function processEnvironment(): Record<string, string | undefined> {
+  return environment ??= { XDG_CACHE_HOME: readEnv("XDG_CACHE_HOME"), HOME: readEnv("HOME") };
 }
 
 /** An environment variable, or `undefined` when reading it would need a permission prompt. */

@@ -396,7 +396,7 @@ function classMember(chars: readonly string[], at: number): [string, number] {
     const rest = chars.slice(at).join("");
     const end = rest.indexOf(":]", 2);
     if (end !== -1) {
-      const ranges = POSIX_CLASSES.get(rest.slice(0, end + 2));
+      const ranges = posixClasses().get(rest.slice(0, end + 2));
       if (ranges === undefined) throw new GoSyntaxError(`unknown class ${rest.slice(0, end + 2)}`);
       return [ranges, at + Array.from(rest.slice(0, end + 2)).length];
     }
@@ -427,7 +427,7 @@ function classChar(chars: readonly string[], at: number): [number | string, numb
 function classEscape(chars: readonly string[], at: number): [number | string, number] {
   const escape = chars[at + 1];
   if (escape === undefined) throw new GoSyntaxError("a trailing \\ escapes nothing");
-  const perl = PERL_CLASSES.get(escape);
+  const perl = perlClasses().get(escape);
   if (perl !== undefined) return [perl, at + 2];
   if (escape === "p" || escape === "P") {
     // Only one-letter categories can get here: patternmatcher escapes `{`.
@@ -488,15 +488,22 @@ const WORD: Ranges = [[code("0"), code("9")], [code("A"), code("Z")], [code("_")
   code("z"),
 ]];
 
+// The class tables are made on first use: few patterns have classes, and every run of imgtool
+// loads this module.
+let perlTable: Map<string, string> | undefined;
+let posixTable: Map<string, string> | undefined;
+
 /** Go's Perl classes are ASCII-only (JavaScript's `\s` is not). */
-const PERL_CLASSES = new Map<string, string>([
-  ["d", members(DIGIT)],
-  ["D", members(complement(DIGIT))],
-  ["s", members(SPACE)],
-  ["S", members(complement(SPACE))],
-  ["w", members(WORD)],
-  ["W", members(complement(WORD))],
-]);
+function perlClasses(): Map<string, string> {
+  return perlTable ??= new Map<string, string>([
+    ["d", members(DIGIT)],
+    ["D", members(complement(DIGIT))],
+    ["s", members(SPACE)],
+    ["S", members(complement(SPACE))],
+    ["w", members(WORD)],
+    ["W", members(complement(WORD))],
+  ]);
+}
 
 const POSIX_RANGES: [string, Ranges][] = [
   ["alnum", [[code("0"), code("9")], [code("A"), code("Z")], [code("a"), code("z")]]],
@@ -519,12 +526,14 @@ const POSIX_RANGES: [string, Ranges][] = [
 ];
 
 /** Go's POSIX classes (`[:alpha:]`, `[:^alpha:]`) as class members. */
-const POSIX_CLASSES = new Map<string, string>(
-  POSIX_RANGES.flatMap(([name, ranges]) => [
-    [`[:${name}:]`, members(ranges)],
-    [`[:^${name}:]`, members(complement(ranges))],
-  ]),
-);
+function posixClasses(): Map<string, string> {
+  return posixTable ??= new Map<string, string>(
+    POSIX_RANGES.flatMap(([name, ranges]) => [
+      [`[:${name}:]`, members(ranges)],
+      [`[:^${name}:]`, members(complement(ranges))],
+    ]),
+  );
+}
 
 const CONTROL_ESCAPES = new Map<string, number>([
   ["a", 7],
