@@ -7,7 +7,6 @@
  * @module
  */
 
-import { exists } from "./fs.ts";
 import { dirname, resolve, toFileUrl } from "./path.ts";
 import { SpecError } from "./errors.ts";
 import { type Image, Image as ImageClass, isImage } from "./image.ts";
@@ -36,13 +35,16 @@ export interface LoadedSpec {
  */
 export async function loadSpec(path: string): Promise<LoadedSpec> {
   const file = resolve(Deno.cwd(), path);
-  if (!exists(file)) {
+  // Asked asynchronously: what loads the spec is synchronous work, and this one turn of the
+  // event loop lets network work started before it move on (a build's early HEAD).
+  const info = await Deno.stat(file).catch(() => undefined);
+  if (info === undefined) {
     throw new SpecError(`spec file not found: ${file}`, {
       hint:
         "give the path of a .ts file that exports images, e.g. imgtool build spec.ts (imgtool init writes one)",
     });
   }
-  if (!Deno.statSync(file).isFile) throw new SpecError(`${file} is not a file`);
+  if (!info.isFile) throw new SpecError(`${file} is not a file`);
   checkImports(file);
   let module: Record<string, unknown>;
   try {
