@@ -10,6 +10,9 @@
  *   call. Deno keeps a module's compiled code in its code cache, and what is compiled at
  *   load is all that cache holds; with lazy compilation every run compiled again each
  *   function it called, a few milliseconds of a no-op build (`deno task bench noop-build`).
+ *   `deno task test` and `deno task bench` run with it too: V8 refuses a code cache made under
+ *   other flags, so a test process importing the sources lazily and the CLI it starts would
+ *   otherwise replace each other's cache of the same modules on every run.
  *
  * @module
  */
