@@ -33,12 +33,28 @@
  * @module
  */
 
+import { type CacheLimits, noteCacheUse, pruneCacheDir } from "./cache_dir.ts";
 import { writeWholeSync } from "./fs.ts";
 import { join, resolve } from "./path.ts";
 import { sha256Hex } from "./sha256.ts";
 
 /** Bump when the stored form changes: files of another format are no entries. */
 const FORMAT = "imgtool-digests/1";
+
+/**
+ * How many trees' digests are kept (a tree of 20,000 files takes some 2 MB): past these, the
+ * least recently used go (`pruneCacheDir`).
+ *
+ * @example
+ * ```ts
+ * import { DIGEST_CACHE_LIMITS } from "./digest_cache.ts";
+ * console.log(DIGEST_CACHE_LIMITS.maxBytes / 1024 / 1024); // 256
+ * ```
+ */
+export const DIGEST_CACHE_LIMITS: CacheLimits = {
+  maxEntries: 1000,
+  maxBytes: 256 * 1024 * 1024,
+};
 
 /** How long a file must have been unchanged for its digest to be remembered. */
 const SETTLED_MS = 2000;
@@ -186,14 +202,16 @@ export class DigestCache {
     const files = [...this.#kept.values()];
     const text = `${JSON.stringify({ format: FORMAT, root: this.root, files })}\n`;
     // A failure only loses a saving: the next run hashes these files again.
-    writeWholeSync(file, text);
+    if (writeWholeSync(file, text)) pruneCacheDir(this.#dir!, DIGEST_CACHE_LIMITS);
   }
 
   #load(): Map<string, Entry> {
     const file = this.#file;
     if (file === undefined || !granted("read", this.#dir!)) return new Map();
     try {
-      return parseCache(JSON.parse(Deno.readTextFileSync(file)), this.root);
+      const entries = parseCache(JSON.parse(Deno.readTextFileSync(file)), this.root);
+      if (entries.size > 0) noteCacheUse(file);
+      return entries;
     } catch {
       // Missing, unreadable or not JSON: nothing remembered.
       return new Map();

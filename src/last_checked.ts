@@ -12,7 +12,7 @@
  * @module
  */
 
-import { imgtoolCacheDir } from "./cache_dir.ts";
+import { type CacheLimits, imgtoolCacheDir, noteCacheUse, pruneCacheDir } from "./cache_dir.ts";
 import { writeWholeSync } from "./fs.ts";
 import { join } from "./path.ts";
 import { sha256Hex } from "./sha256.ts";
@@ -46,6 +46,17 @@ export function defaultLastCheckedDir(
 }
 
 /**
+ * How many specs' URIs are kept: past these, the least recently used go (`pruneCacheDir`).
+ *
+ * @example
+ * ```ts
+ * import { LAST_CHECKED_LIMITS } from "./last_checked.ts";
+ * console.log(LAST_CHECKED_LIMITS.maxEntries); // 2000
+ * ```
+ */
+export const LAST_CHECKED_LIMITS: CacheLimits = { maxEntries: 2000, maxBytes: 4 * 1024 * 1024 };
+
+/**
  * The URIs each spec's last pushed build checked, one small JSON file per spec and
  * selection. Reads and writes never fail: what cannot be read is no guess, and what cannot
  * be written is not remembered.
@@ -75,9 +86,11 @@ export class LastChecked {
     const key = selectionKey(selection);
     let uris: string[] = [];
     try {
-      const entry = JSON.parse(Deno.readTextFileSync(this.#file(key)));
+      const file = this.#file(key);
+      const entry = JSON.parse(Deno.readTextFileSync(file));
       if (entry?.key === key && Array.isArray(entry.uris)) {
         uris = entry.uris.filter((uri: unknown) => typeof uri === "string");
+        noteCacheUse(file);
       }
     } catch {
       // Nothing remembered, or unreadable: no guess.
@@ -93,6 +106,7 @@ export class LastChecked {
     if (before.length === uris.length && before.every((uri, i) => uri === uris[i])) return;
     if (writeWholeSync(this.#file(key), `${JSON.stringify({ key, uris })}\n`)) {
       this.#recalled.set(key, [...uris]);
+      pruneCacheDir(this.#dir, LAST_CHECKED_LIMITS);
     }
   }
 

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { imgtoolCacheDir } from "../cache_dir.ts";
+import { type CacheLimits, imgtoolCacheDir, noteCacheUse, pruneCacheDir } from "../cache_dir.ts";
 import { writeWholeSync } from "../fs.ts";
 import { join } from "../path.ts";
 import { sha256Hex } from "../sha256.ts";
@@ -63,6 +63,18 @@ export function defaultTagCacheDir(
 }
 
 /**
+ * How many seen tags are kept (an entry is some 300 bytes): past these, the least recently
+ * used go (`pruneCacheDir`).
+ *
+ * @example
+ * ```ts
+ * import { TAG_CACHE_LIMITS } from "./tag_cache.ts";
+ * console.log(TAG_CACHE_LIMITS.maxEntries); // 5000
+ * ```
+ */
+export const TAG_CACHE_LIMITS: CacheLimits = { maxEntries: 5000, maxBytes: 8 * 1024 * 1024 };
+
+/**
  * Seen tags as small JSON files in a folder, one per reference, each written whole (to a
  * temporary name, then renamed) so that concurrent builds never read half a file.
  *
@@ -88,14 +100,17 @@ export class FileTagCache implements TagCache {
 
   /** What the reference was last seen to be; `undefined` when unknown or unreadable. */
   get(reference: string): SeenTag | undefined {
+    const file = this.#file(reference);
     let text: string;
     try {
-      text = Deno.readTextFileSync(this.#file(reference));
+      text = Deno.readTextFileSync(file);
     } catch {
       return undefined;
     }
     try {
-      return parseEntry(JSON.parse(text), reference);
+      const seen = parseEntry(JSON.parse(text), reference);
+      if (seen) noteCacheUse(file);
+      return seen;
     } catch {
       return undefined;
     }
@@ -111,6 +126,7 @@ export class FileTagCache implements TagCache {
     };
     // A failure only loses a saving: the next check reads the manifest again.
     writeWholeSync(this.#file(reference), `${JSON.stringify(entry)}\n`);
+    pruneCacheDir(this.#dir, TAG_CACHE_LIMITS);
   }
 
   #file(reference: string): string {

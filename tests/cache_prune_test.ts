@@ -1,0 +1,113 @@
+// imgtool's cache folders stay bounded (src/cache_dir.ts): the least recently used entries go
+// once a folder passes its limits, and entries in use are kept young.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { noteCacheUse, pruneCacheDir } from "../src/cache_dir.ts";
+import { FileTagCache } from "../src/registry/tag_cache.ts";
+import { LastChecked } from "../src/last_checked.ts";
+import { withTempDir } from "./helpers.ts";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const NOW = Date.now();
+
+/** Write `name` with `bytes` bytes, last modified `ageMs` ago. */
+function entry(dir: string, name: string, ageMs: number, bytes = 10): string {
+  const path = join(dir, name);
+  Deno.writeTextFileSync(path, "x".repeat(bytes));
+  const when = new Date(NOW - ageMs);
+  Deno.utimeSync(path, when, when);
+  return path;
+}
+
+const names = (dir: string) => [...Deno.readDirSync(dir)].map((item) => item.name).sort();
+
+Deno.test("past its entry limit, a folder loses its least recently used entries", () =>
+  withTempDir((dir) => {
+    for (let i = 0; i < 10; i++) entry(dir, `${i}.json`, i * DAY_MS);
+    // 10 entries, 8 allowed: down to 6 (three quarters), the oldest (highest i) first.
+    assert.equal(pruneCacheDir(dir, { maxEntries: 8, maxBytes: 1e9 }, NOW), 4);
+    assert.deepEqual(names(dir), ["0.json", "1.json", "2.json", "3.json", "4.json", "5.json"]);
+  }));
+
+Deno.test("past its byte limit, a folder loses entries until it is at three quarters", () =>
+  withTempDir((dir) => {
+    entry(dir, "old-big.json", 3 * DAY_MS, 600);
+    entry(dir, "old-small.json", 2 * DAY_MS, 100);
+    entry(dir, "new-big.json", 0, 600);
+    assert.equal(pruneCacheDir(dir, { maxEntries: 100, maxBytes: 1000 }, NOW), 1);
+    assert.deepEqual(names(dir), ["new-big.json", "old-small.json"]);
+  }));
+
+Deno.test("within its limits nothing goes but stale temporary files; other files are left alone", () =>
+  withTempDir((dir) => {
+    entry(dir, "a.json", 400 * DAY_MS);
+    entry(dir, "b.json.123.abc.tmp", 2 * 60 * 60 * 1000); // a write that never finished
+    entry(dir, "c.json.456.def.tmp", 1000); // a write going on now
+    entry(dir, "notes.txt", 400 * DAY_MS);
+    Deno.mkdirSync(join(dir, "folder"));
+    assert.equal(pruneCacheDir(dir, { maxEntries: 1, maxBytes: 1e9 }, NOW), 1);
+    assert.deepEqual(names(dir), ["a.json", "c.json.456.def.tmp", "folder", "notes.txt"]);
+    // A folder is listed once per process.
+    entry(dir, "d.json", 0);
+    assert.equal(pruneCacheDir(dir, { maxEntries: 1, maxBytes: 1e9 }, NOW), 0);
+  }));
+
+Deno.test("a missing or unreadable folder prunes nothing and throws nothing", () =>
+  withTempDir((dir) => {
+    assert.equal(pruneCacheDir(join(dir, "missing"), { maxEntries: 0, maxBytes: 0 }), 0);
+    const file = entry(dir, "file.json", 0);
+    assert.equal(pruneCacheDir(file, { maxEntries: 0, maxBytes: 0 }), 0);
+  }));
+
+Deno.test("using an entry keeps it young: a day-old one is touched, a fresh one is not", () =>
+  withTempDir((dir) => {
+    const old = entry(dir, "old.json", 10 * DAY_MS);
+    const fresh = entry(dir, "fresh.json", 60 * 60 * 1000);
+    noteCacheUse(old, NOW);
+    noteCacheUse(fresh, NOW);
+    noteCacheUse(join(dir, "missing.json"), NOW); // no error
+    assert.equal(Deno.statSync(old).mtime?.getTime(), NOW);
+    assert.equal(Deno.statSync(fresh).mtime?.getTime(), NOW - 60 * 60 * 1000);
+  }));
+
+Deno.test("the tag cache and the checked URIs keep what they use when they prune", () =>
+  withTempDir(async (dir) => {
+    const seen = {
+      digest: `sha256:${"a".repeat(64)}`,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      platforms: ["linux/amd64"],
+    };
+    // An earlier build remembered this tag (a process of its own: each prunes once).
+    const module = new URL("../src/registry/tag_cache.ts", import.meta.url).href;
+    const earlier = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { FileTagCache } from "${module}";
+         new FileTagCache(${JSON.stringify(join(dir, "tags"))})
+           .set("127.0.0.1:5000/app:used", ${JSON.stringify(seen)});`,
+      ],
+    }).output();
+    assert.equal(earlier.code, 0, new TextDecoder().decode(earlier.stderr));
+    const [usedFile] = names(join(dir, "tags")).map((name) => join(dir, "tags", name));
+    const longAgo = new Date(NOW - 30 * DAY_MS);
+    Deno.utimeSync(usedFile, longAgo, longAgo);
+    // Read now: the entry counts as used today.
+    assert.ok(new FileTagCache(join(dir, "tags")).get("127.0.0.1:5000/app:used"));
+    // 5,000 newer entries, written older than the one just used, then one more write prunes.
+    for (let i = 0; i < 5000; i++) entry(join(dir, "tags"), `filler-${i}.json`, DAY_MS, 1);
+    new FileTagCache(join(dir, "tags")).set("127.0.0.1:5000/app:new", seen);
+    const left = names(join(dir, "tags"));
+    assert.ok(left.length <= 3750, `${left.length} entries left`);
+    assert.ok(new FileTagCache(join(dir, "tags")).get("127.0.0.1:5000/app:used"), "kept");
+    assert.ok(new FileTagCache(join(dir, "tags")).get("127.0.0.1:5000/app:new"), "kept");
+
+    const checked = join(dir, "checked");
+    Deno.mkdirSync(checked);
+    for (let i = 0; i < 2001; i++) entry(checked, `filler-${i}.json`, DAY_MS, 1);
+    const memory = new LastChecked(checked);
+    const selection = { spec: "/work/app/spec.ts", images: [], platforms: [] };
+    memory.remember(selection, ["127.0.0.1:5000/app:1"]);
+    assert.ok(names(checked).length <= 1500);
+    assert.deepEqual(new LastChecked(checked).recall(selection), ["127.0.0.1:5000/app:1"]);
+  }));
