@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import { defaultLastCheckedDir, LastChecked } from "../src/last_checked.ts";
 import { startDelayProxy } from "./delay_proxy.ts";
-import { median, min, ms, table } from "./lib.ts";
+import { table, timingRow } from "./lib.ts";
 
 /** How to run the far-registry comparison. */
 export interface FarRegistryOptions {
@@ -84,18 +84,8 @@ export async function farRegistry(options: FarRegistryOptions): Promise<void> {
       } ms away (a proxy on 127.0.0.1 holding each packet ${options.oneWayMs} ms each way):`,
     );
     table(["imgtool build --push", "median", "min", "runs (ms)"], [
-      [
-        "last build's tags remembered (asked first)",
-        ms(median(remembered)),
-        ms(min(remembered)),
-        remembered.map((t) => t.toFixed(0)).join(" "),
-      ],
-      [
-        "forgotten (asked once the tag is known)",
-        ms(median(forgotten)),
-        ms(min(forgotten)),
-        forgotten.map((t) => t.toFixed(0)).join(" "),
-      ],
+      timingRow("last build's tags remembered (asked first)", remembered),
+      timingRow("forgotten (asked once the tag is known)", forgotten),
     ]);
   } finally {
     await proxy.close();

@@ -80,6 +80,11 @@ export function min(values: readonly number[]): number {
   return Math.min(...values);
 }
 
+/** A table row for timed runs: label, median, min, and every run in whole milliseconds. */
+export function timingRow(label: string, times: readonly number[]): string[] {
+  return [label, ms(median(times)), ms(min(times)), times.map((t) => t.toFixed(0)).join(" ")];
+}
+
 /** Print a table with a header row; columns are left-aligned, numbers right-aligned. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): void {
   const all = [header, ...rows];

@@ -35,6 +35,7 @@ import {
   run,
   runOk,
   table,
+  timingRow,
 } from "./lib.ts";
 
 /** Options of the no-op build benchmark. */
@@ -232,24 +233,9 @@ export async function noopBuildBench(options: NoopBuildOptions): Promise<BenchRe
     }
     console.log(`  docker: ${cached} steps CACHED in the last run; ${options.runs} runs each\n`);
     table(["command", "median", "min", "runs (ms)"], [
-      [
-        "imgtool build --push (exists, no-op)",
-        ms(median(imgtoolMs)),
-        ms(min(imgtoolMs)),
-        imgtoolMs.map((t) => t.toFixed(0)).join(" "),
-      ],
-      [
-        "(the same from the sources: deno task imgtool)",
-        ms(median(sourcesMs)),
-        ms(min(sourcesMs)),
-        sourcesMs.map((t) => t.toFixed(0)).join(" "),
-      ],
-      [
-        "docker build --network=host (cached)",
-        ms(median(dockerMs)),
-        ms(min(dockerMs)),
-        dockerMs.map((t) => t.toFixed(0)).join(" "),
-      ],
+      timingRow("imgtool build --push (exists, no-op)", imgtoolMs),
+      timingRow("(the same from the sources: deno task imgtool)", sourcesMs),
+      timingRow("docker build --network=host (cached)", dockerMs),
     ]);
     const goal: Goal = {
       name: "imgtool/docker time (medians)",
