@@ -243,7 +243,13 @@ const EXAMPLES: Record<string, string> = {
   imgtool build spec.ts                  build into the local engine
   imgtool build spec.ts --push           build what the registry lacks, push it
   imgtool build spec.ts --push --platform linux/amd64,linux/arm64
-  imgtool build spec.ts --image trainer --force --json`,
+  imgtool build spec.ts --image trainer --force --json
+
+What it remembers between runs, in $XDG_CACHE_HOME/imgtool (else ~/.cache/imgtool):
+the digests of files unchanged since they were hashed (digests/), the digest and
+platforms of each tag it checked (tags/), and the tags each spec's last pushed
+build checked, asked for first next time (checked/). It only saves work: a build
+checks every tag it computes, each folder stays bounded, and deleting it is safe.`,
   dockerfile: `Examples:
   imgtool dockerfile spec.ts             print the Dockerfile of the only image
   imgtool dockerfile spec.ts --image default --out build/
