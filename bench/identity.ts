@@ -136,7 +136,8 @@ export async function identityBench(options: IdentityOptions): Promise<BenchResu
     const opensslRate = throughput(bestOpenssl);
     const best = (mode: string) => min(runs[mode].map((r) => r.ms));
     const bestWall = (mode: string) => min(runs[mode].map((r) => r.wallMs));
-    const peak = (mode: string) => Math.max(...runs[mode].map((r) => r.peakRssKiB)) / 1024;
+    // Peak memory in MB of 10^6 bytes, as every other figure here (VmHWM is in KiB).
+    const peak = (mode: string) => Math.max(...runs[mode].map((r) => r.peakRssKiB)) * 1024 / MB;
     const row = (label: string, mode: string) => [
       label,
       ms(best(mode)),
@@ -232,7 +233,7 @@ async function explore(
       throw new Error(`variant ${mode} gives another digest: ${results[0].digest}`);
     }
     const best = min(results.map((r) => r.ms));
-    const peak = Math.max(...results.map((r) => r.peakRssKiB)) / 1024;
+    const peak = Math.max(...results.map((r) => r.peakRssKiB)) * 1024 / MB;
     rows.push([
       mode,
       variant.describe,

@@ -143,19 +143,39 @@ export function sha256(data: string | Uint8Array): string {
 // Times come in milliseconds: a file rewritten at the same size within the same millisecond
 // keeps its key. So, as git does with "racily clean" files, only digests of settled files
 // are remembered (`isSettled`); a later change moves the change time past them.
-// By absolute path: the digest and the stat it was taken at (compared field by field: a
-// string key per file costs more than the lookup saves).
-const memory = new Map<string, { readonly info: Deno.FileInfo; readonly sha256: string }>();
+// By absolute path: the digest and the stat fields it was taken at (compared field by field:
+// a string key per file costs more than the lookup saves; a whole Deno.FileInfo, with its
+// four Dates, costs several times the memory of these numbers).
+interface Remembered {
+  readonly size: number;
+  readonly mtime: number | undefined;
+  readonly ctime: number | undefined;
+  readonly ino: number | null;
+  readonly dev: number;
+  readonly sha256: string;
+}
+const memory = new Map<string, Remembered>();
 
 function fromMemory(path: string, info: Deno.FileInfo): string | undefined {
   const known = memory.get(path);
   if (known === undefined) return undefined;
-  const was = known.info;
-  return was.size === info.size && was.mtime?.getTime() === info.mtime?.getTime() &&
-      was.ctime?.getTime() === info.ctime?.getTime() && was.ino === info.ino &&
-      was.dev === info.dev
+  return known.size === info.size && known.mtime === info.mtime?.getTime() &&
+      known.ctime === info.ctime?.getTime() && known.ino === info.ino && known.dev === info.dev
     ? known.sha256
     : undefined;
+}
+
+/** Remember `sha256` for `path` at `info` in this process (not in a hashing Worker: it ends). */
+function keepInMemory(path: string, info: Deno.FileInfo, sha256: string): void {
+  if (IN_WORKER) return;
+  memory.set(path, {
+    size: info.size,
+    mtime: info.mtime?.getTime(),
+    ctime: info.ctime?.getTime(),
+    ino: info.ino,
+    dev: info.dev,
+    sha256,
+  });
 }
 
 /** Where and by which clock digests are remembered across runs. */
@@ -215,7 +235,7 @@ function recall(
 ): string | undefined {
   const cached = cache.get(path, info);
   if (cached !== undefined) {
-    memory.set(absolute, { info, sha256: cached });
+    keepInMemory(absolute, info, cached);
     return cached;
   }
   const remembered = fromMemory(absolute, info);
@@ -232,7 +252,7 @@ function remember(
   hex: string,
   since: number,
 ): void {
-  if (isSettled(info, since)) memory.set(absolute, { info, sha256: hex });
+  if (isSettled(info, since)) keepInMemory(absolute, info, hex);
   cache.set(path, info, hex);
 }
 
