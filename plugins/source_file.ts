@@ -6,7 +6,8 @@
  * @module
  */
 
-import { copy, definePlugin, type Diagnostic, isSafePath, paths } from "../mod.ts";
+import { copy, definePlugin, paths } from "../mod.ts";
+import { sourceProblems } from "./shared/source.ts";
 
 const { basename } = paths;
 
@@ -21,32 +22,7 @@ export interface Options {
 /** The source file plugin. */
 export const sourceFile = definePlugin<Options>({
   name: "source_file",
-  validate(options, context) {
-    const problems: Diagnostic[] = [];
-    const path = context.resolve(options.src);
-    if (!context.isFile(path)) {
-      problems.push({
-        message: context.isDirectory(path)
-          ? `${path} is a folder, not a file`
-          : `file not found: ${path}`,
-        hint: context.isDirectory(path)
-          ? "use withSourceFolder for folders"
-          : "check the path; relative paths are relative to the spec file's folder",
-        file: path,
-      });
-    }
-    for (const part of [basename(path), options.dst ?? "."]) {
-      if (!isSafePath(part)) {
-        problems.push({
-          message: `${
-            JSON.stringify(part)
-          } has $, \\ or a control character, which a Dockerfile cannot copy safely`,
-          hint: "rename the file or pick another destination",
-        });
-      }
-    }
-    return problems;
-  },
+  validate: (options, context) => sourceProblems(options.src, options.dst, "file", context),
   identify: (options, context) => ({
     file: context.file(options.src),
     name: basename(context.resolve(options.src)),

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { copy, definePlugin, type Diagnostic, isSafePath, paths } from "../mod.ts";
+import { copy, definePlugin, paths } from "../mod.ts";
+import { sourceProblems } from "./shared/source.ts";
 
 const { basename } = paths;
 
@@ -34,32 +35,7 @@ export function destination(options: Options, name: string): string {
 /** The source folder plugin. */
 export const sourceFolder = definePlugin<Options>({
   name: "source_folder",
-  validate(options, context) {
-    const problems: Diagnostic[] = [];
-    const path = context.resolve(options.src);
-    if (!context.isDirectory(path)) {
-      problems.push({
-        message: context.isFile(path)
-          ? `${path} is a file, not a folder`
-          : `folder not found: ${path}`,
-        hint: context.isFile(path)
-          ? "use withSourceFile for single files"
-          : "check the path; relative paths are relative to the spec file's folder",
-        file: path,
-      });
-    }
-    for (const part of [basename(path), options.dst ?? "."]) {
-      if (!isSafePath(part)) {
-        problems.push({
-          message: `${
-            JSON.stringify(part)
-          } has $, \\ or a control character, which a Dockerfile cannot copy safely`,
-          hint: "rename the folder or pick another destination",
-        });
-      }
-    }
-    return problems;
-  },
+  validate: (options, context) => sourceProblems(options.src, options.dst, "folder", context),
   identify: (options, context) => ({
     tree: context.tree(options.src),
     name: basename(context.resolve(options.src)),
