@@ -25,7 +25,7 @@ import {
   type Secret,
   shellQuote,
 } from "../mod.ts";
-import { pipInstall, uvCommand } from "./shared/python.ts";
+import { pipInstall, projectContext, uvCommand } from "./shared/python.ts";
 
 const { dirname, join } = paths;
 
@@ -160,24 +160,10 @@ export const poetryProject = definePlugin<Options>({
   render(options, context) {
     const pyproject = context.resolve(options.pyprojectFile);
     const whole = options.projectInstallMode === "install_project";
-    const files = whole
-      ? [{
-        kind: "tree" as const,
-        source: dirname(pyproject),
-        target: `${context.contextDir}/project`,
-      }]
-      : [
-        {
-          kind: "file" as const,
-          source: pyproject,
-          target: `${context.contextDir}/project/pyproject.toml`,
-        },
-        {
-          kind: "file" as const,
-          source: lockFile(options, context),
-          target: `${context.contextDir}/project/poetry.lock`,
-        },
-      ];
+    const files = projectContext(context.contextDir, pyproject, whole, {
+      path: lockFile(options, context),
+      name: "poetry.lock",
+    });
     const poetry = poetryCommand(context);
     const install = [
       poetry,

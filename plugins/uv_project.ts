@@ -29,6 +29,7 @@ import {
   installerCache,
   installerIdentity,
   pipInstall,
+  projectContext,
   uvCommand,
   uvMount,
 } from "./shared/python.ts";
@@ -122,26 +123,12 @@ export const uvProject = definePlugin<Options>({
     const pyproject = context.resolve(options.pyprojectFile);
     const lock = lockFile(options, context);
     const whole = options.projectInstallMode === "install_project";
-    const files = whole
-      ? [{
-        kind: "tree" as const,
-        source: dirname(pyproject),
-        target: `${context.contextDir}/project`,
-      }]
-      : [
-        {
-          kind: "file" as const,
-          source: pyproject,
-          target: `${context.contextDir}/project/pyproject.toml`,
-        },
-        ...(lock
-          ? [{
-            kind: "file" as const,
-            source: lock,
-            target: `${context.contextDir}/project/uv.lock`,
-          }]
-          : []),
-      ];
+    const files = projectContext(
+      context.contextDir,
+      pyproject,
+      whole,
+      lock ? { path: lock, name: "uv.lock" } : undefined,
+    );
     const projectMount = {
       type: "bind" as const,
       source: `${context.contextDir}/project`,

@@ -9,8 +9,10 @@
 import {
   type BindMount,
   type CacheMount,
+  type ContextEntry,
   type Diagnostic,
   type Mount,
+  paths,
   type PluginContext,
   type Secret,
   shellQuote,
@@ -184,4 +186,38 @@ export function indexProblems(index: IndexSettings): Diagnostic[] {
       return [{ message: `index URL ${JSON.stringify(url)} is not an http(s) or file URL` }];
     }
   });
+}
+
+/**
+ * The build-context files of a Python project layer, under `<contextDir>/project`: the whole
+ * project folder (`install_project`), or only its `pyproject.toml` and its lock file, when
+ * there is one, under the name `lockName`.
+ *
+ * @example
+ * ```ts
+ * import { projectContext } from "./python.ts";
+ * const files = projectContext(".imgtool/02-poetry", "/work/app/pyproject.toml", false, {
+ *   path: "/work/app/poetry.lock",
+ *   name: "poetry.lock",
+ * });
+ * console.log(files.map((file) => file.target));
+ * // [ ".imgtool/02-poetry/project/pyproject.toml", ".imgtool/02-poetry/project/poetry.lock" ]
+ * ```
+ */
+export function projectContext(
+  contextDir: string,
+  pyproject: string,
+  wholeProject: boolean,
+  lock: { readonly path: string; readonly name: string } | undefined,
+): ContextEntry[] {
+  const target = `${contextDir}/project`;
+  if (wholeProject) {
+    return [{ kind: "tree", source: paths.dirname(pyproject), target }];
+  }
+  return [
+    { kind: "file", source: pyproject, target: `${target}/pyproject.toml` },
+    ...(lock
+      ? [{ kind: "file" as const, source: lock.path, target: `${target}/${lock.name}` }]
+      : []),
+  ];
 }
