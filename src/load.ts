@@ -35,8 +35,8 @@ export interface LoadedSpec {
  */
 export async function loadSpec(path: string): Promise<LoadedSpec> {
   const file = resolve(Deno.cwd(), path);
-  // Asked asynchronously: what loads the spec is synchronous work, and this one turn of the
-  // event loop lets network work started before it move on (a build's early HEAD).
+  // Asked and read asynchronously: what loads the spec is synchronous work, and these turns
+  // of the event loop let network work started before it move on (a build's early HEAD).
   const info = await Deno.stat(file).catch(() => undefined);
   if (info === undefined) {
     throw new SpecError(`spec file not found: ${file}`, {
@@ -45,14 +45,15 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
     });
   }
   if (!info.isFile) throw new SpecError(`${file} is not a file`);
-  checkImports(file);
+  const source = await Deno.readTextFile(file).catch(() => "");
+  checkImports(file, source);
   let module: Record<string, unknown>;
   try {
     module = await import(toFileUrl(file).href);
   } catch (error) {
     throw loadFailure(file, error);
   }
-  const images = collect(module, exportOrder(Deno.readTextFileSync(file)));
+  const images = collect(module, exportOrder(source));
   if (images.length === 0) {
     const names = Object.keys(module);
     throw new SpecError(`${file} exports no Image`, {
@@ -140,16 +141,18 @@ const REMOTE = /^(?:https?|jsr|npm):/;
  * Refuse remote imports (`https:`, `jsr:`, `npm:`) in the spec and the local files it
  * imports, before running anything: the imgtool binary can load only what is on disk, and
  * a spec should behave the same under `deno run` as in the binary. `node:` built-ins and
- * local files are fine.
+ * local files are fine. `entrySource` is the entry's text, when the caller has read it.
  */
-export function checkImports(entry: string): void {
+export function checkImports(entry: string, entrySource?: string): void {
   const seen = new Set<string>();
   const visit = (file: string) => {
     if (seen.has(file)) return;
     seen.add(file);
     let source: string;
     try {
-      source = Deno.readTextFileSync(file);
+      source = file === entry && entrySource !== undefined
+        ? entrySource
+        : Deno.readTextFileSync(file);
     } catch {
       return; // the import itself reports a missing file
     }
