@@ -10,9 +10,16 @@
  *   call. Deno keeps a module's compiled code in its code cache, and what is compiled at
  *   load is all that cache holds; with lazy compilation every run compiled again each
  *   function it called, a few milliseconds of a no-op build (`deno task bench noop-build`).
- *   `deno task test` and `deno task bench` run with it too: V8 refuses a code cache made under
- *   other flags, so a test process importing the sources lazily and the CLI it starts would
- *   otherwise replace each other's cache of the same modules on every run.
+ * - `--v8-flags=--single-threaded`: no V8 background threads (concurrent compilation,
+ *   marking, sweeping). A run of imgtool is short and its heap small; on a machine with few
+ *   cores those threads cost more than they save: a no-op build is about 2.5 ms shorter.
+ *   Hashing large trees runs in Workers of their own and stays well within its goals
+ *   (`deno task bench identity`).
+ *
+ * `deno task test` and `deno task bench` run with the same V8 flags: V8 refuses a code cache
+ * made under other flags, so a test process importing the sources and the CLI it starts would
+ * otherwise replace each other's cache of the same modules on every run
+ * (tests/runtime_flags_test.ts keeps the three tasks in step).
  *
  * @module
  */
@@ -30,7 +37,7 @@ const taskArgs = manifest.tasks.imgtool.split(/\s+/);
  * @example
  * ```ts
  * import { IMGTOOL_V8_FLAGS } from "./runtime_flags.ts";
- * console.log(IMGTOOL_V8_FLAGS); // [ "--v8-flags=--no-lazy" ]
+ * console.log(IMGTOOL_V8_FLAGS); // [ "--v8-flags=--no-lazy,--single-threaded" ]
  * ```
  */
 export const IMGTOOL_V8_FLAGS: readonly string[] = taskArgs.filter((arg) =>
