@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { noteCacheUse, pruneCacheDir } from "../src/cache_dir.ts";
+import { writeWholeSync } from "../src/fs.ts";
 import { FileTagCache } from "../src/registry/tag_cache.ts";
 import { LastChecked } from "../src/last_checked.ts";
 import { withTempDir } from "./helpers.ts";
@@ -110,4 +111,22 @@ Deno.test("the tag cache and the checked URIs keep what they use when they prune
     memory.remember(selection, ["127.0.0.1:5000/app:1"]);
     assert.ok(names(checked).length <= 1500);
     assert.deepEqual(new LastChecked(checked).recall(selection), ["127.0.0.1:5000/app:1"]);
+  }));
+
+Deno.test("a cache write that cannot finish leaves no temporary file and reports false", () =>
+  withTempDir((dir) => {
+    // The target is a folder: the temporary file is written, the rename fails.
+    Deno.mkdirSync(join(dir, "entry.json"));
+    assert.equal(writeWholeSync(join(dir, "entry.json"), "{}\n"), false);
+    assert.deepEqual(names(dir), ["entry.json"]);
+    assert.ok(Deno.statSync(join(dir, "entry.json")).isDirectory);
+    // A folder that cannot be made (a file is in the way): nothing is written.
+    Deno.writeTextFileSync(join(dir, "file"), "");
+    assert.equal(writeWholeSync(join(dir, "file", "entry.json"), "{}\n"), false);
+    assert.deepEqual(names(dir), ["entry.json", "file"]);
+    // And a write that can finish replaces the old content whole.
+    assert.equal(writeWholeSync(join(dir, "ok.json"), "old\n"), true);
+    assert.equal(writeWholeSync(join(dir, "ok.json"), "new\n"), true);
+    assert.equal(Deno.readTextFileSync(join(dir, "ok.json")), "new\n");
+    assert.deepEqual(names(dir), ["entry.json", "file", "ok.json"]);
   }));
