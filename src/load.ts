@@ -45,9 +45,17 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
     });
   }
   if (!info.isFile) throw new SpecError(`${file} is not a file`);
-  const source = await Deno.readTextFile(file).catch(() => "");
-  checkImports(file, source);
+  let source: string;
   let module: Record<string, unknown>;
+  try {
+    source = await Deno.readTextFile(file);
+  } catch (error) {
+    throw new SpecError(`cannot read ${file}: ${(error as Error)?.message ?? error}`, {
+      hint: "check that the spec file is readable by the user running imgtool",
+      cause: error,
+    });
+  }
+  checkImports(file, source);
   try {
     module = await import(toFileUrl(file).href);
   } catch (error) {

@@ -87,9 +87,10 @@ export async function buildCommand(
     await ensureValid(plans);
     const identities = new Map<ImagePlan, ImageIdentity>();
     for (const plan of plans) identities.set(plan, await identify(plan));
-    const checked = plans.filter((plan) => plan.info.registry && !identities.get(plan)!.prebuilt)
-      .map((plan) => identities.get(plan)!.uri);
-    lastChecked?.remember(selection, checked);
+    if (lastChecked) {
+      const checked = plans.filter((plan) => plan.info.registry && !identities.get(plan)!.prebuilt);
+      lastChecked.remember(selection, checked.map((plan) => identities.get(plan)!.uri));
+    }
     return await buildPlans(plans, identities, flags, registry, builders, signal, config);
   } finally {
     await registry.close();

@@ -151,7 +151,10 @@ export class RegistryClient {
   // Connections opened by preconnect, by origin, for the direct HEAD of check().
   #preconnected = new Map<string, Promise<Deno.Conn>>();
   // Direct HEADs sent by prefetch, by reference, until check() takes their answer.
-  #prefetched = new Map<string, { answer: Promise<string | undefined>; stop: AbortController }>();
+  #prefetched = new Map<
+    string,
+    { origin: string; answer: Promise<string | undefined>; stop: AbortController }
+  >();
 
   /** Make a client. */
   constructor(options: RegistryClientOptions = {}) {
@@ -211,7 +214,7 @@ export class RegistryClient {
     const remembered = cache?.get(key);
     const prefetched = this.#prefetched.get(key);
     this.#prefetched.delete(key);
-    if (!remembered) prefetched?.stop.abort();
+    if (!remembered) prefetched?.stop.abort(); // Forgotten since: no answer is trusted.
     if (remembered) {
       // The same digest is the same content: its platforms are the ones seen before.
       const direct = await (prefetched?.answer ?? this.#directDigest(ref));
@@ -261,9 +264,7 @@ export class RegistryClient {
     }
     if (this.#preconnected.has(origin)) return;
     // A prefetch has its own connection; when it guessed the tag right, none other is needed.
-    for (const key of this.#prefetched.keys()) {
-      if (this.#baseUrl(parseReference(key)) === origin) return;
-    }
+    for (const prefetch of this.#prefetched.values()) if (prefetch.origin === origin) return;
     const connecting = openConnection(new URL(origin));
     // A failure shows when the connection is used (as no direct answer), or never.
     connecting.catch(() => {});
@@ -299,7 +300,8 @@ export class RegistryClient {
     const key = formatReference(ref);
     if (this.#prefetched.has(key) || !this.#options.tagCache?.get(key)) return;
     const stop = new AbortController();
-    this.#prefetched.set(key, { answer: this.#directDigest(ref, stop.signal), stop });
+    const answer = this.#directDigest(ref, stop.signal);
+    this.#prefetched.set(key, { origin: this.#baseUrl(ref), answer, stop });
   }
 
   /**
