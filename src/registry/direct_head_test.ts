@@ -40,6 +40,19 @@ function rawServer(answer: string | undefined) {
   };
 }
 
+/** Run `body` against a {@link rawServer} answering `answer`, closing it whatever happens. */
+async function withRawServer(
+  answer: string | undefined,
+  body: (url: URL) => Promise<void>,
+): Promise<void> {
+  const server = rawServer(answer);
+  try {
+    await body(server.url);
+  } finally {
+    await server.close();
+  }
+}
+
 Deno.test("a direct HEAD sends HEAD with Host and the given headers, and reads the answer", async () => {
   let seen: { method: string; path: string; host: string; accept: string } | undefined;
   const server = serveLocal((request) => {
@@ -94,35 +107,24 @@ Deno.test("every failure of a direct HEAD is no answer", async (t) => {
     assert.equal(await directHead(url, { timeoutMs: 5000 }), undefined);
   });
   await t.step("a server that never answers, within the timeout", async () => {
-    const server = rawServer(undefined);
-    try {
+    await withRawServer(undefined, async (url) => {
       const started = performance.now();
-      assert.equal(await directHead(server.url, { timeoutMs: 200 }), undefined);
+      assert.equal(await directHead(url, { timeoutMs: 200 }), undefined);
       assert.ok(performance.now() - started < 5000, "the timeout ended the wait");
-    } finally {
-      await server.close();
-    }
+    });
   });
   await t.step("a malformed status line", async () => {
-    const server = rawServer("SPDY/3 200 OK\r\n\r\n");
-    try {
-      assert.equal(await directHead(server.url, { timeoutMs: 5000 }), undefined);
-    } finally {
-      await server.close();
-    }
+    await withRawServer("SPDY/3 200 OK\r\n\r\n", async (url) => {
+      assert.equal(await directHead(url, { timeoutMs: 5000 }), undefined);
+    });
   });
   await t.step("a connection closed before the headers end", async () => {
-    const server = rawServer("HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:");
-    try {
-      assert.equal(await directHead(server.url, { timeoutMs: 5000 }), undefined);
-    } finally {
-      await server.close();
-    }
+    await withRawServer("HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:", async (url) => {
+      assert.equal(await directHead(url, { timeoutMs: 5000 }), undefined);
+    });
   });
   await t.step("a header that would inject a line, refused before connecting", async () => {
-    const server = rawServer("HTTP/1.1 200 OK\r\n\r\n");
-    try {
-      const url = server.url;
+    await withRawServer("HTTP/1.1 200 OK\r\n\r\n", async (url) => {
       assert.equal(
         await directHead(url, { headers: { accept: "a\r\nX-Evil: 1" }, timeoutMs: 5000 }),
         undefined,
@@ -131,9 +133,7 @@ Deno.test("every failure of a direct HEAD is no answer", async (t) => {
         await directHead(url, { headers: { Host: "elsewhere" }, timeoutMs: 5000 }),
         undefined,
       );
-    } finally {
-      await server.close();
-    }
+    });
   });
   await t.step("a scheme other than http and https", async () => {
     assert.equal(await directHead(new URL("ftp://127.0.0.1/x"), { timeoutMs: 5000 }), undefined);
@@ -172,22 +172,18 @@ Deno.test("a proxy in the environment turns direct connections off", () => {
   assert.equal(proxyConfigured({ NO_PROXY: "*" }), false);
 });
 
-Deno.test("a direct HEAD stopped by its signal is no answer, at once", async () => {
-  const silent = rawServer(undefined);
-  try {
+Deno.test("a direct HEAD stopped by its signal is no answer, at once", () =>
+  withRawServer(undefined, async (url) => {
     const stop = new AbortController();
     const started = performance.now();
-    const answer = directHead(silent.url, { timeoutMs: 60_000, signal: stop.signal });
+    const answer = directHead(url, { timeoutMs: 60_000, signal: stop.signal });
     await new Promise((resolve) => setTimeout(resolve, 50));
     stop.abort();
     assert.equal(await answer, undefined);
     const stopped = AbortSignal.abort();
-    assert.equal(await directHead(silent.url, { timeoutMs: 60_000, signal: stopped }), undefined);
+    assert.equal(await directHead(url, { timeoutMs: 60_000, signal: stopped }), undefined);
     assert.ok(performance.now() - started < 10_000, "neither waited for the timeout");
-  } finally {
-    await silent.close();
-  }
-});
+  }));
 
 /** A tag cache in memory that remembers one tag. */
 function rememberedAs(reference: string, digest: string): TagCache {
@@ -401,10 +397,9 @@ Deno.test("prefetch sends nothing for a tag not remembered, a bad reference, or 
   }
 });
 
-Deno.test("a prefetch no check asks for is stopped by close, not waited for", async () => {
-  const silent = rawServer(undefined);
-  try {
-    const reference = `${silent.url.host}/team/app:1.0`;
+Deno.test("a prefetch no check asks for is stopped by close, not waited for", () =>
+  withRawServer(undefined, async (url) => {
+    const reference = `${url.host}/team/app:1.0`;
     const logs: string[] = [];
     const client = new RegistryClient({
       timeoutMs: 60_000,
@@ -417,7 +412,4 @@ Deno.test("a prefetch no check asks for is stopped by close, not waited for", as
     await client.close();
     assert.ok(performance.now() - started < 10_000, "close did not wait for the timeout");
     assert.ok(logs.some((line) => line.endsWith("stopped (direct connection)")), logs.join("\n"));
-  } finally {
-    await silent.close();
-  }
-});
+  }));
