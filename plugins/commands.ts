@@ -32,10 +32,12 @@ export const commands = definePlugin<Options>({
           hint: "give the shell command alone; imgtool writes the RUN",
         });
       }
-      if (/[\r\n]/.test(command)) {
+      // Line breaks and control characters are the core's to report (it names the option).
+      if (/\\\s*$/.test(command)) {
         problems.push({
-          message: `command ${index + 1} has a line break, which a Dockerfile step cannot hold`,
-          hint: "split it into separate commands, or join the parts with && or ;",
+          message: `command ${index + 1} ends in \\, which would join the next Dockerfile ` +
+            "instruction to it",
+          hint: "remove the \\ at the end; to split a long command, give several commands",
         });
       }
     });

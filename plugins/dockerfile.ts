@@ -34,6 +34,24 @@ export const dockerfile = definePlugin<Options>({
       });
     } else if (!/^\s*FROM\s/im.test(text)) {
       problems.push({ message: `${path} has no FROM instruction`, file: path });
+    } else {
+      const { directives, body } = splitDirectives(text);
+      const escape = directives.escape ?? "\\";
+      if (escape !== "\\" && escape !== "`") {
+        problems.push({
+          message: `${path}: the escape directive must be \\ or \`, not ${JSON.stringify(escape)}`,
+          file: path,
+        });
+      }
+      const last = body.split("\n").filter((line) => !/^\s*(#.*)?$/.test(line)).at(-1);
+      if (last?.trimEnd().endsWith(escape)) {
+        problems.push({
+          message: `${path}: its last instruction ends in ${escape}, which would join the ` +
+            "next instruction to it",
+          hint: `remove the ${escape} at the end of the last line`,
+          file: path,
+        });
+      }
     }
     return problems;
   },
@@ -52,13 +70,45 @@ export const dockerfile = definePlugin<Options>({
   }),
   render(options, context) {
     const path = context.resolve(options.file);
-    const text = context.readText(path) ?? "";
-    // A `# syntax=` line only works on the first line; the configured one (if any) is there.
-    const lines = text.replace(/\n+$/, "").split(/\r?\n/).filter((line) =>
-      !/^#\s*syntax\s*=/i.test(line)
-    );
-    return { instructions: lines, context: [{ kind: "tree", source: dirname(path), target: "." }] };
+    const { directives, body } = splitDirectives(context.readText(path) ?? "");
+    return {
+      instructions: [],
+      directives,
+      dockerfileText: body,
+      context: [{ kind: "tree", source: dirname(path), target: "." }],
+    };
   },
 }, { module: import.meta.url });
 
 export default dockerfile;
+
+const DIRECTIVES = ["syntax", "escape", "check"];
+
+/**
+ * A Dockerfile's parser directives (`# syntax=...`, `# escape=...`, `# check=...`: the
+ * comment lines of that form at the very top, before any other line) and the rest of it.
+ * imgtool writes the directives first in the Dockerfile it generates, as Docker requires.
+ *
+ * @example
+ * ```ts
+ * import { splitDirectives } from "./dockerfile.ts";
+ * const { directives, body } = splitDirectives("# escape=`\nFROM debian\nRUN a `\n  b\n");
+ * console.log(directives.escape, body.split("\n")[0]); // ` FROM debian
+ * ```
+ */
+export function splitDirectives(
+  text: string,
+): { directives: Record<string, string>; body: string } {
+  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  const directives: Record<string, string> = {};
+  let index = 0;
+  for (; index < lines.length; index++) {
+    // Docker's rule: `# name=value`, each name once; the first other line ends them.
+    const match = /^#\s*([A-Za-z]+)\s*=\s*(.*?)\s*$/.exec(lines[index]);
+    const name = match?.[1].toLowerCase();
+    // An unknown name makes the line a comment, and a comment ends the directives.
+    if (!match || !name || !DIRECTIVES.includes(name) || name in directives) break;
+    directives[name] = match[2];
+  }
+  return { directives, body: lines.slice(index).join("\n").replace(/\s+$/, "") };
+}

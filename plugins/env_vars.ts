@@ -31,6 +31,8 @@ export function buildArgName(name: string): string {
 /** The env vars plugin. */
 export const envVars = definePlugin<Options>({
   name: "env_vars",
+  // Values with line breaks travel as build arguments (see render): byte for byte.
+  literalOptions: ["envVars"],
   validate(options) {
     const problems: Diagnostic[] = [];
     const entries = Object.entries(options.envVars);
@@ -46,6 +48,13 @@ export const envVars = definePlugin<Options>({
         problems.push({
           message: `the value of ${name} is a ${typeof value}, not a string`,
           hint: `write it as a string: ${name}: "${String(value)}"`,
+        });
+      } else if (value.includes("\0")) {
+        problems.push({
+          message: `the value of ${name} holds a NUL character (U+0000) at character ${
+            value.indexOf("\0") + 1
+          }, which no environment variable can hold`,
+          hint: "remove it; if the value comes from a file, check how it was read",
         });
       }
     }

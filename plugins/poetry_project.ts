@@ -25,7 +25,7 @@ import {
   type Secret,
   shellQuote,
 } from "../mod.ts";
-import { pipInstall, projectContext, uvCommand } from "./shared/python.ts";
+import { extraArgsProblems, pipInstall, projectContext, uvCommand } from "./shared/python.ts";
 
 const { dirname, join } = paths;
 
@@ -105,7 +105,7 @@ export const poetryProject = definePlugin<Options>({
   name: "poetry_project",
   needsRoot: true,
   validate(options, context) {
-    const problems: Diagnostic[] = [];
+    const problems: Diagnostic[] = [...extraArgsProblems(options.extraArgs)];
     const pyproject = context.resolve(options.pyprojectFile);
     if (!context.isFile(pyproject)) {
       problems.push({

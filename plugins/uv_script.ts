@@ -9,6 +9,7 @@
 
 import { parse as parseToml } from "smol-toml";
 import {
+  controlCharacterProblem,
   definePlugin,
   type Diagnostic,
   type IdentifyContext,
@@ -184,6 +185,13 @@ export const uvScript = definePlugin<Options>({
       }];
     }
     const problems: Diagnostic[] = [...indexProblems(options)];
+    parsed.dependencies.forEach((dependency, index) => {
+      const problem = controlCharacterProblem(
+        dependency,
+        `dependency ${index + 1} in the script header of ${path}`,
+      );
+      if (problem) problems.push({ ...problem, file: path });
+    });
     const remote = parsed.dependencies.filter((dependency) => localPath(dependency) === undefined);
     if (remote.length > 0) problems.push(...requirementProblems(remote));
     for (const dependency of parsed.dependencies) {

@@ -429,8 +429,24 @@ export type ContextEntry =
  * ```
  */
 export interface Rendered {
-  /** Dockerfile instructions, one per element, in order (a `\` line continuation is fine). */
+  /**
+   * Dockerfile instructions, one per element, in order. An element is exactly one
+   * instruction: a line break must follow a `\` (a continuation), and the last line must
+   * not end in one. The core refuses anything else, so no value can start an instruction.
+   */
   readonly instructions: readonly string[];
+  /**
+   * Base layers only: Dockerfile text taken as it is from a file the user wrote (as
+   * `fromDockerfile` does), placed before {@link Rendered.instructions}. It is the user's
+   * own Dockerfile, so it is not checked instruction by instruction; its last line must not
+   * continue onto what follows.
+   */
+  readonly dockerfileText?: string;
+  /**
+   * Base layers only: parser directives (`syntax`, `escape`, `check`) the Dockerfile must
+   * start with, by name. A `syntax` set in configuration takes the place of this one.
+   */
+  readonly directives?: Readonly<Record<string, string>>;
   /** Files the instructions refer to, placed in the build context. */
   readonly context?: readonly ContextEntry[];
   /** Build arguments the instructions read (values that Dockerfile text cannot carry). */
@@ -515,6 +531,13 @@ export interface LayerPlugin<O = unknown> {
    * switches back after them.
    */
   readonly needsRoot?: boolean;
+  /**
+   * Options (top-level keys) whose strings this plugin carries into the image safely
+   * whatever they hold, for example as build arguments or context files. The core checks
+   * every other string in a layer's options for line breaks and control characters, which
+   * Dockerfile text cannot carry, and reports them as validation problems.
+   */
+  readonly literalOptions?: readonly string[];
 
   /**
    * Base layers only: when the base stands for an image that already exists, its reference.

@@ -13,6 +13,7 @@ import { contribution } from "./identify.ts";
 import { hookProblem, type ImagePlan, layerProblem, type PlannedLayer } from "./plan.ts";
 import type { ValidateContext } from "./plugin.ts";
 import { secretSource } from "./secrets.ts";
+import { optionTextProblems } from "./text_safety.ts";
 
 /**
  * Validate planned images; returns their problems, in spec order (none means valid).
@@ -78,6 +79,10 @@ async function validateLayer(
     isIgnored: (path) => plan.ignore.ignores(planned.context.resolve(path)),
   };
 
+  // Before the plugin's own checks, which may parse the strings (URL parsers drop line breaks).
+  for (const found of optionTextProblems(options, plugin.literalOptions)) {
+    problems.push(problem(found));
+  }
   try {
     for (const found of (await plugin.validate?.(options, context)) ?? []) {
       problems.push(problem(found));

@@ -52,10 +52,21 @@ Deno.test("downloadFile() reports a URL that is not http(s)", async () => {
     const url of ["ftp://files.example/x", "files.example/x", "", "https://files.example/a\nb"]
   ) {
     assert.deepEqual(await messages({ ...GOOD, url }), [
+      ...lineBreakProblem("url", url),
       `url ${JSON.stringify(url)} is not an http(s) URL`,
     ]);
   }
 });
+
+// imgtool itself reports a line break in any option of any plugin, before the plugin's checks.
+function lineBreakProblem(option: string, value: string): string[] {
+  const at = value.indexOf("\n");
+  return at < 0 ? [] : [
+    `option ${option} holds a line break (U+000A) at character ${
+      at + 1
+    }, which Dockerfile text cannot carry`,
+  ];
+}
 
 Deno.test("downloadFile() reports credentials in the URL", async () => {
   const url = "https://user:pw@files.example/x";
@@ -77,6 +88,7 @@ Deno.test("downloadFile() reports a digest that is not 64 hex digits", async () 
 Deno.test("downloadFile() reports a destination that is not an absolute file path", async () => {
   for (const dest of ["data.txt", "/opt/data/", "/opt/$HOME/x", "/opt/a\\b", "", "/opt/a\nb"]) {
     assert.deepEqual(await messages({ ...GOOD, dest }), [
+      ...lineBreakProblem("dest", dest),
       `dest ${JSON.stringify(dest)} is not an absolute file path`,
     ]);
   }

@@ -151,12 +151,10 @@ export function requirementProblems(packages: readonly string[]): Diagnostic[] {
     return [{ message: "no packages given", hint: "name at least one package" }];
   }
   return packages.flatMap((requirement): Diagnostic[] => {
+    // Control characters are reported where the text came from: by the core for options
+    // (it names the option), by the plugin that read a file for the file's lines.
     // deno-lint-ignore no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(requirement)) {
-      return [{
-        message: `package ${JSON.stringify(requirement)} has a line break or control character`,
-      }];
-    }
+    if (/[\x00-\x1f\x7f]/.test(requirement)) return [];
     const text = requirement.trim();
     if (text.startsWith("-")) {
       return [{
@@ -177,15 +175,37 @@ export function requirementProblems(packages: readonly string[]): Diagnostic[] {
 /** Problems with index URLs. */
 export function indexProblems(index: IndexSettings): Diagnostic[] {
   const urls = [...(index.indexUrl ? [index.indexUrl] : []), ...index.extraIndexUrls];
-  return urls.flatMap((url): Diagnostic[] => {
-    try {
-      const parsed = new URL(url.replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*\}?/g, "x"));
-      if (!["http:", "https:", "file:"].includes(parsed.protocol)) throw new Error("protocol");
-      return [];
-    } catch {
-      return [{ message: `index URL ${JSON.stringify(url)} is not an http(s) or file URL` }];
-    }
-  });
+  return [
+    ...extraArgsProblems(index.extraArgs),
+    ...urls.flatMap((url): Diagnostic[] => {
+      try {
+        const parsed = new URL(url.replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*\}?/g, "x"));
+        if (!["http:", "https:", "file:"].includes(parsed.protocol)) throw new Error("protocol");
+        return [];
+      } catch {
+        return [{ message: `index URL ${JSON.stringify(url)} is not an http(s) or file URL` }];
+      }
+    }),
+  ];
+}
+
+/**
+ * Problems of `extraArgs`, shell words the user writes: a trailing `\` would continue the
+ * Dockerfile line into the next instruction. (Control characters are the core's to report.)
+ *
+ * @example
+ * ```ts
+ * import { extraArgsProblems } from "./python.ts";
+ * console.log(extraArgsProblems("--no-deps").length, extraArgsProblems("--no-deps \\").length); // 0 1
+ * ```
+ */
+export function extraArgsProblems(extraArgs: string | undefined): Diagnostic[] {
+  if (extraArgs === undefined || !/\\\s*$/.test(extraArgs)) return [];
+  return [{
+    message: `extraArgs ${JSON.stringify(extraArgs)} ends in \\, which would join the next ` +
+      "Dockerfile instruction to the install step",
+    hint: "remove the \\ at the end",
+  }];
 }
 
 /**
