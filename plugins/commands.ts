@@ -32,6 +32,13 @@ export const commands = definePlugin<Options>({
           hint: "give the shell command alone; imgtool writes the RUN",
         });
       }
+      if (/^\s*-/.test(command)) {
+        problems.push({
+          message: `command ${index + 1} starts with -, which a RUN instruction would read as ` +
+            "one of its own flags (--mount, --network, --security)",
+          hint: "start with the program to run; to pass such words to a shell, write sh -c '...'",
+        });
+      }
       // Line breaks and control characters are the core's to report (it names the option).
       if (/\\\s*$/.test(command)) {
         problems.push({

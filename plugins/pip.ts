@@ -31,7 +31,7 @@ export const defaults = {
 } satisfies Options;
 
 function quotePackages(packages: readonly string[], secrets: readonly Secret[]): string[] {
-  const ids = secrets.filter((secret) => secret.asEnvVar).map((secret) => secret.id);
+  const ids = secrets.filter((secret) => secret.asEnvVar).map((secret) => secret.variable);
   return packages.map((name) => shellQuoteExpanding(name.trim(), ids));
 }
 

@@ -140,7 +140,7 @@ export const uvProject = definePlugin<Options>({
       // No lock: let the installer resolve what pyproject.toml asks for. uv reads the
       // dependencies from pyproject.toml itself; pip cannot (`-r` takes requirements files
       // only), so it is given them as arguments.
-      const ids = options.secretMounts.filter((secret) => secret.asEnvVar).map((s) => s.id);
+      const ids = options.secretMounts.filter((secret) => secret.asEnvVar).map((s) => s.variable);
       const args = whole
         ? [PROJECT_DIR]
         : context.config.installer === "uv"

@@ -226,7 +226,9 @@ export const uvScript = definePlugin<Options>({
   },
   render(options, context) {
     const parsed = header(options, context) ?? { dependencies: [] };
-    const ids = options.secretMounts.filter((secret) => secret.asEnvVar).map((secret) => secret.id);
+    const ids = options.secretMounts.filter((secret) => secret.asEnvVar).map((secret) =>
+      secret.variable
+    );
     const entries: { source: string; target: string; mountPath: string; file: boolean }[] = [];
     const args = parsed.dependencies.map((dependency, index) => {
       const local = localPath(dependency);

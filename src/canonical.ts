@@ -49,7 +49,8 @@ export function canonicalJson(value: unknown, resolve: (ref: Ref) => unknown, pa
   if (isRef(value)) return canonicalJson(resolve(value), resolve, path);
   if (isSecret(value)) {
     return canonicalJson(
-      { $secret: value.id, mount: value.mount ?? null, asEnvVar: value.asEnvVar },
+      // A named variable counts by its name; `true` stays `true`, as tags made before it have.
+      { $secret: value.id, mount: value.mount ?? null, asEnvVar: value.envVar ?? value.asEnvVar },
       resolve,
       path,
     );

@@ -167,12 +167,19 @@ export function run(commands: string | readonly string[], options: RunOptions = 
   ];
   const steps = typeof commands === "string" ? [commands] : [...commands];
   const exports = (options.secrets ?? []).filter((secret) => secret.asEnvVar).map((secret) =>
-    `${secret.id}="$(cat ${shellQuote(secretPath(secret))})" && export ${secret.id}`
+    `${secret.variable}="$(cat ${shellQuote(secretPath(secret))})" && export ${secret.variable}`
   );
   const env = Object.entries(options.env ?? {}).map(([name, value]) =>
     `export ${name}=${shellQuote(value)}`
   );
   const body = [...env, ...exports, ...steps];
+  // BuildKit reads leading `--name=value` words of a RUN as its flags (`--mount`,
+  // `--network`, `--security`): the shell text must not start like one.
+  if (/^\s*-/.test(body[0] ?? "")) {
+    throw new RangeError(
+      `run: the command ${JSON.stringify(body[0])} starts with -, which RUN would read as its flag`,
+    );
+  }
   const lines = [...flags, body.join(" \\\n    && ")];
   return `RUN ${lines.join(" \\\n    ")}`;
 }

@@ -16,25 +16,29 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * import { Image, Secret, type SecretOptions } from "imgtool";
  * const options: SecretOptions = { key: "npmrc", group: "ci", mount: "/root/.npmrc" };
  * const secret = new Secret(options);
- * console.log(secret.id, secret.asEnvVar); // ci_npmrc false
+ * console.log(secret.id, secret.asEnvVar); // CI_NPMRC false
  * const image = Image.fromDebianBase().withCommands("npm ci", { secretMounts: secret });
  * ```
  */
 export interface SecretOptions {
   /** The secret's name. */
   key: string;
-  /** A group; the value then comes from `GROUP_KEY` (upper case). */
+  /** A group; the value then comes from `GROUP_KEY` (upper case, `-` becomes `_`). */
   group?: string;
   /** Where the step sees the secret as a file; without it, the step sees an environment variable. */
   mount?: string;
-  /** Expose the secret as an environment variable (the default when there is no `mount`). */
-  asEnvVar?: boolean;
+  /**
+   * Expose the secret as an environment variable (the default when there is no `mount`):
+   * `true` for the variable named {@link Secret.id}, or the name of the variable to set.
+   */
+  asEnvVar?: boolean | string;
 }
 
 /**
  * A secret a build step needs. Its value comes, at build time, from the environment variable
- * named {@link Secret.id} (`KEY`, or `GROUP_KEY` with a group) or from a file configured in
- * imgtool.toml. Inside the step it is that environment variable, or a file at `mount`.
+ * named {@link Secret.id} (`KEY`, or `GROUP_KEY` with a group, in upper case with `-` as `_`,
+ * as Flyte does) or from a file configured in imgtool.toml. Inside the step it is an
+ * environment variable ({@link Secret.variable}), or a file at `mount`.
  *
  * @example
  * ```ts
@@ -42,9 +46,12 @@ export interface SecretOptions {
  *
  * const token = new Secret({ key: "GITHUB_PAT" });
  * const netrc = new Secret({ key: "netrc", group: "ci", mount: "/root/.netrc" });
+ * const apt = new Secret({ key: "apt-secret", mount: "/etc/apt/apt-secret" });
+ * const pat = new Secret({ key: "github-pat", asEnvVar: "GH_TOKEN" });
  * const image = Image.fromDebianBase()
  *   .withPipPackages("private-package", { secretMounts: [token, netrc] });
- * console.log(token.id, netrc.id); // GITHUB_PAT CI_NETRC
+ * console.log(token.id, netrc.id, apt.id); // GITHUB_PAT CI_NETRC APT_SECRET
+ * console.log(pat.id, pat.variable); // GITHUB_PAT GH_TOKEN
  * ```
  */
 export class Secret {
@@ -56,23 +63,34 @@ export class Secret {
   readonly mount?: string;
   /** Whether the step sees the secret as an environment variable. */
   readonly asEnvVar: boolean;
+  /** The variable's name when `asEnvVar` named one. */
+  readonly envVar?: string;
 
   /** Describe a secret. Nothing is read until a build needs the value. */
   constructor(options: SecretOptions) {
     this.key = options.key;
     this.group = options.group;
     this.mount = options.mount;
-    this.asEnvVar = options.asEnvVar ?? options.mount === undefined;
+    const asEnvVar = options.asEnvVar ?? options.mount === undefined;
+    this.asEnvVar = asEnvVar !== false;
+    if (typeof asEnvVar === "string") this.envVar = asEnvVar;
     Object.defineProperty(this, SECRET_BRAND, { value: true });
     Object.freeze(this);
   }
 
   /**
    * The secret's id: the environment variable its value comes from, and its name in the step.
-   * As in the original, it is the group and key in upper case: `GROUP_KEY`, or `KEY`.
+   * As in the original, it is the group and key in upper case with `-` as `_`: `GROUP_KEY`,
+   * or `KEY` (`apt-secret` is `APT_SECRET`).
    */
   get id(): string {
-    return [this.group, this.key].filter(Boolean).map((part) => part!.toUpperCase()).join("_");
+    return [this.group, this.key].filter(Boolean)
+      .map((part) => part!.toUpperCase().replaceAll("-", "_")).join("_");
+  }
+
+  /** The environment variable the step sees: the name `asEnvVar` gave, else {@link id}. */
+  get variable(): string {
+    return this.envVar ?? this.id;
   }
 
   /** Problems with the secret's description itself (not its value). */
@@ -80,8 +98,17 @@ export class Secret {
     const problems: string[] = [];
     if (!ENV_NAME.test(this.id)) {
       problems.push(
-        `secret id ${
+        `secret key ${JSON.stringify(this.key)}${
+          this.group === undefined ? "" : ` (group ${JSON.stringify(this.group)})`
+        } gives the id ${
           JSON.stringify(this.id)
+        }, which is not a valid environment variable name (letters, digits, _ and -; not starting with a digit)`,
+      );
+    }
+    if (this.envVar !== undefined && !ENV_NAME.test(this.envVar)) {
+      problems.push(
+        `secret ${this.id}: asEnvVar ${
+          JSON.stringify(this.envVar)
         } is not a valid environment variable name (letters, digits, _; not starting with a digit)`,
       );
     }
@@ -108,7 +135,7 @@ export class Secret {
  * const netrc = new Secret({ key: "netrc", mount: "/root/.netrc" });
  * const request: SecretRequest = ["GITHUB_PAT", netrc];
  * const image = Image.fromDebianBase().withPipPackages("acme-internal", { secretMounts: request });
- * console.log(toSecrets(request).map((secret) => secret.id)); // [ "GITHUB_PAT", "netrc" ]
+ * console.log(toSecrets(request).map((secret) => secret.id)); // [ "GITHUB_PAT", "NETRC" ]
  * ```
  */
 export type SecretRequest = string | Secret | readonly (string | Secret)[];

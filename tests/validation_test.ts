@@ -523,7 +523,7 @@ Deno.test("a secret with an invalid id or a relative mount is reported", async (
   expectExactly(found, [
     {
       message:
-        'secret id "BAD-ID" is not a valid environment variable name (letters, digits, _; not starting with a digit)',
+        'secret key "bad id" gives the id "BAD ID", which is not a valid environment variable name (letters, digits, _ and -; not starting with a digit)',
       ...layer,
     },
     { message: 'secret RELATIVE: mount "etc/token" must be an absolute path', ...layer },
@@ -621,7 +621,7 @@ Deno.test("image settings: bad name, registry, Python version, platform and regi
     image("Python version 2.7 is not valid", "give [major, minor], e.g. [3, 12]"),
     image('unknown platform "linux/s390x"', 'use "linux/amd64" or "linux/arm64"'),
     image(
-      /^secret id "NOT-AN-ENV-NAME" is not a valid environment variable name/,
+      /^secret key "not an env name" gives the id "NOT AN ENV NAME", which is not a valid environment variable name/,
       "fix the registrySecret",
     ),
   ]);

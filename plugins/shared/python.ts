@@ -127,7 +127,7 @@ export function pipInstall(
 /** The index options as installer arguments. */
 export function indexArgs(context: PluginContext, index: IndexSettings): string[] {
   const secretIds = index.secretMounts.filter((secret) => secret.asEnvVar).map((secret) =>
-    secret.id
+    secret.variable
   );
   const quote = (value: string) => shellQuoteExpanding(value, secretIds);
   const uv = context.config.installer === "uv";
