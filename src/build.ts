@@ -105,12 +105,13 @@ function withLayer(
     ? `image "${image}", layer ${section.index} (${section.method}, plugin ${section.plugin})` +
       (section.callSite ? ` at ${section.callSite}` : "")
     : `image "${image}"`;
+  const hint = error.hint ??
+    (section ? `fix what ${section.method} asks for (see the failing step's output)` : undefined);
+  // The builder's own error is not kept as the cause: its text is unmasked.
   return new BuildError(mask(`${where}: ${error.message}`), {
-    hint: error.hint ??
-      (section ? `fix what ${section.method} asks for (see the failing step's output)` : undefined),
+    hint: hint === undefined ? undefined : mask(hint),
     output: error.output === undefined ? undefined : mask(error.output),
     step: error.step,
-    cause: error,
   });
 }
 

@@ -62,7 +62,11 @@ export interface BuildRequest {
   readonly registryAuthFile?: string;
   /** Stops the build when aborted. */
   readonly signal: AbortSignal;
-  /** Receives the builder's output, a line at a time (secret values already masked). */
+  /**
+   * Receives the builder's output, a line at a time; secret values in it are masked, each
+   * line of a multi-line one too. Pass whole lines: half a line may hold half a secret line,
+   * which no mask recognizes.
+   */
   readonly output: (line: string) => void;
 }
 
@@ -122,7 +126,10 @@ export interface BuilderContext {
   readonly config: Readonly<Config>;
   /** Registry operations. */
   readonly registry: RegistryAccess;
-  /** Run a tool, streaming its output; secret values in the output are masked. */
+  /**
+   * Run a tool, streaming its output a whole line at a time; secret values in the output
+   * (`onLine`, `stdout`, `stderr`, `tail`) are masked, each line of a multi-line one too.
+   */
   exec(command: string, options: ExecOptions): Promise<ExecResult>;
 }
 

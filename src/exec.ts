@@ -128,13 +128,21 @@ function stop(child: Deno.ChildProcess): void {
   child.status.finally(() => clearTimeout(timer));
 }
 
+/**
+ * The lines of a stream (ending in LF, CRLF or CR), each whole however the stream was cut
+ * into chunks: the part of a line a chunk ends with waits for the rest, so a line is never
+ * split in two (which would also split a secret in it past the redactor's reach). A chunk
+ * that ends in CR keeps it back too, in case the next one starts with the LF of a CRLF.
+ */
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let pending = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     pending += chunk;
-    const parts = pending.split(/\r?\n|\r/);
-    pending = parts.pop() ?? "";
+    const cut = pending.endsWith("\r") ? pending.length - 1 : pending.length;
+    const parts = pending.slice(0, cut).split(/\r\n|\n|\r/);
+    pending = (parts.pop() ?? "") + pending.slice(cut);
     yield* parts;
   }
-  if (pending) yield pending;
+  if (pending.endsWith("\r")) yield pending.slice(0, -1);
+  else if (pending) yield pending;
 }
