@@ -133,8 +133,9 @@ const EXPIRY_MARGIN_MS = 10_000;
 const MAX_TOKEN_RESPONSE = 1024 * 1024;
 
 /**
- * Answers registry challenges and remembers, per registry host, how it authenticates and
- * which tokens are still valid.
+ * Answers registry challenges and remembers, per registry origin, how it authenticates and
+ * which tokens are still valid. Only challenges the registry's own origin sent may be given
+ * to it: the caller judges that by the URL that answered, after redirects.
  *
  * @example
  * ```ts
@@ -147,8 +148,8 @@ const MAX_TOKEN_RESPONSE = 1024 * 1024;
  *   redactor: new Redactor(),
  *   unauthorizedHint: () => "log in",
  * });
- * const header = await auth.answerChallenge("127.0.0.1:5000", "127.0.0.1:5000", "repository:a:pull",
- *   'Basic realm="test"');
+ * const header = await auth.answerChallenge("127.0.0.1:5000", "http://127.0.0.1:5000",
+ *   "repository:a:pull", 'Basic realm="test"');
  * console.log(header.startsWith("Basic ")); // true
  * ```
  */
@@ -168,26 +169,35 @@ export class Authenticator {
   }
 
   /**
-   * The `Authorization` value to send up front to `host` for `scope`, if an earlier
-   * challenge taught us how this host authenticates; `undefined` otherwise.
+   * The `Authorization` value to send up front to the registry at `origin`
+   * (`https://ghcr.io`) for `scope`, if an earlier challenge taught us how it authenticates;
+   * `undefined` otherwise.
    */
-  async authorization(registry: string, host: string, scope: string): Promise<string | undefined> {
-    const known = this.#schemes.get(host);
+  async authorization(
+    registry: string,
+    origin: string,
+    scope: string,
+  ): Promise<string | undefined> {
+    const known = this.#schemes.get(origin);
     if (!known) return undefined;
     if (known.scheme === "basic") return await this.#basic(registry);
-    const cached = this.#cachedToken(host, scope);
+    const cached = this.#cachedToken(origin, scope);
     if (cached) return `Bearer ${cached}`;
-    const token = await this.#token(registry, host, known.realm, known.service, [scope]);
+    const token = await this.#token(registry, origin, known.realm, known.service, [scope]);
     return `Bearer ${token}`;
   }
 
   /**
    * The `Authorization` value to retry with after a 401 whose `WWW-Authenticate` header is
-   * `header`. Throws a {@link RegistryError} when the challenge cannot be answered.
+   * `header`. The caller vouches that the registry at `origin` sent that 401 itself (not a
+   * host it redirected to): what it says decides how we authenticate there from now on.
+   * Throws a {@link RegistryError} when the challenge cannot be answered, or would take
+   * the credentials somewhere they must not go (a realm over plain HTTP for an HTTPS
+   * registry, or with a user name or password in its URL).
    */
   async answerChallenge(
     registry: string,
-    host: string,
+    origin: string,
     scope: string,
     header: string | null,
   ): Promise<string> {
@@ -203,19 +213,28 @@ export class Authenticator {
           { registry, status: 401, hint: "check the registry's auth configuration" },
         );
       }
-      this.#schemes.set(host, { scheme: "bearer", realm, service: bearer.params.service });
+      // Checked before it is remembered: a realm we refuse must not be asked later either.
+      await this.#checkRealm(registry, origin, realm);
+      this.#schemes.set(origin, { scheme: "bearer", realm, service: bearer.params.service });
       // The token we sent (if any) was not good enough: forget it and ask again, for our
       // scope and whatever scope the registry says it needs.
-      this.#forgetTokens(host, scope);
+      this.#forgetTokens(origin, scope);
       const scopes = [scope];
       for (const s of (bearer.params.scope ?? "").split(" ")) {
         if (s && !scopes.includes(s)) scopes.push(s);
       }
-      const token = await this.#token(registry, host, realm, bearer.params.service, scopes, scope);
+      const token = await this.#token(
+        registry,
+        origin,
+        realm,
+        bearer.params.service,
+        scopes,
+        scope,
+      );
       return `Bearer ${token}`;
     }
     if (basic) {
-      this.#schemes.set(host, { scheme: "basic" });
+      this.#schemes.set(origin, { scheme: "basic" });
       const value = await this.#basic(registry);
       if (value) return value;
       const credential = await this.#options.credential(registry);
@@ -245,42 +264,93 @@ export class Authenticator {
     return `Basic ${encodeBase64(pair)}`;
   }
 
-  #cachedToken(host: string, scope: string): string | undefined {
+  #cachedToken(origin: string, scope: string): string | undefined {
     // A pull,push token also serves pulls.
     const candidates = [scope];
     if (scope.endsWith(":pull")) candidates.push(`${scope},push`);
     for (const s of candidates) {
-      const cached = this.#tokens.get(`${host} ${s}`);
+      const cached = this.#tokens.get(`${origin} ${s}`);
       if (cached && cached.expiresAt > this.#now()) return cached.token;
     }
     return undefined;
   }
 
-  #forgetTokens(host: string, scope: string): void {
-    this.#tokens.delete(`${host} ${scope}`);
-    if (scope.endsWith(":pull")) this.#tokens.delete(`${host} ${scope},push`);
+  #forgetTokens(origin: string, scope: string): void {
+    this.#tokens.delete(`${origin} ${scope}`);
+    if (scope.endsWith(":pull")) this.#tokens.delete(`${origin} ${scope},push`);
   }
 
   /** Get (or share a pending request for) a token, and cache it under `cacheScope`. */
   #token(
     registry: string,
-    host: string,
+    origin: string,
     realm: string,
     service: string | undefined,
     scopes: string[],
     cacheScope = scopes[0],
   ): Promise<string> {
-    const key = `${host} ${scopes.join(" ")}`;
+    const key = `${origin} ${scopes.join(" ")}`;
     const pending = this.#pending.get(key);
     if (pending) return pending;
     const request = this.#fetchToken(registry, realm, service, scopes).then(
       (result) => {
-        this.#tokens.set(`${host} ${cacheScope}`, result);
+        this.#tokens.set(`${origin} ${cacheScope}`, result);
         return result.token;
       },
     ).finally(() => this.#pending.delete(key));
     this.#pending.set(key, request);
     return request;
+  }
+
+  /**
+   * The realm as a URL, if credentials for `registry` (at `origin`) may go there: an HTTP(S)
+   * URL without userinfo, over HTTPS unless both the registry and the realm are spoken to
+   * over plain HTTP by choice (loopback, insecureRegistries). Anonymous token requests may
+   * use plain HTTP: they carry nothing to steal.
+   */
+  async #checkRealm(registry: string, origin: string, realm: string): Promise<URL> {
+    const { transport } = this.#options;
+    const refuse = (what: string, hint = "check the registry's auth configuration"): never => {
+      throw new RegistryError("protocol", `registry ${registry} ${what}`, {
+        registry,
+        status: 401,
+        hint,
+      });
+    };
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      return refuse(
+        `named a token realm that is not a URL: ${JSON.stringify(realm.slice(0, 200))}`,
+      );
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      refuse(`named a token realm that is not HTTP(S): ${displayUrl(url)}`);
+    }
+    if (url.username !== "" || url.password !== "") {
+      // fetch would send them as Basic credentials of the registry's choosing, beside ours.
+      refuse(
+        `named a token realm with a user name or password in its URL (${displayUrl(url)}); ` +
+          `imgtool does not use it`,
+      );
+    }
+    if (url.protocol === "http:") {
+      const registryOverHttps = new URL(origin).protocol === "https:";
+      const credential = await this.#options.credential(registry);
+      if (credential && (registryOverHttps || !transport.plainHttpAllowed(url.host))) {
+        refuse(
+          `sends us to the token server ${displayUrl(url)} over plain HTTP` +
+            (registryOverHttps ? `, though the registry itself speaks HTTPS` : "") +
+            `; credentials are not sent that way, so nothing was sent`,
+          registryOverHttps
+            ? `serve the token server over HTTPS (the registry's realm setting)`
+            : `serve the token server over HTTPS, or list ${url.host} in insecureRegistries ` +
+              `if this is a test setup`,
+        );
+      }
+    }
+    return url;
   }
 
   async #fetchToken(
@@ -290,38 +360,8 @@ export class Authenticator {
     scopes: string[],
   ): Promise<CachedToken> {
     const { transport, redactor } = this.#options;
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch {
-      throw new RegistryError(
-        "protocol",
-        `registry ${registry} named a token realm that is not a URL: ${
-          JSON.stringify(realm.slice(0, 200))
-        }`,
-        { registry, hint: "check the registry's auth configuration" },
-      );
-    }
-    if (url.protocol !== "https:" && url.protocol !== "http:") {
-      throw new RegistryError(
-        "protocol",
-        `registry ${registry} named a token realm that is not HTTP(S): ${displayUrl(url)}`,
-        { registry, hint: "check the registry's auth configuration" },
-      );
-    }
+    const url = new URL(realm);
     const credential = await this.#options.credential(registry);
-    if (credential && url.protocol === "http:" && !transport.plainHttpAllowed(url.host)) {
-      throw new RegistryError(
-        "protocol",
-        `registry ${registry} sends us to the token server ${displayUrl(url)} over plain HTTP; ` +
-          `credentials are not sent that way`,
-        {
-          registry,
-          hint: `serve the token server over HTTPS, or list ${url.host} in insecureRegistries ` +
-            `if this is a test setup`,
-        },
-      );
-    }
     const headers = new Headers({ accept: "application/json" });
     let method = "GET";
     let body: Uint8Array | undefined;
@@ -351,6 +391,7 @@ export class Authenticator {
     this.tokenRequests++;
     const { response, attempts } = await transport.send(url, { method, headers, body }, {
       registry,
+      credentialsInBody: body !== undefined,
     });
     if (response.status === 401 || response.status === 403) {
       await response.body?.cancel();

@@ -19,7 +19,7 @@ import {
 } from "./credentials.ts";
 import { Redactor, RegistryError } from "./errors.ts";
 import { directHead, openConnection, proxyConfigured } from "./direct_head.ts";
-import { displayUrl, sleep, Transport } from "./http.ts";
+import { displayUrl, type Sent, Transport } from "./http.ts";
 import {
   configPlatform,
   type Descriptor,
@@ -46,9 +46,11 @@ import {
   referenceTarget,
 } from "./reference.ts";
 
+import type { ProgressListener } from "./progress.ts";
 import type { SeenTag, TagCache } from "./tag_cache.ts";
 
 export type { Platform } from "./platform.ts";
+export type { ProgressListener, RequestProgress } from "./progress.ts";
 
 /** Explicit credentials: a user name and a password or access token. */
 export interface BasicCredentials {
@@ -76,8 +78,32 @@ export interface RegistryClientOptions {
   retries?: number;
   /** The fetch to use; for unit tests only. */
   fetch?: typeof fetch;
-  /** The time one request may take, in milliseconds, body included. Default 30 000. */
+  /**
+   * The time one attempt of a request may take, in milliseconds, body included; positive and
+   * at most a day. Default 30 000. With `retries`, it bounds how long any request can last.
+   */
   timeoutMs?: number;
+  /**
+   * Hears of requests that wait long or are retried, to show progress. Called with a
+   * `waiting` report every `slowRequestMs` while an attempt has no answer, and a `retrying`
+   * report before each retry (attempt, delay, reason).
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * import { describeProgress } from "./progress.ts";
+   * const client = new RegistryClient({
+   *   onProgress: (event) => console.error(describeProgress(event)),
+   *   slowRequestMs: 3000,
+   * });
+   * console.log(client instanceof RegistryClient); // true
+   * ```
+   */
+  onProgress?: ProgressListener;
+  /** How long an attempt waits before `onProgress` hears of it, and how often after. Default 5000. */
+  slowRequestMs?: number;
+  /** The random source of the retry jitter, numbers in [0, 1); for tests. Default `Math.random`. */
+  random?: () => number;
   /** The User-Agent header. Default `imgtool`. */
   userAgent?: string;
   /** Receives a line per request and per retry; secrets are redacted from it. */
@@ -163,6 +189,9 @@ export class RegistryClient {
       fetch: options.fetch,
       retries: options.retries,
       timeoutMs: options.timeoutMs,
+      onProgress: options.onProgress,
+      slowRequestMs: options.slowRequestMs,
+      random: options.random,
       userAgent: options.userAgent,
       log: options.log,
       redactor: this.#redactor,
@@ -486,6 +515,7 @@ export class RegistryClient {
     // The PUT is not retried alone (an upload session may not survive a failed PUT): on a
     // failure worth retrying, start over with a new session, within the same retry budget.
     const attempts = this.#transport.retries + 1;
+    const startedAt = Date.now();
     for (let attempt = 0;; attempt++) {
       const started = await this.#request(
         ref,
@@ -519,7 +549,14 @@ export class RegistryClient {
         if (
           error instanceof RegistryError && error.kind === "unreachable" && attempt + 1 < attempts
         ) {
-          await sleep(this.#transport.backoffMs(attempt));
+          await this.#transport.pauseBeforeRetry({
+            method: "PUT",
+            url: uploadUrl,
+            attempt,
+            attempts,
+            startedAt,
+            reason: "failed: no usable answer; starting a new upload",
+          });
           continue;
         }
         throw error;
@@ -531,7 +568,15 @@ export class RegistryClient {
       }
       if ((status >= 500 || status === 429) && attempt + 1 < attempts) {
         await sent.response.body?.cancel();
-        await sleep(this.#transport.backoffMs(attempt, sent.response.headers.get("retry-after")));
+        await this.#transport.pauseBeforeRetry({
+          method: "PUT",
+          url: uploadUrl,
+          attempt,
+          attempts,
+          startedAt,
+          reason: `answered ${status}; starting a new upload`,
+          retryAfter: sent.response.headers.get("retry-after"),
+        });
         continue;
       }
       throw await this.#fail(ref, sent, `upload blob ${digest}`);
@@ -734,7 +779,12 @@ export class RegistryClient {
     );
   }
 
-  /** Send a request to the registry of `ref`, answering one auth challenge if needed. */
+  /**
+   * Send a request to the registry of `ref`, answering one auth challenge if needed.
+   * Credentials go only to the registry's own origin, and only a 401 that origin sent
+   * itself (judged by the URL that answered, after redirects) is answered: a 401 from a
+   * host the request was sent or redirected to is an error naming that host.
+   */
   async #request(
     ref: Reference,
     actions: Actions,
@@ -742,14 +792,13 @@ export class RegistryClient {
     path: string | URL,
     init: { headers?: Record<string, string>; body?: Uint8Array; retry?: boolean } = {},
   ): Promise<Exchange> {
-    const base = this.#baseUrl(ref);
-    const url = typeof path === "string" ? new URL(`${base}${path}`) : path;
-    // Credentials only ever go to the registry's own origin.
-    const sameOrigin = url.origin === new URL(base).origin;
+    const origin = this.#baseUrl(ref);
+    const url = typeof path === "string" ? new URL(`${origin}${path}`) : path;
+    const toRegistry = url.origin === origin;
     const scope = repositoryScope(ref.repository, actions);
     const headers = new Headers(init.headers);
-    let authorization = sameOrigin
-      ? await this.#auth.authorization(ref.registry, ref.host, scope)
+    let authorization = toRegistry
+      ? await this.#auth.authorization(ref.registry, origin, scope)
       : undefined;
     for (let round = 0;; round++) {
       if (authorization) headers.set("authorization", authorization);
@@ -757,11 +806,37 @@ export class RegistryClient {
         registry: ref.registry,
         retry: init.retry,
       });
-      if (sent.response.status !== 401 || round > 0 || !sameOrigin) return { ...sent, url };
+      if (sent.response.status !== 401) return sent;
+      if (sent.url.origin !== origin) {
+        await sent.response.body?.cancel();
+        throw this.#foreignRefusal(ref, method, url, sent.url);
+      }
+      if (round > 0 || !toRegistry) return sent;
       const challenge = sent.response.headers.get("www-authenticate");
       await sent.response.body?.cancel();
-      authorization = await this.#auth.answerChallenge(ref.registry, ref.host, scope, challenge);
+      authorization = await this.#auth.answerChallenge(ref.registry, origin, scope, challenge);
     }
+  }
+
+  /** The error for a 401 from a host that is not the registry: no credentials go there. */
+  #foreignRefusal(ref: Reference, method: string, asked: URL, answered: URL): RegistryError {
+    const how = asked.origin === answered.origin
+      ? `the registry sent imgtool there`
+      : `registry ${ref.registry} redirected ${method} ${displayUrl(asked)} there`;
+    return new RegistryError(
+      "unauthorized",
+      this.#redactor.redact(
+        `${answered.host} refused ${method} ${displayUrl(answered)} (401 Unauthorized); ` +
+          `${how}, and imgtool sends the credentials of ${ref.registry} to no other host`,
+      ),
+      {
+        registry: ref.registry,
+        status: 401,
+        hint: `the registry should send its storage a URL that needs no credentials (a ` +
+          `presigned URL): check the storage settings of ${ref.registry} (or the proxy in ` +
+          `front of it)`,
+      },
+    );
   }
 
   #baseUrl(ref: Reference): string {
@@ -810,7 +885,9 @@ export class RegistryClient {
       // An unreadable error body leaves the status to speak.
     }
     const name = `${ref.registry}/${ref.repository}`;
-    const said = `${status}${response.statusText ? ` ${response.statusText}` : ""}${
+    // An answer from a host the registry redirected to says so: it is not the registry's own.
+    const elsewhere = sent.url.origin === this.#baseUrl(ref) ? "" : ` from ${sent.url.host}`;
+    const said = `${status}${response.statusText ? ` ${response.statusText}` : ""}${elsewhere}${
       detail ? `: ${detail}` : ""
     }`;
     const redact = (text: string) => this.#redactor.redact(text);
@@ -914,12 +991,8 @@ export class RegistryClient {
   }
 }
 
-/** A request's answer, how many attempts it took, and the URL it went to. */
-interface Exchange {
-  response: Response;
-  attempts: number;
-  url: URL;
-}
+/** A request's answer, how many attempts it took, and the URL that answered. */
+type Exchange = Sent;
 
 /** Resolve an index member (`:tag`, `@digest`, or a full reference) against the target. */
 function childReference(target: Reference, reference: string): Reference {

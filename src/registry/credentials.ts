@@ -334,9 +334,9 @@ export async function runCredentialHelper(
   }
   const writer = child.stdin.getWriter();
   let stdout: Uint8Array;
-  let stderr: Uint8Array;
   try {
-    [stdout, stderr] = await Promise.all([
+    // stderr is drained (a full pipe would stall the helper) and never shown.
+    [stdout] = await Promise.all([
       readCapped(child.stdout, HELPER_OUTPUT_MAX, tooMuch),
       readCapped(child.stderr, HELPER_OUTPUT_MAX, tooMuch),
       (async function writeServerUrl() {
@@ -366,12 +366,16 @@ export async function runCredentialHelper(
   if (!status.success) {
     // Helpers say "credentials not found in native keychain" when they have nothing for us.
     if (/credentials not found/i.test(out)) return undefined;
-    // A failing helper's output is an error message, not a secret; still, keep it short.
-    const said = (new TextDecoder().decode(stderr).trim() || out).split("\n")[0].slice(0, 200);
+    // Never quote what it wrote: a helper may well print the secret, or part of it, as it
+    // fails. Whoever runs it by hand sees its message.
     throw new CredentialsError(
-      `credential helper ${program} failed for ${serverUrl} (exit status ${status.code})` +
-        (said ? `: ${said}` : ""),
-      { hint: `check that ${program} works: echo ${serverUrl} | ${program} get` },
+      `credential helper ${program}${where} failed for ${serverUrl} (exit status ` +
+        `${status.code}); its output is not shown, as it may hold a secret`,
+      {
+        hint: `run \`echo ${serverUrl} | ${program} get\` to see its message and fix it ` +
+          `(unlock or log in to the credential store, or run \`docker login ${serverUrl}\`)` +
+          fixConfig,
+      },
     );
   }
   let parsed: unknown;

@@ -36,6 +36,7 @@ case "$server" in
   https://index.docker.io/v1/) echo '{"ServerURL":"https://index.docker.io/v1/","Username":"<token>","Secret":"refresh-abc-123"}' ;;
   garbled.example) echo 'Username=helper-user Secret=helper-secret-2' ;;
   failing.example) echo "keychain is locked" >&2; exit 3 ;;
+  leaky.example) echo '{"Username":"ci","Secret":"ghp_leakedOnStdout71"}'; echo "auth failed for ci:pw-leakedOnStderr42" >&2; exit 1 ;;
   *) echo "credentials not found in native keychain"; exit 1 ;;
 esac
 `;
@@ -214,16 +215,44 @@ Deno.test("a credential helper that is not installed is a clear error naming the
   });
 });
 
-Deno.test("a failing credential helper is an error with its exit status and message", async () => {
+Deno.test("a failing credential helper is an error with its exit status, not its output", async () => {
   await withHelper(async () => {
     await assert.rejects(runCredentialHelper("test", "failing.example"), (error: unknown) => {
       assert.ok(error instanceof CredentialsError);
       assert.match(
         error.message,
-        /failed for failing\.example \(exit status 3\): keychain is locked/,
+        /docker-credential-test failed for failing\.example \(exit status 3\)/,
       );
+      assert.ok(!error.message.includes("keychain is locked"), error.message);
+      assert.match(error.hint ?? "", /echo failing\.example \| docker-credential-test get/);
       return true;
     });
+  });
+});
+
+Deno.test("a failing credential helper's secret-looking output reaches no message", async () => {
+  await withHelper(async () => {
+    const config = parseDockerConfig(
+      JSON.stringify({ credHelpers: { "leaky.example": "test" } }),
+      "/c/config.json",
+    );
+    const error = await lookupCredential(config, "leaky.example")
+      .then(() => assert.fail("expected an error"), (e: unknown) => e);
+    assert.ok(error instanceof CredentialsError);
+    assert.equal(error.exitCode, 1);
+    assert.match(error.message, /failed for leaky\.example \(exit status 1\)/);
+    assert.match(error.message, /credHelpers in \/c\/config\.json/);
+    assert.match(error.hint ?? "", /remove it from credHelpers in \/c\/config\.json/);
+    const everything = [
+      error.message,
+      error.hint,
+      String(error),
+      Deno.inspect(error, { depth: 10 }),
+    ]
+      .join("\n");
+    for (const leak of ["ghp_leakedOnStdout71", "pw-leakedOnStderr42", "auth failed for"]) {
+      assert.ok(!everything.includes(leak), `${leak} leaked into: ${everything}`);
+    }
   });
 });
 

@@ -7,7 +7,14 @@
  * @module
  */
 
+import { UsageError } from "../errors.ts";
 import { Redactor, RegistryError } from "./errors.ts";
+import {
+  DEFAULT_SLOW_REQUEST_MS,
+  type ProgressListener,
+  type RequestProgress,
+} from "./progress.ts";
+import { retryDelayMs } from "./retry.ts";
 
 /** How the transport behaves; every field has a default. */
 export interface TransportOptions {
@@ -15,8 +22,17 @@ export interface TransportOptions {
   fetch?: typeof fetch;
   /** Extra attempts after the first, for network errors, 5xx and 429. Default 3. */
   retries?: number;
-  /** The time one attempt may take, from sending to the end of the body. Default 30 s. */
+  /**
+   * The time one attempt may take, from sending to the end of the body, in milliseconds.
+   * Default 30 s; a positive, finite number.
+   */
   timeoutMs?: number;
+  /** Receives a report while a request waits long or is retried (see {@link RequestProgress}). */
+  onProgress?: ProgressListener;
+  /** How long an attempt waits before `onProgress` hears of it, and how often after. Default 5 s. */
+  slowRequestMs?: number;
+  /** The random source of the retry jitter, numbers in [0, 1); default `Math.random`. */
+  random?: () => number;
   /** The User-Agent header. */
   userAgent?: string;
   /** Receives one line per request and per retry (no secrets: they are redacted). */
@@ -33,24 +49,33 @@ export interface SendOptions {
   registry: string;
   /** Whether to retry it; default true. Off for requests that must not be repeated alone. */
   retry?: boolean;
+  /**
+   * The body carries a credential (an OAuth2 refresh token): a redirect that would take the
+   * body to another origin is refused instead of followed.
+   */
+  credentialsInBody?: boolean;
 }
 
-/** The answer to a request, and how many attempts it took. */
+/** The answer to a request, how many attempts it took, and where it came from. */
 export interface Sent {
   /** The final response (after redirects); its body is unread. */
   response: Response;
   /** How many attempts were made. */
   attempts: number;
+  /**
+   * The URL that gave the final response: the request's own, or where redirects led. Who
+   * answered decides whether a challenge in the answer counts.
+   */
+  url: URL;
 }
 
 /** The number of retries when none is configured. */
 export const DEFAULT_RETRIES = 3;
 /** The per-request timeout when none is configured, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** The longest per-request timeout accepted, in milliseconds (one day). */
+export const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 const MAX_RETRIES = 10;
-const BASE_DELAY_MS = 250;
-const MAX_DELAY_MS = 8_000;
-const MAX_RETRY_AFTER_MS = 30_000;
 const MAX_REDIRECTS = 10;
 
 /**
@@ -116,10 +141,14 @@ export class Transport {
   readonly retries: number;
   /** The time one attempt may take, in milliseconds. */
   readonly timeoutMs: number;
+  /** How long an attempt waits before it is reported as slow, in milliseconds. */
+  readonly slowRequestMs: number;
   /** The User-Agent header. */
   readonly userAgent: string;
   #fetch: typeof fetch;
   #log?: (line: string) => void;
+  #onProgress?: ProgressListener;
+  #random: () => number;
   #redactor: Redactor;
   #insecure: Set<string>;
 
@@ -128,10 +157,17 @@ export class Transport {
     const retries = options.retries ?? DEFAULT_RETRIES;
     // Bounded whatever the caller asks: a registry that keeps failing must end in an error.
     this.retries = Math.max(0, Math.min(MAX_RETRIES, Math.floor(retries)));
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.timeoutMs = durationOption("timeoutMs", options.timeoutMs, DEFAULT_TIMEOUT_MS);
+    this.slowRequestMs = durationOption(
+      "slowRequestMs",
+      options.slowRequestMs,
+      DEFAULT_SLOW_REQUEST_MS,
+    );
     this.#fetch = options.fetch ?? fetch;
     this.userAgent = options.userAgent ?? "imgtool";
     this.#log = options.log;
+    this.#onProgress = options.onProgress;
+    this.#random = options.random ?? Math.random;
     this.#redactor = options.redactor ?? new Redactor();
     this.#insecure = new Set((options.insecureRegistries ?? []).map((h) => h.toLowerCase()));
   }
@@ -152,17 +188,43 @@ export class Transport {
     this.#log?.(this.#redactor.redact(line));
   }
 
-  /** The wait before retry number `attempt` (0-based), honouring a bounded `Retry-After`. */
+  /**
+   * The wait before retry number `attempt` (0-based), honouring a bounded `Retry-After`:
+   * {@link retryDelayMs} with this transport's random source.
+   */
   backoffMs(attempt: number, retryAfter?: string | null): number {
-    const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
-    // "Equal jitter": at least half the step, so retries spread out but still back off.
-    let delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    if (retryAfter) {
-      const seconds = Number(retryAfter);
-      const asked = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
-      if (Number.isFinite(asked) && asked > delay) delay = Math.min(asked, MAX_RETRY_AFTER_MS);
-    }
-    return Math.round(delay);
+    return retryDelayMs(attempt, { retryAfter, random: this.#random });
+  }
+
+  /**
+   * Wait before retrying a request whose attempt number `attempt` (0-based) failed for
+   * `reason`: log it, tell `onProgress`, sleep the {@link Transport.backoffMs} delay.
+   * For callers with retry loops of their own (an upload restarted from scratch).
+   */
+  async pauseBeforeRetry(request: {
+    method: string;
+    url: URL;
+    attempt: number;
+    attempts: number;
+    startedAt: number;
+    reason: string;
+    retryAfter?: string | null;
+  }): Promise<void> {
+    const delay = this.backoffMs(request.attempt, request.retryAfter);
+    const { method, url } = request;
+    this.log(`${method} ${displayUrl(url)} ${request.reason}; retrying in ${delay} ms`);
+    this.#report({
+      kind: "retrying",
+      method,
+      host: url.host,
+      path: url.pathname,
+      attempt: request.attempt + 1,
+      attempts: request.attempts,
+      elapsedMs: Date.now() - request.startedAt,
+      retryInMs: delay,
+      reason: request.reason,
+    });
+    await sleep(delay);
   }
 
   /** Send a request, retrying as configured; see the class doc. */
@@ -174,33 +236,73 @@ export class Transport {
     const attempts = options.retry === false ? 1 : this.retries + 1;
     const headers = new Headers(init.headers);
     if (!headers.has("user-agent")) headers.set("user-agent", this.userAgent);
+    const startedAt = Date.now();
     let lastError: unknown;
-    let delay = 0;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep(delay);
       const signal = AbortSignal.timeout(this.timeoutMs);
-      let response: Response;
+      let response: Response | undefined;
+      let answeredBy = url;
+      // While no answer comes, say so every slowRequestMs, naming the host waited on.
+      const waiting = this.#onProgress
+        ? setInterval(() => {
+          this.#report({
+            kind: "waiting",
+            method: init.method,
+            host: answeredBy.host,
+            path: answeredBy.pathname,
+            attempt: attempt + 1,
+            attempts,
+            elapsedMs: Date.now() - startedAt,
+          });
+        }, this.slowRequestMs)
+        : undefined;
+      let failure: unknown;
       try {
-        response = await this.#followRedirects(url, init.method, headers, init.body, signal);
+        response = await this.#followRedirects(url, init.method, headers, init.body, signal, {
+          credentialsInBody: options.credentialsInBody === true,
+          hop: (next) => answeredBy = next,
+        });
       } catch (error) {
-        if (error instanceof RegistryError) throw error;
-        lastError = signal.aborted ? signal.reason : error;
-        delay = this.backoffMs(attempt);
-        const more = attempt + 1 < attempts ? `; retrying in ${delay} ms` : "";
-        this.log(
-          `${init.method} ${displayUrl(url)} failed: ${describeNetworkError(lastError)}${more}`,
-        );
+        failure = error;
+      } finally {
+        clearInterval(waiting);
+      }
+      if (response === undefined) {
+        if (failure instanceof RegistryError) throw failure;
+        lastError = signal.aborted ? signal.reason : failure;
+        const reason = `failed: ${describeNetworkError(lastError)}`;
+        if (attempt + 1 < attempts) {
+          await this.pauseBeforeRetry({
+            method: init.method,
+            url,
+            attempt,
+            attempts,
+            startedAt,
+            reason,
+          });
+        } else {
+          this.log(`${init.method} ${displayUrl(url)} ${reason}`);
+        }
         continue;
       }
       this.log(`${init.method} ${displayUrl(url)} -> ${response.status}`);
       const retryable = response.status >= 500 || response.status === 429;
       if (retryable && attempt + 1 < attempts) {
-        delay = this.backoffMs(attempt, response.headers.get("retry-after"));
         await response.body?.cancel();
-        this.log(`retrying in ${delay} ms`);
+        await this.pauseBeforeRetry({
+          method: init.method,
+          url,
+          attempt,
+          attempts,
+          startedAt,
+          reason: `answered ${response.status}${
+            response.statusText ? ` ${response.statusText}` : ""
+          }`,
+          retryAfter: response.headers.get("retry-after"),
+        });
         continue;
       }
-      return { response, attempts: attempt + 1 };
+      return { response, attempts: attempt + 1, url: answeredBy };
     }
     throw this.unreachable(options.registry, init.method, url, attempts, lastError);
   }
@@ -232,12 +334,21 @@ export class Transport {
     );
   }
 
+  #report(event: RequestProgress): void {
+    try {
+      this.#onProgress?.(event);
+    } catch {
+      // A listener's failure must not fail the request it reports on.
+    }
+  }
+
   async #followRedirects(
     url: URL,
     method: string,
     headers: Headers,
     body: Uint8Array | undefined,
     signal: AbortSignal,
+    options: { credentialsInBody: boolean; hop: (next: URL) => void },
   ): Promise<Response> {
     let current = url;
     let currentMethod = method;
@@ -263,7 +374,25 @@ export class Transport {
           { hint: "check the registry's configuration (or the proxy in front of it)" },
         );
       }
-      const next = new URL(location, current);
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw new RegistryError(
+          "protocol",
+          `${method} ${displayUrl(url)} was redirected to something that is not a URL`,
+          { hint: "check the registry's configuration (or the proxy in front of it)" },
+        );
+      }
+      if (next.username !== "" || next.password !== "") {
+        // fetch would turn them into an Authorization header for the redirect target.
+        throw new RegistryError(
+          "protocol",
+          `${method} ${displayUrl(url)} was redirected to ${displayUrl(next)} with a user name ` +
+            `or password in the URL; imgtool does not follow that`,
+          { hint: "check the registry's storage configuration (or the proxy in front of it)" },
+        );
+      }
       if (
         next.protocol !== "https:" &&
         !(next.protocol === "http:" && this.plainHttpAllowed(next.host))
@@ -274,19 +403,44 @@ export class Transport {
           { hint: `list ${next.host} in insecureRegistries if plain HTTP is really meant` },
         );
       }
-      // Credentials are for the registry's own origin; storage backends get presigned URLs.
-      if (next.origin !== current.origin) currentHeaders.delete("authorization");
-      if (
+      const keepsBody = !(
         response.status === 303 ||
         ((response.status === 301 || response.status === 302) && currentMethod === "POST")
-      ) {
+      );
+      if (next.origin !== url.origin) {
+        // Credentials are for the origin asked; storage backends get presigned URLs.
+        currentHeaders.delete("authorization");
+        if (options.credentialsInBody && keepsBody && currentBody !== undefined) {
+          throw new RegistryError(
+            "protocol",
+            `${method} ${displayUrl(url)} was redirected to ${next.host}, which would receive ` +
+              `the credentials in the request; imgtool does not follow that`,
+            { hint: "check the token server's configuration (or the proxy in front of it)" },
+          );
+        }
+      }
+      if (!keepsBody) {
         currentMethod = "GET";
         currentBody = undefined;
         currentHeaders.delete("content-type");
       }
       current = next;
+      options.hop(next);
     }
   }
+}
+
+/** A duration option in milliseconds: positive and finite, at most a day. */
+function durationOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
+    throw new UsageError(
+      `the registry client's ${name} is ${value}; it must be a number of milliseconds ` +
+        `above 0 and at most ${MAX_TIMEOUT_MS}`,
+      { hint: `give ${name} a value such as ${fallback}` },
+    );
+  }
+  return value;
 }
 
 /**

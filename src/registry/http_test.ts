@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
+import { UsageError } from "../errors.ts";
 import { RegistryError } from "./errors.ts";
-import { describeNetworkError, displayUrl, isLoopback, Transport } from "./http.ts";
+import {
+  DEFAULT_TIMEOUT_MS,
+  describeNetworkError,
+  displayUrl,
+  isLoopback,
+  Transport,
+} from "./http.ts";
 import { freePort, serveLocal } from "./testing.ts";
 
 Deno.test("Transport retries 503 twice and then gets the answer", async () => {
@@ -20,7 +27,7 @@ Deno.test("Transport retries 503 twice and then gets the answer", async () => {
     assert.equal(await response.text(), "ok");
     assert.equal(attempts, 3);
     assert.equal(calls, 3);
-    assert.equal(lines.filter((l) => l.startsWith("retrying in")).length, 2);
+    assert.equal(lines.filter((l) => /answered 503.*; retrying in \d+ ms$/.test(l)).length, 2);
   } finally {
     await server.close();
   }
@@ -153,12 +160,13 @@ Deno.test("redirects keep Authorization on the same origin and drop it on anothe
   });
   try {
     const transport = new Transport();
-    const { response } = await transport.send(
+    const { response, url } = await transport.send(
       new URL(`${registry.origin}/first`),
       { method: "GET", headers: new Headers({ authorization: "Bearer abc" }) },
       { registry: registry.host },
     );
     assert.equal(await response.text(), "blob");
+    assert.equal(url.href, `${storage.origin}/blob`, "the answer is known to come from storage");
     assert.deepEqual(seen, [
       { where: "/first", authorization: "Bearer abc" },
       { where: "/second", authorization: "Bearer abc" },
@@ -168,6 +176,103 @@ Deno.test("redirects keep Authorization on the same origin and drop it on anothe
     await storage.close();
     await registry.close();
   }
+});
+
+Deno.test("Authorization does not come back when a redirect returns to the registry", async () => {
+  const seen: (string | null)[] = [];
+  const elsewhere = serveLocal((request) => {
+    seen.push(request.headers.get("authorization"));
+    return Response.redirect(`${registry.origin}/back`, 302);
+  });
+  const registry = serveLocal((request) => {
+    seen.push(request.headers.get("authorization"));
+    return new URL(request.url).pathname === "/back"
+      ? new Response("ok")
+      : Response.redirect(`${elsewhere.origin}/bounce`, 302);
+  });
+  try {
+    const { response } = await new Transport().send(
+      new URL(`${registry.origin}/start`),
+      { method: "GET", headers: new Headers({ authorization: "Bearer abc" }) },
+      { registry: registry.host },
+    );
+    assert.equal(await response.text(), "ok");
+    assert.deepEqual(seen, ["Bearer abc", null, null]);
+  } finally {
+    await elsewhere.close();
+    await registry.close();
+  }
+});
+
+Deno.test("a redirect to a URL with a user name or password in it is refused", async () => {
+  let reached = 0;
+  const storage = serveLocal(() => {
+    reached++;
+    return new Response("blob");
+  });
+  const server = serveLocal(() =>
+    Response.redirect(`http://planted:pw-9@${storage.host}/blob?sig=1`, 302)
+  );
+  try {
+    const error = await new Transport().send(new URL(`${server.origin}/x`), { method: "GET" }, {
+      registry: server.host,
+    }).then(() => assert.fail("expected an error"), (e: unknown) => e);
+    assert.ok(error instanceof RegistryError);
+    assert.equal(error.kind, "protocol");
+    assert.match(error.message, /with a user name or password in the URL/);
+    assert.ok(!error.message.includes("pw-9"));
+    assert.equal(reached, 0);
+  } finally {
+    await server.close();
+    await storage.close();
+  }
+});
+
+Deno.test("a request carrying credentials in its body is not redirected to another origin", async () => {
+  const bodies: string[] = [];
+  const other = serveLocal(async (request) => {
+    bodies.push(await request.text());
+    return new Response("took it");
+  });
+  const server = serveLocal((request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/same") return Response.redirect(`${server.origin}/final`, 307);
+    if (path === "/final") return new Response("ok");
+    return Response.redirect(`${other.origin}/token`, 307);
+  });
+  try {
+    const transport = new Transport({ retries: 0 });
+    const body = new TextEncoder().encode("refresh_token=rt-5150");
+    const send = (path: string) =>
+      transport.send(new URL(`${server.origin}${path}`), { method: "POST", body }, {
+        registry: server.host,
+        credentialsInBody: true,
+      });
+    const same = await send("/same");
+    assert.equal(await same.response.text(), "ok", "the same origin may redirect");
+    await assert.rejects(
+      send("/away"),
+      (error: unknown) =>
+        error instanceof RegistryError && error.kind === "protocol" &&
+        error.message.includes(`redirected to ${other.host}, which would receive the credentials`),
+    );
+    assert.deepEqual(bodies, []);
+  } finally {
+    await server.close();
+    await other.close();
+  }
+});
+
+Deno.test("timeoutMs and slowRequestMs must be positive and finite", () => {
+  for (const bad of [0, -1, Infinity, NaN, 1e12]) {
+    assert.throws(
+      () => new Transport({ timeoutMs: bad }),
+      (error: unknown) => error instanceof UsageError && /timeoutMs is/.test(error.message),
+    );
+    assert.throws(() => new Transport({ slowRequestMs: bad }), UsageError);
+  }
+  assert.equal(new Transport({ timeoutMs: 1500 }).timeoutMs, 1500);
+  assert.equal(new Transport().timeoutMs, DEFAULT_TIMEOUT_MS);
 });
 
 Deno.test("a redirect to plain HTTP on a non-loopback host is refused", async () => {

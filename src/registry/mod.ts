@@ -25,6 +25,13 @@ export {
   type RegistryClientOptions,
   type TagStatus,
 } from "./client.ts";
+export {
+  DEFAULT_SLOW_REQUEST_MS,
+  describeProgress,
+  type ProgressListener,
+  type RequestProgress,
+} from "./progress.ts";
+export { retryDelayMs } from "./retry.ts";
 export { defaultTagCacheDir, FileTagCache, type SeenTag, type TagCache } from "./tag_cache.ts";
 export {
   CredentialsError,
