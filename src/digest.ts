@@ -487,6 +487,36 @@ export function treeDigestSync(root: string, ignore?: IgnoreRules): string | nul
   return encodeTree(entries, digests);
 }
 
+/** Starts one hashing Worker (see {@link useWorkerFactory}). */
+let newWorker = (url: URL): Worker => new Worker(url, { type: "module" });
+
+/**
+ * Start hashing Workers with `factory` from now on; without one, back to `new Worker`.
+ * Internal: tests wrap the real Worker to see which trees are hashed in Workers, where only
+ * the digest (the same either way) would show otherwise.
+ *
+ * @example
+ * ```ts
+ * import { treeDigest, useDigestCache, useWorkerFactory } from "./digest.ts";
+ * let started = 0;
+ * useWorkerFactory((url) => {
+ *   started++;
+ *   return new Worker(url, { type: "module" });
+ * });
+ * useDigestCache({ dir: undefined });
+ * const root = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${root}/file.txt`, "hello");
+ * await treeDigest(root); // 5 bytes: hashed in this thread
+ * await treeDigest(root, undefined, 8, 0); // a threshold of 0 bytes: hashed in a Worker
+ * console.log(started); // 1
+ * useWorkerFactory();
+ * useDigestCache();
+ * ```
+ */
+export function useWorkerFactory(factory?: (url: URL) => Worker): void {
+  newWorker = factory ?? ((url) => new Worker(url, { type: "module" }));
+}
+
 /** Trees at least this large are hashed in Workers, one per core; smaller ones in this thread. */
 export const WORKER_THRESHOLD_BYTES = 64 << 20;
 const BATCH_BYTES = 8 << 20;
@@ -560,7 +590,7 @@ async function hashInWorkers(
     // digest_worker.js in the bundle (scripts/bundle.ts), beside the chunk holding this code.
     const extension = import.meta.url.endsWith(".js") ? "js" : "ts";
     const url = new URL(`./digest_worker.${extension}`, import.meta.url);
-    pool = Array.from({ length: count }, () => new Worker(url, { type: "module" }));
+    pool = Array.from({ length: count }, () => newWorker(url));
   } catch {
     return false;
   }

@@ -1,0 +1,194 @@
+/**
+ * A stand-in OCI distribution registry for unit tests: a real HTTP server on 127.0.0.1 that
+ * keeps manifests and blobs in memory, so the registry client is exercised over HTTP (no
+ * stub inside it) without the end-to-end environment. It serves what `RegistryClient`
+ * asks of a registry (manifests by tag or digest, blobs by digest, manifest uploads) and
+ * can be told to fail every request.
+ *
+ * @module
+ */
+
+import { type LocalServer, serveLocal } from "../src/registry/testing.ts";
+
+/** OCI media types the stand-in stores. */
+export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+/** The OCI index media type. */
+export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
+
+interface Stored {
+  readonly body: Uint8Array<ArrayBuffer>;
+  readonly mediaType: string;
+  readonly digest: string;
+}
+
+/** A request the stand-in answered: `METHOD /path -> status`. */
+export type RequestLine = string;
+
+/** A running stand-in registry (see {@link startFakeRegistry}). */
+export interface FakeRegistry {
+  /** `127.0.0.1:PORT`, the registry part of references. */
+  readonly host: string;
+  /** Every request answered, in order. */
+  readonly requests: RequestLine[];
+  /**
+   * Store a single-platform image (config blob + manifest) at `repository:tag` (by digest
+   * only without a tag); returns the manifest's digest.
+   */
+  addImage(repository: string, tag: string | undefined, platform: string): Promise<string>;
+  /** Store an index over new single-platform images, one per platform, at `repository:tag`. */
+  addIndex(repository: string, tag: string, platforms: readonly string[]): Promise<string>;
+  /** The manifest stored at `repository:tagOrDigest`, parsed, with its media type. */
+  manifest(
+    repository: string,
+    reference: string,
+  ): { mediaType: string; digest: string; json: Record<string, unknown> } | undefined;
+  /** Forget the tag (or digest) `reference` of `repository`, as a registry's delete does. */
+  remove(repository: string, reference: string): void;
+  /** From now on, answer every request with this status (`undefined`: serve normally). */
+  failWith(status: number | undefined): void;
+  /** Stop the server. */
+  close(): Promise<void>;
+}
+
+async function digestOf(bytes: Uint8Array): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return `sha256:${
+    Array.from(new Uint8Array(hash), (byte) => byte.toString(16).padStart(2, "0")).join("")
+  }`;
+}
+
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+
+function platformObject(platform: string): Record<string, string> {
+  const [os, architecture, variant] = platform.split("/");
+  return variant ? { os, architecture, variant } : { os, architecture };
+}
+
+/**
+ * Start a stand-in registry on 127.0.0.1 with a free port.
+ *
+ * @example
+ * ```ts
+ * import { startFakeRegistry } from "./fake_registry.ts";
+ * const registry = await startFakeRegistry();
+ * try {
+ *   await registry.addImage("team/app", "1.0", "linux/amd64");
+ *   console.log(registry.manifest("team/app", "1.0")?.mediaType);
+ *   // application/vnd.oci.image.manifest.v1+json
+ * } finally {
+ *   await registry.close();
+ * }
+ * ```
+ */
+export function startFakeRegistry(): Promise<FakeRegistry> {
+  const manifests = new Map<string, Stored>(); // by `repository@reference`
+  const blobs = new Map<string, Uint8Array<ArrayBuffer>>();
+  const requests: RequestLine[] = [];
+  let failure: number | undefined;
+
+  const store = async (
+    repository: string,
+    tag: string | undefined,
+    stored: Omit<Stored, "digest">,
+  ) => {
+    const digest = await digestOf(stored.body);
+    const entry = { ...stored, digest };
+    manifests.set(`${repository}@${digest}`, entry);
+    if (tag !== undefined) manifests.set(`${repository}@${tag}`, entry);
+    return entry;
+  };
+
+  const answer = async (request: Request): Promise<Response> => {
+    if (failure !== undefined) return new Response("stand-in failure", { status: failure });
+    const url = new URL(request.url);
+    if (url.pathname === "/v2/" || url.pathname === "/v2") return Response.json({});
+    const match = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(url.pathname);
+    if (!match) return new Response("not found", { status: 404 });
+    const [, repository, kind, reference] = match;
+    const head = request.method === "HEAD";
+    if (kind === "blobs") {
+      const blob = blobs.get(reference);
+      if (!blob || (request.method !== "GET" && !head)) {
+        return Response.json({ errors: [{ code: "BLOB_UNKNOWN" }] }, { status: 404 });
+      }
+      return new Response(head ? null : blob, {
+        headers: { "content-length": String(blob.length), "docker-content-digest": reference },
+      });
+    }
+    if (request.method === "PUT") {
+      const body = new Uint8Array(await request.arrayBuffer());
+      const mediaType = request.headers.get("content-type") ?? "";
+      const tag = reference.startsWith("sha256:") ? undefined : reference;
+      const stored = await store(repository, tag, { body, mediaType });
+      return new Response(null, {
+        status: 201,
+        headers: {
+          "docker-content-digest": stored.digest,
+          location: `/v2/${repository}/manifests/${stored.digest}`,
+        },
+      });
+    }
+    const stored = manifests.get(`${repository}@${reference}`);
+    if (!stored) return Response.json({ errors: [{ code: "MANIFEST_UNKNOWN" }] }, { status: 404 });
+    return new Response(head ? null : stored.body, {
+      headers: {
+        "content-type": stored.mediaType,
+        "content-length": String(stored.body.length),
+        "docker-content-digest": stored.digest,
+      },
+    });
+  };
+
+  const server: LocalServer = serveLocal(async (request) => {
+    const response = await answer(request);
+    requests.push(`${request.method} ${new URL(request.url).pathname} -> ${response.status}`);
+    return response;
+  });
+
+  const addImage = async (repository: string, tag: string | undefined, platform: string) => {
+    const config = encode({
+      ...platformObject(platform),
+      rootfs: { type: "layers", diff_ids: [] },
+      config: {},
+    });
+    const configDigest = await digestOf(config);
+    blobs.set(configDigest, config);
+    const manifest = encode({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length },
+      layers: [],
+    });
+    return (await store(repository, tag, { body: manifest, mediaType: OCI_MANIFEST })).digest;
+  };
+
+  return Promise.resolve({
+    host: server.host,
+    requests,
+    addImage,
+    async addIndex(repository, tag, platforms) {
+      const entries = [];
+      for (const platform of platforms) {
+        const digest = await addImage(repository, undefined, platform);
+        const size = manifests.get(`${repository}@${digest}`)!.body.length;
+        entries.push({ mediaType: OCI_MANIFEST, digest, size, platform: platformObject(platform) });
+      }
+      const index = encode({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries });
+      return (await store(repository, tag, { body: index, mediaType: OCI_INDEX })).digest;
+    },
+    manifest(repository, reference) {
+      const stored = manifests.get(`${repository}@${reference}`);
+      if (!stored) return undefined;
+      const json = JSON.parse(new TextDecoder().decode(stored.body));
+      return { mediaType: stored.mediaType, digest: stored.digest, json };
+    },
+    remove(repository, reference) {
+      manifests.delete(`${repository}@${reference}`);
+    },
+    failWith(status) {
+      failure = status;
+    },
+    close: () => server.close(),
+  });
+}
