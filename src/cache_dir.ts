@@ -3,10 +3,18 @@
  * sub-folder each of `$XDG_CACHE_HOME/imgtool`, else of `~/.cache/imgtool`. Everything kept
  * there only saves work; removing the folder is always safe.
  *
+ * The folders are the user's own, because an entry is believed (a remembered digest stands
+ * for a file's content): see {@link privateCacheDir}. A folder is made with mode 0700; an
+ * existing one of the user's with wider modes is tightened to 0700; one owned by another
+ * user, or whose parent folder lets others swap it, is not used at all. An entry (a file) is
+ * read only when it is a regular file of the user's, of bounded size, and one owned by
+ * another user is neither believed, nor replaced, nor pruned.
+ *
  * @module
  */
 
-import { join } from "./path.ts";
+import { writeWholeSync } from "./fs.ts";
+import { dirname, join } from "./path.ts";
 
 /**
  * The cache folder `sub` of imgtool: `$XDG_CACHE_HOME/imgtool/<sub>`, else
@@ -51,6 +59,188 @@ function readEnv(name: string): string | undefined {
   }
 }
 
+/**
+ * The user id whose files this process trusts: `Deno.uid()` when the `sys` permission
+ * allows asking; `null` on Windows, which has no such ids; `undefined` when asking would
+ * need a permission prompt (then nothing can be shown to be the user's). Deno lets no
+ * program without all permissions read `/proc/self`, so there is no other way to learn it.
+ *
+ * @example
+ * ```ts
+ * import { currentUid } from "./cache_dir.ts";
+ * const uid = currentUid();
+ * console.log(uid === undefined || uid === Deno.uid()); // true
+ * ```
+ */
+export function currentUid(): number | null | undefined {
+  if (Deno.build.os === "windows") return null;
+  try {
+    if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
+      return Deno.uid() ?? null;
+    }
+  } catch {
+    // Cannot ask: unknown.
+  }
+  return undefined;
+}
+
+/**
+ * Whether `name` access to `path` is granted already: a cache is never worth a permission
+ * prompt (imgtool's own commands run with all they need; a spec run by hand may not).
+ */
+function granted(name: "read" | "write", path: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name, path }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+// Folders found private in this process (only positive answers: a folder missing on a read
+// may be made by a later write).
+const privateDirs = new Set<string>();
+
+/**
+ * Whether `dir` may serve as a cache folder: a folder of the current user's (made now, with
+ * mode 0700 and any missing parents, when `create` and writing is allowed; never inside a
+ * folder of another user's). A folder of the user's that others may read or write is
+ * tightened to 0700; if it cannot be, it is still used when others may only read it. It
+ * is not used when it belongs to someone else, or when its parent belongs to another user
+ * (root aside) or lets others replace it (writable by group or others without the sticky
+ * bit, like /tmp has; a parent of the user's is tightened with `chmod go-w` first). With
+ * the user unknown ({@link currentUid}), nothing is used. Never fails.
+ *
+ * @example
+ * ```ts
+ * import { privateCacheDir } from "./cache_dir.ts";
+ * const home = Deno.makeTempDirSync();
+ * console.log(privateCacheDir(`${home}/imgtool/tags`, { create: false })); // false: missing
+ * console.log(privateCacheDir(`${home}/imgtool/tags`)); // true: made
+ * console.log((Deno.statSync(`${home}/imgtool/tags`).mode! & 0o777).toString(8)); // 700
+ * ```
+ */
+export function privateCacheDir(dir: string, options: { create?: boolean } = {}): boolean {
+  if (privateDirs.has(dir)) return true;
+  const uid = currentUid();
+  if (uid === undefined || !granted("read", dir)) return false;
+  const writable = granted("write", dir);
+  let info = statOrUndefined(dir);
+  if (info === undefined) {
+    if (!(options.create ?? true) || !writable || !mayCreateIn(dir, uid)) return false;
+    try {
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch {
+      return false;
+    }
+    info = statOrUndefined(dir);
+  }
+  if (!info?.isDirectory) return false;
+  if (uid !== null) {
+    if (info.uid !== uid) return false;
+    const mode = info.mode ?? 0;
+    if ((mode & 0o077) !== 0 && !(writable && chmod(dir, 0o700)) && (mode & 0o022) !== 0) {
+      return false;
+    }
+    if (!parentIsSafe(dirname(dir), uid, writable)) return false;
+  }
+  privateDirs.add(dir);
+  return true;
+}
+
+/** Whether `dir` may be made: its nearest existing ancestor is the user's or root's. */
+function mayCreateIn(dir: string, uid: number | null): boolean {
+  if (uid === null) return true;
+  for (let current = dirname(dir);; current = dirname(current)) {
+    const info = statOrUndefined(current);
+    if (info !== undefined) return info.isDirectory && (info.uid === uid || info.uid === 0);
+    if (dirname(current) === current) return false;
+  }
+}
+
+/** Whether others cannot replace a folder in `parent` (tightened when it is the user's). */
+function parentIsSafe(parent: string, uid: number, writable: boolean): boolean {
+  const info = statOrUndefined(parent);
+  if (info === undefined || (info.uid !== uid && info.uid !== 0)) return false;
+  const mode = info.mode ?? 0;
+  if ((mode & 0o022) === 0 || (mode & 0o1000) !== 0) return true;
+  return info.uid === uid && writable && chmod(parent, mode & 0o7755);
+}
+
+function chmod(path: string, mode: number): boolean {
+  try {
+    Deno.chmodSync(path, mode);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the cache entry `info` describes (from `lstat`) is one to believe: a regular file
+ * (not a link) of the current user's, at most `maxBytes` long.
+ */
+function isOwnEntry(info: Deno.FileInfo, uid: number | null, maxBytes: number): boolean {
+  return info.isFile && (uid === null || info.uid === uid) && info.size <= maxBytes;
+}
+
+/**
+ * The text of the cache entry `file`, when its folder is private ({@link privateCacheDir},
+ * not made here) and the entry is a regular file of the user's, at most `maxBytes` long;
+ * else `undefined`. Never fails: an entry that cannot be believed is no entry.
+ *
+ * @example
+ * ```ts
+ * import { readCacheEntry, writeCacheEntry } from "./cache_dir.ts";
+ * const dir = `${Deno.makeTempDirSync()}/tags`;
+ * console.log(readCacheEntry(`${dir}/a.json`, 1024)); // undefined
+ * writeCacheEntry(`${dir}/a.json`, "{}\n");
+ * console.log(readCacheEntry(`${dir}/a.json`, 1024)); // {}
+ * console.log(readCacheEntry(`${dir}/a.json`, 1)); // undefined: too long
+ * ```
+ */
+export function readCacheEntry(file: string, maxBytes: number): string | undefined {
+  if (!privateCacheDir(dirname(file), { create: false })) return undefined;
+  try {
+    if (!isOwnEntry(Deno.lstatSync(file), currentUid() ?? null, maxBytes)) return undefined;
+    return Deno.readTextFileSync(file);
+  } catch {
+    return undefined; // Missing or unreadable: nothing remembered.
+  }
+}
+
+/**
+ * Write the cache entry `file` whole (`writeWholeSync`), in a private folder
+ * ({@link privateCacheDir}, made if missing). An entry in its place that is not a regular
+ * file of the user's is left alone. Returns whether it was written; never fails.
+ *
+ * @example
+ * ```ts
+ * import { writeCacheEntry } from "./cache_dir.ts";
+ * const dir = `${Deno.makeTempDirSync()}/checked`;
+ * console.log(writeCacheEntry(`${dir}/a.json`, "[]\n")); // true
+ * console.log((Deno.statSync(dir).mode! & 0o777).toString(8)); // 700
+ * ```
+ */
+export function writeCacheEntry(file: string, text: string): boolean {
+  const dir = dirname(file);
+  if (!granted("write", dir) || !privateCacheDir(dir)) return false;
+  try {
+    const existing = Deno.lstatSync(file);
+    if (!isOwnEntry(existing, currentUid() ?? null, Infinity)) return false;
+  } catch {
+    // None yet.
+  }
+  return writeWholeSync(file, text);
+}
+
 /** How large a cache folder may grow before its least recently used entries go. */
 export interface CacheLimits {
   /** Entries (files) at most. */
@@ -93,8 +283,9 @@ export function noteCacheUse(file: string, now: number = Date.now()): void {
  * allowed, remove its least recently used entries (oldest modification time first:
  * {@link noteCacheUse} keeps used ones young) until both are at three quarters of the limit,
  * so that the next prunings are far apart. Temporary files of writes that never finished
- * (`*.tmp`, older than an hour) go too. Only `.json` and `.tmp` files are considered; the
- * folder is listed at most once per process. Returns the number of files removed; never
+ * (`*.tmp`, older than an hour) go too. Only `.json` and `.tmp` files of the user's are
+ * considered, in a private folder ({@link privateCacheDir}); the folder is listed at most
+ * once per process. Returns the number of files removed; never
  * fails (a cache only ever saves work).
  *
  * @example
@@ -109,6 +300,8 @@ export function noteCacheUse(file: string, now: number = Date.now()): void {
 export function pruneCacheDir(dir: string, limits: CacheLimits, now: number = Date.now()): number {
   if (pruned.has(dir)) return 0;
   pruned.add(dir);
+  if (!privateCacheDir(dir, { create: false })) return 0;
+  const uid = currentUid() ?? null;
   const entries: { path: string; used: number; size: number }[] = [];
   let removed = 0;
   const remove = (path: string) => {
@@ -132,6 +325,7 @@ export function pruneCacheDir(dir: string, limits: CacheLimits, now: number = Da
       } catch {
         continue;
       }
+      if (uid !== null && info.uid !== uid) continue; // Another user's: not ours to remove.
       const used = info.mtime?.getTime() ?? 0;
       if (isTemporary) {
         if (now - used > HOUR_MS) remove(path);

@@ -1,18 +1,37 @@
 /**
- * Configuration: `imgtool.toml` (found next to the spec or above it), overridden by
- * `IMGTOOL_*` environment variables, overridden by command-line flags.
+ * Configuration: `imgtool.toml` (found next to the spec or above it, up to the project
+ * boundary), overridden by `IMGTOOL_*` environment variables, overridden by command-line
+ * flags.
  *
  * Every setting is declared once in {@link SETTINGS}, with its TOML key and its variable;
  * reading, precedence, type checks and `imgtool --help` all come from that one table.
+ *
+ * Configuration decides which programs imgtool runs (`[docker] client`) and what goes into
+ * Dockerfiles, so only a file the user could have written counts:
+ * - It is looked for from the spec's folder up to {@link projectBoundary} (the git work
+ *   tree, else the home folder, else the spec's folder alone), never in a shared folder
+ *   above such as /tmp.
+ * - The file found (or named by `IMGTOOL_CONFIG`) is refused, as ssh's StrictModes refuses
+ *   an `authorized_keys`, when it belongs to another user (root's files are accepted, as
+ *   ssh accepts them: root could change anything anyway), when group or others may write
+ *   it, or when its folder belongs to another user (root aside) or lets group or others
+ *   replace it (a sticky folder such as /tmp does not). Only the folder holding the file
+ *   is judged, not every folder above it as ssh does. It must be a regular file of at most
+ *   1 MiB. A refused file is an error, never silently skipped. Where the user's id cannot
+ *   be learnt without a permission prompt (a spec run by hand without `--allow-sys`), only
+ *   the modes are checked.
+ * - No value may hold a control character (U+0000 to U+001F, U+007F): values end up in
+ *   Dockerfile text, where a line break starts a new instruction.
  *
  * @module
  */
 
 import { parse as parseToml } from "smol-toml";
-import { exists } from "./fs.ts";
-import { dirname, join, resolve } from "./path.ts";
+import { currentUid } from "./cache_dir.ts";
+import { dirname, isAbsolute, join, resolve } from "./path.ts";
 import { UsageError } from "./errors.ts";
 import type { Platform, PythonVersion } from "./plugin.ts";
+import { controlCharacterProblem } from "./text_safety.ts";
 
 /**
  * Where the Python layers' installer comes from.
@@ -268,7 +287,10 @@ export type ConfigOverrides = Readonly<Record<string, string | undefined>>;
 export interface LoadConfigOptions {
   /** Where to start looking for imgtool.toml (the spec's folder). */
   readonly startDir: string;
-  /** The environment to read `IMGTOOL_*` from. */
+  /**
+   * The environment to read `IMGTOOL_*` from (default: the process's), and `HOME`, which
+   * bounds the search for imgtool.toml ({@link projectBoundary}).
+   */
   readonly env?: Readonly<Record<string, string>>;
   /** Flag values by setting key (e.g. `{ builder: "docker" }`). */
   readonly overrides?: ConfigOverrides;
@@ -276,7 +298,9 @@ export interface LoadConfigOptions {
 
 /**
  * Load the configuration for a spec in `startDir`: file, then variables, then flags.
- * `IMGTOOL_CONFIG` names a file to use instead of searching.
+ * `IMGTOOL_CONFIG` names a file to use instead of searching (checked the same way). Throws a
+ * {@link UsageError} for a file that is refused or malformed, and for a value holding a
+ * control character, naming where it came from.
  *
  * @example
  * ```ts
@@ -288,41 +312,335 @@ export interface LoadConfigOptions {
 export function loadConfig(options: LoadConfigOptions): Config {
   const env = options.env ?? Deno.env.toObject();
   const config = defaultConfig() as Parsed;
-  const file = env.IMGTOOL_CONFIG ? resolve(env.IMGTOOL_CONFIG) : findConfigFile(options.startDir);
-  if (file) applyFile(config, file);
+  let file: string | undefined;
+  if (env.IMGTOOL_CONFIG) {
+    refuseControlCharacters(env.IMGTOOL_CONFIG, "IMGTOOL_CONFIG", "fix or unset IMGTOOL_CONFIG");
+    file = resolve(env.IMGTOOL_CONFIG);
+  } else {
+    file = findConfigFile(options.startDir, env.HOME);
+  }
+  if (file) applyFile(config, file, env.IMGTOOL_CONFIG ? "IMGTOOL_CONFIG" : undefined);
   for (const setting of SETTINGS) {
-    const raw = env[envName(setting.key)];
+    const name = envName(setting.key);
+    const raw = env[name];
     if (raw !== undefined && raw !== "") {
-      setting.apply(config, fromText(setting, raw, envName(setting.key)), Deno.cwd());
+      refuseControlCharacters(raw, name, `fix or unset ${name}`);
+      setting.apply(config, fromText(setting, raw, name), Deno.cwd());
     }
   }
   for (const [key, raw] of Object.entries(options.overrides ?? {})) {
     if (raw === undefined) continue;
     const setting = SETTINGS.find((s) => s.key === key);
     if (!setting) throw new Error(`internal: no setting ${key}`);
+    refuseControlCharacters(raw, `--${key}`, `remove it from the value of --${key}`);
     setting.apply(config, fromText(setting, raw, `--${key}`), Deno.cwd());
   }
   return Object.freeze(config);
 }
 
-/** The nearest imgtool.toml in `dir` or a folder above it. */
-export function findConfigFile(dir: string): string | undefined {
-  for (let current = resolve(dir);; current = dirname(current)) {
-    const candidate = join(current, "imgtool.toml");
-    if (exists(candidate)) return candidate;
-    if (dirname(current) === current) return undefined;
+/**
+ * The folder above which imgtool.toml is not looked for, for a spec in `dir`: the root of
+ * its git work tree (the nearest folder holding `.git`, a folder or a file, of the user's or
+ * root's: a `.git` planted by another user in a shared folder marks no project, as git
+ * refuses such repositories too), but never above the home
+ * folder `home`; without a work tree, `home` when `dir` is inside it; else `dir` itself. A
+ * `home` of `/` or a relative one counts as none.
+ *
+ * @example
+ * ```ts
+ * import { projectBoundary } from "./config.ts";
+ * const home = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${home}/repo/.git`, { recursive: true });
+ * Deno.mkdirSync(`${home}/repo/app/images`, { recursive: true });
+ * Deno.mkdirSync(`${home}/loose/images`, { recursive: true });
+ * console.log(projectBoundary(`${home}/repo/app/images`, home) === `${home}/repo`); // true
+ * console.log(projectBoundary(`${home}/loose/images`, home) === home); // true
+ * const loose = `${home}/loose/images`;
+ * console.log(projectBoundary(loose, undefined) === loose); // true
+ * ```
+ */
+export function projectBoundary(dir: string, home?: string): string {
+  const start = resolve(dir);
+  const homeDir = home && isAbsolute(home) && resolve(home) !== "/"
+    ? resolve(home).replace(/\/$/, "")
+    : undefined;
+  const underHome = homeDir !== undefined && isWithin(start, homeDir);
+  const uid = currentUid();
+  for (let current = start;; current = dirname(current)) {
+    if (isOwnedWorkTree(join(current, ".git"), uid)) return current;
+    if (underHome && current === homeDir) return homeDir;
+    if (dirname(current) === current) return start;
   }
 }
 
-function applyFile(config: Parsed, file: string): void {
+/** Whether `path` is `folder` or inside it (both normalized, absolute). */
+function isWithin(path: string, folder: string): boolean {
+  return path === folder || path.startsWith(`${folder}/`);
+}
+
+/** Whether `dotGit` exists and is the user's or root's (a planted `.git` marks no project). */
+function isOwnedWorkTree(dotGit: string, uid: number | null | undefined): boolean {
+  try {
+    const info = Deno.lstatSync(dotGit);
+    return typeof uid !== "number" || info.uid === uid || info.uid === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The nearest imgtool.toml in `dir` or a folder above it, up to {@link projectBoundary}
+ * (with `home` the user's home folder). Anything by that name counts (a folder or a link
+ * too): reading it then says what is wrong with it, rather than looking further up.
+ *
+ * @example
+ * ```ts
+ * import { findConfigFile } from "./config.ts";
+ * const home = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${home}/project/images`, { recursive: true });
+ * Deno.writeTextFileSync(`${home}/project/imgtool.toml`, "");
+ * const found = findConfigFile(`${home}/project/images`, home);
+ * console.log(found === `${home}/project/imgtool.toml`); // true
+ * console.log(findConfigFile(`${home}/project/images`, undefined)); // undefined: outside home
+ * ```
+ */
+export function findConfigFile(dir: string, home?: string): string | undefined {
+  const boundary = projectBoundary(dir, home);
+  for (let current = resolve(dir);; current = dirname(current)) {
+    const candidate = join(current, "imgtool.toml");
+    try {
+      Deno.lstatSync(candidate);
+      return candidate;
+    } catch {
+      // Not here.
+    }
+    if (current === boundary || dirname(current) === current) return undefined;
+  }
+}
+
+/** The largest configuration file read: one is a few kilobytes. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * The text of the configuration file `file`, once it is shown to be one only the user (or
+ * root) could have written (see the module's documentation); `namedBy` is the variable
+ * that named it, if one did. Throws a {@link UsageError} saying why and how to fix it.
+ *
+ * @example
+ * ```ts
+ * import { readConfigText } from "./config.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/imgtool.toml`, 'registry = "r"\n', { mode: 0o644 });
+ * console.log(readConfigText(`${dir}/imgtool.toml`)); // registry = "r"
+ * Deno.chmodSync(`${dir}/imgtool.toml`, 0o666);
+ * try {
+ *   readConfigText(`${dir}/imgtool.toml`);
+ * } catch (error) {
+ *   // ...: it is writable by group and others (mode 0666)
+ *   console.log((error as Error).message);
+ * }
+ * ```
+ */
+export function readConfigText(file: string, namedBy?: string): string {
+  const refuse = (why: string, hint: string) =>
+    new UsageError(`refusing the configuration file ${file}: ${why}`, { hint });
+  const elsewhere = namedBy
+    ? `or point ${namedBy} at another file`
+    : "or move it away (imgtool then uses its defaults)";
+  let link: Deno.FileInfo;
+  try {
+    link = Deno.lstatSync(file);
+  } catch {
+    throw namedBy
+      ? new UsageError(`${namedBy} names ${file}, which does not exist`, {
+        hint: `fix the path, or unset ${namedBy}`,
+      })
+      : refuse("it cannot be read", "check that it exists and is readable");
+  }
+  const uid = currentUid();
+  // The folder holding the name, then (for a link) the file and the folder it leads to.
+  checkFolder(dirname(file), uid, refuse, elsewhere);
+  let real = file;
+  if (link.isSymlink) {
+    try {
+      real = Deno.realPathSync(file);
+    } catch {
+      throw refuse("it is a link that leads nowhere", `fix the link, ${elsewhere}`);
+    }
+    checkFolder(dirname(real), uid, refuse, elsewhere);
+  }
+  const cannotRead = (error: unknown) =>
+    error instanceof UsageError ? error : refuse(
+      `it cannot be read (${(error as Error).message})`,
+      `check its permissions, ${elsewhere}`,
+    );
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(real);
+  } catch (error) {
+    throw cannotRead(error);
+  }
+  // Never opened otherwise: opening a FIFO would wait for a writer, a device never ends.
+  if (!info.isFile) {
+    throw refuse("it is not a regular file", `make it a file of settings, ${elsewhere}`);
+  }
+  checkOwnerAndMode(real, info, uid, refuse, elsewhere);
+  let handle: Deno.FsFile;
+  try {
+    handle = Deno.openSync(real, { read: true });
+  } catch (error) {
+    throw cannotRead(error);
+  }
+  try {
+    const opened = handle.statSync();
+    if (!opened.isFile || opened.ino !== info.ino || opened.dev !== info.dev) {
+      throw refuse("it was replaced while being read", "run imgtool again");
+    }
+    const buffer = new Uint8Array(MAX_CONFIG_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const read = handle.readSync(buffer.subarray(length));
+      if (read === null) break;
+      length += read;
+    }
+    if (length > MAX_CONFIG_BYTES) {
+      throw refuse(
+        "it is larger than 1 MiB, which no configuration needs",
+        `name the right file, ${elsewhere}`,
+      );
+    }
+    return new TextDecoder().decode(buffer.subarray(0, length));
+  } catch (error) {
+    throw cannotRead(error);
+  } finally {
+    handle.close();
+  }
+}
+
+type Refuse = (why: string, hint: string) => UsageError;
+
+/** The file must be the user's or root's, and writable by its owner alone. */
+function checkOwnerAndMode(
+  file: string,
+  info: Deno.FileInfo,
+  uid: number | null | undefined,
+  refuse: Refuse,
+  elsewhere: string,
+): void {
+  if (typeof uid === "number" && info.uid !== null && info.uid !== uid && info.uid !== 0) {
+    throw refuse(
+      `it belongs to another user (uid ${info.uid}; you are uid ${uid}), ` +
+        "who could make imgtool run what they like",
+      `if you trust it, take it over (chown ${uid} ${file}), ${elsewhere}`,
+    );
+  }
+  const mode = info.mode ?? 0;
+  if ((mode & 0o022) !== 0) {
+    throw refuse(
+      `it is writable by ${writers(mode)} (mode ${octal(mode)})`,
+      `chmod go-w ${file}`,
+    );
+  }
+}
+
+/** The folder must be the user's or root's, and not let others replace the file. */
+function checkFolder(
+  folder: string,
+  uid: number | null | undefined,
+  refuse: Refuse,
+  elsewhere: string,
+): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(folder);
+  } catch {
+    return; // Reading the file then says what is wrong.
+  }
+  if (typeof uid === "number" && info.uid !== null && info.uid !== uid && info.uid !== 0) {
+    throw refuse(
+      `its folder ${folder} belongs to another user (uid ${info.uid}; you are uid ${uid}), ` +
+        "who could replace it",
+      `keep the configuration in a folder of yours, ${elsewhere}`,
+    );
+  }
+  const mode = info.mode ?? 0;
+  if ((mode & 0o022) !== 0 && (mode & 0o1000) === 0) {
+    throw refuse(
+      `its folder ${folder} is writable by ${writers(mode)} (mode ${
+        octal(mode)
+      }), who could replace it`,
+      `chmod go-w ${folder}, ${elsewhere}`,
+    );
+  }
+}
+
+function writers(mode: number): string {
+  const group = (mode & 0o020) !== 0;
+  const others = (mode & 0o002) !== 0;
+  return group && others ? "group and others" : group ? "its group" : "others";
+}
+
+function octal(mode: number): string {
+  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
+}
+
+/**
+ * Throw a {@link UsageError} if `value` holds a control character: `what` names where the
+ * value came from (`IMGTOOL_REGISTRY`, `--registry`, `/p/imgtool.toml: [images] python`),
+ * `hint` how to fix it.
+ */
+function refuseControlCharacters(value: string, what: string, hint: string): void {
+  const problem = controlCharacterProblem(value, what);
+  if (problem) throw new UsageError(problem.message, { hint });
+}
+
+/**
+ * Refuse every string of a parsed imgtool.toml, keys too, at any depth, that holds a
+ * control character, naming it as the file writes it (`[images] python`, `[debian]
+ * packages[1]`, `registry`).
+ */
+function refuseControlCharactersInTable(table: Record<string, unknown>, file: string): void {
+  const hint = (name: string) =>
+    `edit ${file}: remove it from ${name} (TOML escapes such as \\n and \\t count too)`;
+  const visit = (value: unknown, tables: readonly string[], key: string, depth: number) => {
+    const name = tables.length === 0 ? key : `[${tables.join(".")}] ${key}`;
+    if (typeof value === "string") {
+      refuseControlCharacters(value, `${file}: ${name}`, hint(name));
+    } else if (Array.isArray(value)) {
+      value.forEach((item, index) => visit(item, tables, `${key}[${index}]`, depth + 1));
+    } else if (isTable(value) && depth < 64) {
+      const inner = key === "" ? tables : [...tables, key];
+      for (const [childKey, child] of Object.entries(value)) {
+        const shown = tomlKey(childKey);
+        const where = inner.length === 0 ? "the top level" : `[${inner.join(".")}]`;
+        refuseControlCharacters(
+          childKey,
+          `${file}: the key ${JSON.stringify(childKey)} in ${where}`,
+          hint(`the key in ${where}`),
+        );
+        visit(child, inner, shown, depth + 1);
+      }
+    }
+  };
+  visit(table, [], "", 0);
+}
+
+/** A key as TOML writes it: bare when it can be, else quoted. */
+function tomlKey(key: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key);
+}
+
+function applyFile(config: Parsed, file: string, namedBy?: string): void {
+  const text = readConfigText(file, namedBy);
   let table: Record<string, unknown>;
   try {
-    table = parseToml(Deno.readTextFileSync(file)) as Record<string, unknown>;
+    table = parseToml(text) as Record<string, unknown>;
   } catch (error) {
     throw new UsageError(`cannot read ${file}: ${(error as Error).message}`, {
       hint: "fix the TOML syntax (see imgtool --help for the settings)",
     });
   }
+  refuseControlCharactersInTable(table, file);
   config.file = file;
   const base = dirname(file);
   const seen = new Set<string>();

@@ -29,12 +29,19 @@
  * The cache only ever saves reading: a digest is the same with it, without it, or with an
  * empty one, and a cache folder that cannot be read or written, or that this process has no
  * permission for, is no cache (never an error, never output, never a permission prompt).
+ * Since a remembered digest is believed, only the user's own entries in a private folder
+ * count (`privateCacheDir`, `readCacheEntry`): one written by another user is no entry.
  *
  * @module
  */
 
-import { type CacheLimits, noteCacheUse, pruneCacheDir } from "./cache_dir.ts";
-import { writeWholeSync } from "./fs.ts";
+import {
+  type CacheLimits,
+  noteCacheUse,
+  pruneCacheDir,
+  readCacheEntry,
+  writeCacheEntry,
+} from "./cache_dir.ts";
 import { join, resolve } from "./path.ts";
 import { sha256Hex } from "./sha256.ts";
 
@@ -55,6 +62,9 @@ export const DIGEST_CACHE_LIMITS: CacheLimits = {
   maxEntries: 1000,
   maxBytes: 256 * 1024 * 1024,
 };
+
+/** The largest cache file read back (a tree of 20,000 files takes some 2 MB). */
+const MAX_FILE_BYTES = 128 * 1024 * 1024;
 
 /** How long a file must have been unchanged for its digest to be remembered. */
 const SETTLED_MS = 2000;
@@ -198,36 +208,25 @@ export class DigestCache {
     // `#kept` holds loaded entries and added ones: with none added, it differs from what was
     // loaded only by the entries it lacks.
     if (!this.#added && this.#kept.size === this.#loaded.size) return;
-    if (!granted("write", this.#dir!)) return;
     const files = [...this.#kept.values()];
     const text = `${JSON.stringify({ format: FORMAT, root: this.root, files })}\n`;
     // A failure only loses a saving: the next run hashes these files again.
-    if (writeWholeSync(file, text)) pruneCacheDir(this.#dir!, DIGEST_CACHE_LIMITS);
+    if (writeCacheEntry(file, text)) pruneCacheDir(this.#dir!, DIGEST_CACHE_LIMITS);
   }
 
   #load(): Map<string, Entry> {
     const file = this.#file;
-    if (file === undefined || !granted("read", this.#dir!)) return new Map();
+    if (file === undefined) return new Map();
+    const text = readCacheEntry(file, MAX_FILE_BYTES);
+    if (text === undefined) return new Map();
     try {
-      const entries = parseCache(JSON.parse(Deno.readTextFileSync(file)), this.root);
+      const entries = parseCache(JSON.parse(text), this.root);
       if (entries.size > 0) noteCacheUse(file);
       return entries;
     } catch {
-      // Missing, unreadable or not JSON: nothing remembered.
+      // Not JSON: nothing remembered.
       return new Map();
     }
-  }
-}
-
-/**
- * Whether `name` access to `path` is granted already: the cache is never worth a permission
- * prompt (imgtool's own commands run with all they need; a spec run by hand may not).
- */
-function granted(name: "read" | "write", path: string): boolean {
-  try {
-    return Deno.permissions.querySync({ name, path }).state === "granted";
-  } catch {
-    return false;
   }
 }
 
@@ -245,14 +244,15 @@ function parseCache(value: unknown, root: string): Map<string, Entry> {
   return entries;
 }
 
-// Shape only: the key is compared with `===`, and a digest is only ever handed back as is.
+// Shape only: the key is compared with `===`, and a digest is only ever handed back as is
+// (so it must be one: 64 lower-case hex digits, as `sha256Hex` writes them).
 function isEntry(value: unknown): value is Entry {
   if (!Array.isArray(value) || value.length !== 7) return false;
   const [path, size, mtime, ctime, ino, dev, sha256] = value;
   return typeof path === "string" && typeof size === "number" && typeof mtime === "number" &&
     typeof ctime === "number" &&
     (ino === null || typeof ino === "number") && typeof dev === "number" &&
-    typeof sha256 === "string" && sha256.length === 64;
+    typeof sha256 === "string" && /^[0-9a-f]{64}$/.test(sha256);
 }
 
 function matches(entry: Entry, info: Deno.FileInfo): boolean {

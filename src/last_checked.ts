@@ -7,14 +7,22 @@
  * It is a guess and nothing more. Every build still computes each image's URI and checks
  * exactly those; a guess that no check asks for (the spec or a file changed, so the tag did)
  * costs one request, stopped when the build ends. Like every cache of imgtool, removing the
- * folder is always safe.
+ * folder is always safe, and only the user's own entries in a private folder are read
+ * (`privateCacheDir`): a planted guess could otherwise send requests anywhere.
  *
  * @module
  */
 
-import { type CacheLimits, imgtoolCacheDir, noteCacheUse, pruneCacheDir } from "./cache_dir.ts";
-import { writeWholeSync } from "./fs.ts";
+import {
+  type CacheLimits,
+  imgtoolCacheDir,
+  noteCacheUse,
+  pruneCacheDir,
+  readCacheEntry,
+  writeCacheEntry,
+} from "./cache_dir.ts";
 import { join } from "./path.ts";
+import { parseReference } from "./registry/reference.ts";
 import { sha256Hex } from "./sha256.ts";
 
 /** What selects a build's images and their URIs, besides the spec and its files. */
@@ -56,6 +64,9 @@ export function defaultLastCheckedDir(
  */
 export const LAST_CHECKED_LIMITS: CacheLimits = { maxEntries: 2000, maxBytes: 4 * 1024 * 1024 };
 
+/** The largest entry read back: a spec's URIs take a few hundred bytes. */
+const MAX_ENTRY_BYTES = 256 * 1024;
+
 /**
  * The URIs each spec's last pushed build checked, one small JSON file per spec and
  * selection. Reads and writes never fail: what cannot be read is no guess, and what cannot
@@ -76,24 +87,27 @@ export class LastChecked {
   // What recall read, by selection key: remember then writes only what changed.
   readonly #recalled = new Map<string, string[]>();
 
-  /** Keep the URIs in `dir` (made when first written). */
+  /** Keep the URIs in `dir` (made private when first written). */
   constructor(dir: string) {
     this.#dir = dir;
   }
 
-  /** The URIs the last build with this selection checked; `[]` when none is known. */
+  /**
+   * The URIs the last build with this selection checked; `[]` when none is known (or the
+   * entry is malformed, or not the user's own). Only well-formed image references count.
+   */
   recall(selection: CheckedSelection): string[] {
     const key = selectionKey(selection);
     let uris: string[] = [];
+    const file = this.#file(key);
     try {
-      const file = this.#file(key);
-      const entry = JSON.parse(Deno.readTextFileSync(file));
+      const entry = JSON.parse(readCacheEntry(file, MAX_ENTRY_BYTES) ?? "null");
       if (entry?.key === key && Array.isArray(entry.uris)) {
-        uris = entry.uris.filter((uri: unknown) => typeof uri === "string");
+        uris = entry.uris.filter(isReference);
         noteCacheUse(file);
       }
     } catch {
-      // Nothing remembered, or unreadable: no guess.
+      // Not JSON: no guess.
     }
     this.#recalled.set(key, uris);
     return [...uris];
@@ -104,7 +118,7 @@ export class LastChecked {
     const key = selectionKey(selection);
     const before = this.#recalled.get(key) ?? this.recall(selection);
     if (before.length === uris.length && before.every((uri, i) => uri === uris[i])) return;
-    if (writeWholeSync(this.#file(key), `${JSON.stringify({ key, uris })}\n`)) {
+    if (writeCacheEntry(this.#file(key), `${JSON.stringify({ key, uris })}\n`)) {
       this.#recalled.set(key, [...uris]);
       pruneCacheDir(this.#dir, LAST_CHECKED_LIMITS);
     }
@@ -112,6 +126,16 @@ export class LastChecked {
 
   #file(key: string): string {
     return join(this.#dir, `${sha256Hex(key)}.json`);
+  }
+}
+
+function isReference(value: unknown): value is string {
+  if (typeof value !== "string") return false;
+  try {
+    parseReference(value);
+    return true;
+  } catch {
+    return false;
   }
 }
 

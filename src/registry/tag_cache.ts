@@ -6,16 +6,25 @@
  * second TLS handshake). A tag seen before costs one `HEAD`: when the registry still serves
  * the same digest, the platforms are those remembered, since a digest names fixed content.
  * The cache only ever saves requests: a changed or missing digest falls back to reading the
- * manifest, and a cache that cannot be read or written is no cache.
+ * manifest, and a cache that cannot be read or written is no cache. Its folder is the user's
+ * own and private (`privateCacheDir`): an entry another user could have written would decide
+ * which platforms a build skips, so entries of other users, and malformed ones, are no
+ * entries.
  *
  * @module
  */
 
-import { type CacheLimits, imgtoolCacheDir, noteCacheUse, pruneCacheDir } from "../cache_dir.ts";
-import { writeWholeSync } from "../fs.ts";
+import {
+  type CacheLimits,
+  imgtoolCacheDir,
+  noteCacheUse,
+  pruneCacheDir,
+  readCacheEntry,
+  writeCacheEntry,
+} from "../cache_dir.ts";
 import { join } from "../path.ts";
 import { sha256Hex } from "../sha256.ts";
-import type { Platform } from "./platform.ts";
+import { parsePlatform, type Platform } from "./platform.ts";
 import { isDigest } from "./reference.ts";
 
 /** A tag as last seen. */
@@ -74,6 +83,9 @@ export function defaultTagCacheDir(
  */
 export const TAG_CACHE_LIMITS: CacheLimits = { maxEntries: 5000, maxBytes: 8 * 1024 * 1024 };
 
+/** The largest entry read back: one is some 300 bytes; more is not one of ours. */
+const MAX_ENTRY_BYTES = 64 * 1024;
+
 /**
  * Seen tags as small JSON files in a folder, one per reference, each written whole (to a
  * temporary name, then renamed) so that concurrent builds never read half a file.
@@ -93,20 +105,19 @@ export const TAG_CACHE_LIMITS: CacheLimits = { maxEntries: 5000, maxBytes: 8 * 1
 export class FileTagCache implements TagCache {
   readonly #dir: string;
 
-  /** Keep seen tags in `dir` (made when first written). */
+  /** Keep seen tags in `dir` (made private when first written). */
   constructor(dir: string) {
     this.#dir = dir;
   }
 
-  /** What the reference was last seen to be; `undefined` when unknown or unreadable. */
+  /**
+   * What the reference was last seen to be; `undefined` when unknown, unreadable, malformed
+   * or not the user's own.
+   */
   get(reference: string): SeenTag | undefined {
     const file = this.#file(reference);
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(file);
-    } catch {
-      return undefined;
-    }
+    const text = readCacheEntry(file, MAX_ENTRY_BYTES);
+    if (text === undefined) return undefined;
     try {
       const seen = parseEntry(JSON.parse(text), reference);
       if (seen) noteCacheUse(file);
@@ -125,8 +136,9 @@ export class FileTagCache implements TagCache {
       platforms: [...seen.platforms],
     };
     // A failure only loses a saving: the next check reads the manifest again.
-    writeWholeSync(this.#file(reference), `${JSON.stringify(entry)}\n`);
-    pruneCacheDir(this.#dir, TAG_CACHE_LIMITS);
+    if (writeCacheEntry(this.#file(reference), `${JSON.stringify(entry)}\n`)) {
+      pruneCacheDir(this.#dir, TAG_CACHE_LIMITS);
+    }
   }
 
   #file(reference: string): string {
@@ -142,8 +154,17 @@ function parseEntry(value: unknown, reference: string): SeenTag | undefined {
   if (entry.reference !== reference) return undefined;
   if (typeof digest !== "string" || !isDigest(digest)) return undefined;
   if (typeof mediaType !== "string") return undefined;
-  if (!Array.isArray(platforms) || !platforms.every((p) => typeof p === "string")) {
-    return undefined;
-  }
+  if (!Array.isArray(platforms) || !platforms.every(isPlatform)) return undefined;
   return { digest, mediaType, platforms };
+}
+
+/** Whether `value` is a platform as `os/architecture[/variant]` (a check would refuse others). */
+function isPlatform(value: unknown): value is Platform {
+  if (typeof value !== "string") return false;
+  try {
+    parsePlatform(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
