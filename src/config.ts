@@ -95,6 +95,8 @@ export interface Config {
   readonly dockerfileSyntax?: string;
   /** Whether install steps use BuildKit cache mounts. */
   readonly cacheMounts: boolean;
+  /** Seconds one registry request may take (each retry again); default 30. */
+  readonly registryTimeout: number;
   /** Each plugin's own table, `[plugins.<name>]`. */
   readonly plugins: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
@@ -121,6 +123,7 @@ export function defaultConfig(): Config {
     dockerClient: "docker",
     secretFiles: {},
     cacheMounts: true,
+    registryTimeout: 30,
     plugins: {},
   };
 }
@@ -135,7 +138,15 @@ export interface Setting {
   /** One line for `imgtool --help`. */
   readonly describe: string;
   /** How values are read and checked. */
-  readonly type: "string" | "list" | "platforms" | "python" | "boolean" | "table" | "installer";
+  readonly type:
+    | "string"
+    | "list"
+    | "platforms"
+    | "python"
+    | "boolean"
+    | "table"
+    | "installer"
+    | "seconds";
   /** Put a checked value into the configuration; `base` resolves relative paths. */
   readonly apply: (config: Parsed, value: unknown, base: string) => void;
 }
@@ -171,6 +182,12 @@ export const SETTINGS: readonly Setting[] = [
     describe: "network for build steps (host, none, default)",
     type: "string",
     apply: (c, v) => c.network = v as string,
+  },
+  {
+    key: "registry-timeout",
+    describe: "seconds a registry request may take before it is retried (default 30)",
+    type: "seconds",
+    apply: (c, v) => c.registryTimeout = v as number,
   },
   {
     key: "insecure-registries",
@@ -716,7 +733,22 @@ function fromToml(setting: Setting, value: unknown, where: string): unknown {
       return parsePythonVersion(Array.isArray(value) ? value.join(".") : String(value), where);
     case "installer":
       return parseInstaller(value, where);
+    case "seconds":
+      return parseSeconds(value, where);
   }
+}
+
+// A request timeout: positive, at most a day (the registry client's own bounds).
+function parseSeconds(value: unknown, where: string): number {
+  const seconds = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0 || seconds > 86400) {
+    throw new UsageError(
+      `${where}: expected a number of seconds above 0 and at most 86400, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return seconds;
 }
 
 function fromText(setting: Setting, raw: string, where: string): unknown {
@@ -748,6 +780,8 @@ function fromText(setting: Setting, raw: string, where: string): unknown {
       return parsePythonVersion(raw, where);
     case "installer":
       return parseInstaller(raw, where);
+    case "seconds":
+      return parseSeconds(raw, where);
   }
 }
 

@@ -20,6 +20,7 @@ import { exec } from "../exec.ts";
 import { identify, type ImageIdentity } from "../identify.ts";
 import type { ImagePlan } from "../plan.ts";
 import { RegistryClient } from "../registry/client.ts";
+import { describeProgress } from "../registry/progress.ts";
 import { isLoopback } from "../registry/http.ts";
 import { parseReference } from "../registry/reference.ts";
 import { defaultTagCacheDir, FileTagCache } from "../registry/tag_cache.ts";
@@ -65,6 +66,12 @@ export async function buildCommand(
     insecureRegistries: [...config.insecureRegistries],
     credentials: (host) => registrySecretCredentials(plans, host),
     tagCache: tagCacheDir === undefined ? undefined : new FileTagCache(tagCacheDir),
+    timeoutMs: config.registryTimeout * 1000,
+    // A registry that is slow to answer, or is being retried, is said so: a CI log that
+    // stops for a minute without a word looks like a hang.
+    onProgress: (event) => {
+      if (!flags.quiet && !flags.json) err(describeProgress(event));
+    },
   });
   // A pushed build asks the registry first. Ask now for the tags this spec had last time,
   // and connect for the others, so that the registry's answers overlap loading the spec,
