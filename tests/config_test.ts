@@ -358,6 +358,7 @@ const VALID_TEXT: Record<(typeof SETTINGS)[number]["type"], string> = {
   boolean: "true",
   table: "a=b",
   installer: "pip",
+  seconds: "30",
 };
 
 function hex(char: string): string {
