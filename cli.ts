@@ -16,11 +16,7 @@ import { VERSION } from "./src/version.ts";
 /** Run the CLI with `args`; returns the exit status. */
 export async function main(args: readonly string[]): Promise<number> {
   const json = args.includes("--json");
-  // Ctrl-C stops the builder and lets every stage clean up before we exit.
-  const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const interrupt = new Interrupt();
   try {
     const command = parseCommandLine(args);
     switch (command.kind) {
@@ -33,7 +29,12 @@ export async function main(args: readonly string[]): Promise<number> {
       case "build": {
         const { buildCommand } = await import("./src/commands/build.ts");
         // Builder plugins load only when something is to be built: a no-op build needs none.
-        const builders = async () => (await import("./plugins/mod.ts")).builtinBuilders;
+        // Asking for them starts the part of a build that has a builder and temporary files
+        // to stop and clean up: from then on, a signal does that first.
+        const builders = async () => {
+          interrupt.catchSignals();
+          return (await import("./plugins/mod.ts")).builtinBuilders;
+        };
         return await buildCommand(command.spec, command.flags, builders, interrupt.signal);
       }
       case "dockerfile": {
@@ -56,12 +57,66 @@ export async function main(args: readonly string[]): Promise<number> {
   } catch (error) {
     if (interrupt.signal.aborted) {
       err("interrupted: the builder was stopped and temporary build files were removed");
-      return 130;
+      return interrupt.exitCode;
     }
     return reportError(error, json);
   } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    interrupt.release();
+  }
+}
+
+const SIGNALS = ["SIGINT", "SIGTERM"] as const;
+type Signal = typeof SIGNALS[number];
+/** The shell's status for a process ended by the signal: 128 + its number. */
+const SIGNAL_EXIT: Record<Signal, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * What SIGINT and SIGTERM do. Until a build needs a builder, nothing is caught: the signal
+ * ends the process at once, as it does any program, even while a spec's top-level `await`
+ * never settles or its code loops. Once a builder may run, the first signal aborts `signal`
+ * (the builder is stopped and the temporary build files are removed, then `main` returns
+ * `exitCode`), and a second one exits at once, for a clean-up that does not end.
+ */
+class Interrupt {
+  readonly #controller = new AbortController();
+  #caught: Signal | undefined;
+  readonly #listeners = new Map<Signal, () => void>();
+
+  /** Aborted by the first signal once signals are caught. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** 130 after SIGINT, 143 after SIGTERM. */
+  get exitCode(): number {
+    return SIGNAL_EXIT[this.#caught ?? "SIGINT"];
+  }
+
+  /** Catch signals from now on (once). */
+  catchSignals(): void {
+    if (this.#listeners.size > 0) return;
+    for (const name of SIGNALS) {
+      const listener = () => {
+        if (this.#caught === undefined) {
+          this.#caught = name;
+          this.#controller.abort();
+          return;
+        }
+        err(
+          "interrupted again: exiting without waiting for the builder; temporary build files " +
+            "(imgtool-context-*, imgtool-secrets-*) may remain in the temporary folder",
+        );
+        Deno.exit(SIGNAL_EXIT[name]);
+      };
+      Deno.addSignalListener(name, listener);
+      this.#listeners.set(name, listener);
+    }
+  }
+
+  /** Leave signals to their default again. */
+  release(): void {
+    for (const [name, listener] of this.#listeners) Deno.removeSignalListener(name, listener);
+    this.#listeners.clear();
   }
 }
 

@@ -11,8 +11,9 @@
  *   is `filepath.Clean`ed and loses a leading `/`;
  * - each pattern is checked and compiled as moby's `patternmatcher` does: the syntax of Go's
  *   `filepath.Match`, then `*` for `[^/]*`, `?` for `[^/]`, `**` for any folders (none
- *   included), `[...]` classes and `\` escapes handed to Go's regexp syntax, which is
- *   translated here to JavaScript's;
+ *   included), `[...]` classes and `\` escapes handed to Go's regexp syntax, which
+ *   `src/go_regexp.ts` matches in linear time, as Go does (a JavaScript `RegExp` could take
+ *   minutes on a pattern like `*a*a*a*a*a*a*a*a*a*a*a*a*b`);
  * - paths are matched as BuildKit's walk does (`MatchesUsingParentResults`): every pattern a
  *   folder matched still matches everything inside it, and the last pattern that matches
  *   decides.
@@ -25,6 +26,7 @@
  */
 
 import { UsageError } from "./errors.ts";
+import { compileGoRegexp, GoSyntaxError } from "./go_regexp.ts";
 import { isAbsolute, normalize, relative } from "./path.ts";
 import type { IgnoreRuleSet } from "./plugin.ts";
 
@@ -93,7 +95,8 @@ interface Pattern {
   readonly text: string;
   /** SUFFIX `**\/x` also matches `x` itself. */
   readonly bare: string | undefined;
-  readonly regexp: RegExp | undefined;
+  /** REGEXP: the compiled test. */
+  readonly test: ((path: string) => boolean) | undefined;
 }
 
 function matches(pattern: Pattern, path: string): boolean {
@@ -105,7 +108,7 @@ function matches(pattern: Pattern, path: string): boolean {
     case SUFFIX:
       return path.endsWith(pattern.text) || path === pattern.bare;
     default:
-      return pattern.regexp!.test(path);
+      return pattern.test!(path);
   }
 }
 
@@ -218,10 +221,10 @@ function compile(cleaned: string, line: string, where: string): Pattern {
     throw reject(syntax, "Docker rejects it too; escape a literal [ or \\ with a backslash");
   }
   const { kind, source } = translateGlob(text);
-  let regexp: RegExp | undefined;
+  let test: ((path: string) => boolean) | undefined;
   if (kind === REGEXP) {
     try {
-      regexp = new RegExp(goRegexpToJs(`${source}$`), "u");
+      test = compileGoRegexp(`${source}$`);
     } catch (error) {
       if (!(error instanceof GoSyntaxError)) throw error;
       throw reject(error.message, "Docker fails the build on it; escape the character with \\");
@@ -233,7 +236,7 @@ function compile(cleaned: string, line: string, where: string): Pattern {
     kind,
     text: kind === PREFIX ? text.slice(0, -2) : kind === SUFFIX ? suffix : text,
     bare: suffix.startsWith("/") ? suffix.slice(1) : undefined,
-    regexp,
+    test,
   };
 }
 
@@ -319,230 +322,6 @@ function translateGlob(pattern: string): { kind: Pattern["kind"]; source: string
   }
   return { kind, source };
 }
-
-/** A regexp Go would not compile; Docker then fails the build on the pattern. */
-class GoSyntaxError extends Error {}
-
-/**
- * Translate Go's regexp syntax (RE2, Perl flags) to a JavaScript `u` regexp, for what a
- * compiled glob can hold: literals, `^` `$` `.` groups and repeats, classes with ranges,
- * POSIX and Perl classes, and escapes. Go's meaning is kept where JavaScript differs: `.`
- * stops only at `\n`, `\s` is ASCII, `]` alone is a literal.
- */
-function goRegexpToJs(source: string): string {
-  const chars = Array.from(source);
-  let at = 0, open = 0, out = "";
-  while (at < chars.length) {
-    const char = chars[at++];
-    if (char === "\\") {
-      // Escapes that only mean something outside a class, then those that work in both.
-      const escape = chars[at];
-      if (escape === "A" || escape === "z") {
-        out += escape === "A" ? "^" : "$";
-        at++;
-      } else if (escape === "b" || escape === "B") {
-        out += `\\${escape}`;
-        at++;
-      } else if (escape === "Q") {
-        // Literal text up to \E (or the end).
-        for (at++; at < chars.length && !(chars[at] === "\\" && chars[at + 1] === "E"); at++) {
-          out += literal(chars[at].codePointAt(0)!);
-        }
-        at += 2;
-      } else {
-        const [member, next] = classEscape(chars, at - 1);
-        out += typeof member === "number" ? literal(member) : `[${member}]`;
-        at = next;
-      }
-    } else if (char === "[") {
-      let negated = false;
-      if (chars[at] === "^") {
-        negated = true;
-        at++;
-      }
-      let members = "";
-      for (let first = true; first || chars[at] !== "]"; first = false) {
-        if (at >= chars.length) throw new GoSyntaxError("a [ class is not closed");
-        const [member, next] = classMember(chars, at);
-        members += member;
-        at = next;
-      }
-      at++;
-      out += `[${negated ? "^" : ""}${members}]`;
-    } else if (char === ".") {
-      out += "[^\\n]";
-    } else if (char === "(") {
-      if (chars[at] === "?") throw new GoSyntaxError("(? groups are not supported");
-      out += "(?:";
-      open++;
-    } else if (char === ")") {
-      if (open-- === 0) throw new GoSyntaxError("a ) has no matching (");
-      out += ")";
-    } else if ("^$|*+?".includes(char)) {
-      out += char;
-    } else {
-      // `]`, `{` and `}` alone are literals in Go (patternmatcher escapes braces anyway).
-      out += literal(char.codePointAt(0)!);
-    }
-  }
-  if (open !== 0) throw new GoSyntaxError("a ( is not closed");
-  return out;
-}
-
-/** One member of a Go class at `at`: a POSIX or Perl class, a character, or a range. */
-function classMember(chars: readonly string[], at: number): [string, number] {
-  if (chars[at] === "[" && chars[at + 1] === ":") {
-    // Go takes everything up to the next ":]" as the class name, even past a "]".
-    const rest = chars.slice(at).join("");
-    const end = rest.indexOf(":]", 2);
-    if (end !== -1) {
-      const ranges = posixClasses().get(rest.slice(0, end + 2));
-      if (ranges === undefined) throw new GoSyntaxError(`unknown class ${rest.slice(0, end + 2)}`);
-      return [ranges, at + Array.from(rest.slice(0, end + 2)).length];
-    }
-  }
-  const [low, afterLow] = classChar(chars, at);
-  if (typeof low === "string") return [low, afterLow];
-  if (chars[afterLow] === "-" && afterLow + 1 < chars.length && chars[afterLow + 1] !== "]") {
-    const [high, afterHigh] = classChar(chars, afterLow + 1);
-    if (typeof high === "string" || high < low) {
-      throw new GoSyntaxError("a class range is reversed or ends in a class");
-    }
-    return [`${literal(low)}-${literal(high)}`, afterHigh];
-  }
-  return [literal(low), afterLow];
-}
-
-/** A class character (its code point) or a Perl/Unicode class (members), and what follows. */
-function classChar(chars: readonly string[], at: number): [number | string, number] {
-  if (at >= chars.length) throw new GoSyntaxError("a [ class is not closed");
-  if (chars[at] === "\\") return classEscape(chars, at);
-  return [chars[at].codePointAt(0)!, at + 1];
-}
-
-/**
- * The escape at `at` (a backslash) as Go reads it: a Perl or Unicode class (as class
- * members), or one character (its code point).
- */
-function classEscape(chars: readonly string[], at: number): [number | string, number] {
-  const escape = chars[at + 1];
-  if (escape === undefined) throw new GoSyntaxError("a trailing \\ escapes nothing");
-  const perl = perlClasses().get(escape);
-  if (perl !== undefined) return [perl, at + 2];
-  if (escape === "p" || escape === "P") {
-    // Only one-letter categories can get here: patternmatcher escapes `{`.
-    const name = chars[at + 2];
-    if (name === undefined || !"LMNPSZ".includes(name)) {
-      throw new GoSyntaxError(`\\${escape} needs a one-letter category here: L, M, N, P, S or Z`);
-    }
-    return [`\\${escape}{${name}}`, at + 3];
-  }
-  const code = escape.codePointAt(0)!;
-  if (code < 0x80 && !/[0-9A-Za-z]/.test(escape)) return [code, at + 2];
-  const octal = /^[0-7]{1,3}/.exec(chars.slice(at + 1, at + 4).join(""))?.[0];
-  if (octal !== undefined && (escape === "0" || octal.length > 1)) {
-    return [parseInt(octal, 8), at + 1 + octal.length];
-  }
-  if (escape === "x") {
-    const hex = chars.slice(at + 2, at + 4).join("");
-    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new GoSyntaxError("\\x needs two hex digits");
-    return [parseInt(hex, 16), at + 4];
-  }
-  const control = CONTROL_ESCAPES.get(escape);
-  if (control !== undefined) return [control, at + 2];
-  throw new GoSyntaxError(`\\${escape} is not an escape Go's regexp knows`);
-}
-
-/** A character as a JavaScript `u` regexp literal, the same inside a class and out. */
-function literal(code: number): string {
-  const char = String.fromCodePoint(code);
-  return /^[0-9A-Za-z_]$/.test(char) ? char : `\\u{${code.toString(16)}}`;
-}
-
-type Ranges = readonly (readonly [number, number])[];
-
-/** Class members (inside `[...]`) for ranges of code points. */
-function members(ranges: Ranges): string {
-  return ranges.map(([low, high]) =>
-    low === high ? literal(low) : `${literal(low)}-${literal(high)}`
-  ).join("");
-}
-
-/** The code points not in `ranges` (sorted, disjoint). */
-function complement(ranges: Ranges): Ranges {
-  const out: [number, number][] = [];
-  let next = 0;
-  for (const [low, high] of ranges) {
-    if (low > next) out.push([next, low - 1]);
-    next = high + 1;
-  }
-  if (next <= 0x10ffff) out.push([next, 0x10ffff]);
-  return out;
-}
-
-const code = (char: string) => char.codePointAt(0)!;
-const DIGIT: Ranges = [[code("0"), code("9")]];
-const SPACE: Ranges = [[9, 10], [12, 13], [32, 32]];
-const WORD: Ranges = [[code("0"), code("9")], [code("A"), code("Z")], [code("_"), code("_")], [
-  code("a"),
-  code("z"),
-]];
-
-// The class tables are made on first use: few patterns have classes, and every run of imgtool
-// loads this module.
-let perlTable: Map<string, string> | undefined;
-let posixTable: Map<string, string> | undefined;
-
-/** Go's Perl classes are ASCII-only (JavaScript's `\s` is not). */
-function perlClasses(): Map<string, string> {
-  return perlTable ??= new Map<string, string>([
-    ["d", members(DIGIT)],
-    ["D", members(complement(DIGIT))],
-    ["s", members(SPACE)],
-    ["S", members(complement(SPACE))],
-    ["w", members(WORD)],
-    ["W", members(complement(WORD))],
-  ]);
-}
-
-const POSIX_RANGES: [string, Ranges][] = [
-  ["alnum", [[code("0"), code("9")], [code("A"), code("Z")], [code("a"), code("z")]]],
-  ["alpha", [[code("A"), code("Z")], [code("a"), code("z")]]],
-  ["ascii", [[0, 0x7f]]],
-  ["blank", [[9, 9], [32, 32]]],
-  ["cntrl", [[0, 0x1f], [0x7f, 0x7f]]],
-  ["digit", DIGIT],
-  ["graph", [[code("!"), code("~")]]],
-  ["lower", [[code("a"), code("z")]]],
-  ["print", [[code(" "), code("~")]]],
-  ["punct", [[code("!"), code("/")], [code(":"), code("@")], [code("["), code("`")], [
-    code("{"),
-    code("~"),
-  ]]],
-  ["space", [[9, 13], [32, 32]]],
-  ["upper", [[code("A"), code("Z")]]],
-  ["word", WORD],
-  ["xdigit", [[code("0"), code("9")], [code("A"), code("F")], [code("a"), code("f")]]],
-];
-
-/** Go's POSIX classes (`[:alpha:]`, `[:^alpha:]`) as class members. */
-function posixClasses(): Map<string, string> {
-  return posixTable ??= new Map<string, string>(
-    POSIX_RANGES.flatMap(([name, ranges]) => [
-      [`[:${name}:]`, members(ranges)],
-      [`[:^${name}:]`, members(complement(ranges))],
-    ]),
-  );
-}
-
-const CONTROL_ESCAPES = new Map<string, number>([
-  ["a", 7],
-  ["f", 12],
-  ["n", 10],
-  ["r", 13],
-  ["t", 9],
-  ["v", 11],
-]);
 
 /** Go's `strings.TrimSpace`: Unicode white space, but not the byte order mark. */
 function trimSpace(text: string): string {

@@ -9,6 +9,7 @@
 
 import { dirname, resolve, toFileUrl } from "./path.ts";
 import { SpecError } from "./errors.ts";
+import { FileReadError, isDirectory, readWholeText, readWholeTextSync } from "./fs.ts";
 import { type Image, Image as ImageClass, isImage } from "./image.ts";
 
 /** An image a spec exports, with its export name. */
@@ -35,25 +36,14 @@ export interface LoadedSpec {
  */
 export async function loadSpec(path: string): Promise<LoadedSpec> {
   const file = resolve(Deno.cwd(), path);
-  // Asked and read asynchronously: what loads the spec is synchronous work, and these turns
-  // of the event loop let network work started before it move on (a build's early HEAD).
-  const info = await Deno.stat(file).catch(() => undefined);
-  if (info === undefined) {
-    throw new SpecError(`spec file not found: ${file}`, {
-      hint:
-        "give the path of a .ts file that exports images, e.g. imgtool build spec.ts (imgtool init writes one)",
-    });
-  }
-  if (!info.isFile) throw new SpecError(`${file} is not a file`);
+  // Read asynchronously: what loads the spec is synchronous work, and these turns of the
+  // event loop let network work started before it move on (a build's early HEAD).
   let source: string;
   let module: Record<string, unknown>;
   try {
-    source = await Deno.readTextFile(file);
+    source = await readWholeText(file, { what: "spec file" });
   } catch (error) {
-    throw new SpecError(`cannot read ${file}: ${(error as Error)?.message ?? error}`, {
-      hint: "check that the spec file is readable by the user running imgtool",
-      cause: error,
-    });
+    throw specReadError(file, error);
   }
   checkImports(file, source);
   try {
@@ -141,6 +131,23 @@ export function exportOrder(source: string): string[] {
   return names;
 }
 
+/** Why the spec (or a module it imports) cannot be read, as a {@link SpecError}. */
+function specReadError(file: string, error: unknown): unknown {
+  if (!(error instanceof FileReadError)) return error;
+  if (error.reason === "missing") {
+    return new SpecError(`spec file not found: ${file}`, {
+      hint:
+        "give the path of a .ts file that exports images, e.g. imgtool build spec.ts (imgtool init writes one)",
+    });
+  }
+  if (error.reason === "not-a-file" && isDirectory(file)) {
+    return new SpecError(`${file} is not a file`, {
+      hint: "give the path of the spec's .ts file, not of its folder",
+    });
+  }
+  return new SpecError(error.message, { hint: error.hint, cause: error });
+}
+
 const IMPORT =
   /(?:\bimport|\bexport)\s[^"'`;]*?\bfrom\s*["']([^"']+)["']|\bimport\s*\(?\s*["']([^"']+)["']/g;
 const REMOTE = /^(?:https?|jsr|npm):/;
@@ -160,9 +167,13 @@ export function checkImports(entry: string, entrySource?: string): void {
     try {
       source = file === entry && entrySource !== undefined
         ? entrySource
-        : Deno.readTextFileSync(file);
-    } catch {
-      return; // the import itself reports a missing file
+        : readWholeTextSync(file, { what: "module" });
+    } catch (error) {
+      // The import itself reports a missing file, or a folder; a pipe, a device or a huge
+      // file would hang it, or fill the memory.
+      const reason = error instanceof FileReadError ? error.reason : "unreadable";
+      if (reason === "missing" || reason === "unreadable" || isDirectory(file)) return;
+      throw specReadError(file, error);
     }
     for (const match of source.matchAll(IMPORT)) {
       const specifier = match[1] ?? match[2];

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { isDirectory, isFile } from "./fs.ts";
+import { isDirectory, isFile, readWholeTextSync } from "./fs.ts";
 import { resolve } from "./path.ts";
 import type { Config } from "./config.ts";
 import type { Diagnostic } from "./errors.ts";
@@ -243,8 +243,10 @@ function makeContext(parts: ContextParts): IdentifyContext {
     file: (path: string): FileRef => ({ $ref: "file", path: resolvePath(path) }),
     tree: (path: string): TreeRef => ({ $ref: "tree", path: resolvePath(path) }),
     readText(path: string): string | undefined {
+      // A file that cannot be read whole (missing, a pipe or device, too large) reads as
+      // missing: `uri` never fails for it, and the layer's validation names the file.
       try {
-        return Deno.readTextFileSync(resolvePath(path));
+        return readWholeTextSync(resolvePath(path));
       } catch {
         return undefined;
       }

@@ -256,3 +256,35 @@ Deno.test("a bad pattern from a named rules file is reported at its file and lin
       error instanceof UsageError && error.message.includes('"[bad" (/ctx/.dockerignore:3)'),
   );
 });
+
+Deno.test("what a pattern hands to Go's regexp keeps Go's meaning", () => {
+  // A class is a regexp class: [^a] also matches /, across folders.
+  const classes = rules("x[^a]y", "*[[:digit:]]*[[:digit:]]");
+  assert.equal(ignored(classes, "x/y"), true);
+  assert.equal(ignored(classes, "xby"), true);
+  assert.equal(ignored(classes, "xay"), false);
+  assert.equal(ignored(classes, "a1b2"), true);
+  assert.equal(ignored(classes, "a1b"), false);
+  // \Q...\E quotes what the glob became ("*" is "[^/]*" by then); \b and \B are boundaries.
+  const escapes = rules("\\Q*\\E", "a\\b.txt", "*\\bw", "*\\Bv", "\\A*x");
+  assert.equal(ignored(escapes, "[^/]*"), true);
+  assert.equal(ignored(escapes, "abc"), false);
+  assert.equal(ignored(escapes, "a.txt"), true);
+  assert.equal(ignored(escapes, "a w"), true);
+  assert.equal(ignored(escapes, "aw"), false);
+  assert.equal(ignored(escapes, "av"), true);
+  assert.equal(ignored(escapes, "a v"), false);
+  assert.equal(ignored(escapes, "yx"), true);
+});
+
+Deno.test("several stars in one name match as Go's linear-time engine does", () => {
+  const set = rules("*a*b", "**/**/*c*c*", "x/**/*.py");
+  assert.equal(ignored(set, "xaxb"), true);
+  assert.equal(ignored(set, "ab"), true);
+  assert.equal(ignored(set, "ba"), false);
+  assert.equal(ignored(set, "a/b"), false, "no star crosses a folder");
+  assert.equal(ignored(set, "deep/er/occ"), true);
+  assert.equal(ignored(set, "deep/er/oc"), false);
+  assert.equal(ignored(set, "x/y/z/main.py"), true);
+  assert.equal(ignored(set, "x/main.pyc"), false);
+});
