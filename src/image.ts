@@ -10,6 +10,7 @@
  */
 
 import { basename, resolve } from "./path.ts";
+import { readWholeTextSync } from "./fs.ts";
 import { activeConfig } from "./config.ts";
 import { isLayer, type Layer, type Platform, type PythonVersion } from "./plugin.ts";
 import { isSecret, Secret, type SecretRequest, toSecrets } from "./secret.ts";
@@ -828,7 +829,7 @@ function indexOptions(options: IndexOptions) {
 // unreadable script leaves the version to configuration (validation reports the file).
 function scriptPythonVersion(path: string): PythonVersion | undefined {
   try {
-    const header = parseScriptHeader(Deno.readTextFileSync(path));
+    const header = parseScriptHeader(readWholeTextSync(path, { what: "uv script" }));
     return header.requiresPython ? pythonVersionFor(header.requiresPython) : undefined;
   } catch {
     return undefined;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { isFile } from "./fs.ts";
+import { isFile, readWholeText, readWholeTextSync } from "./fs.ts";
 import { join } from "./path.ts";
 import type { Config } from "./config.ts";
 import type { Secret } from "./secret.ts";
@@ -83,7 +83,7 @@ export async function prepareSecrets(
     }
     if (source.kind === "file") {
       prepared.push({ id: secret.id, file: source.path });
-      values.push(await Deno.readTextFile(source.path));
+      values.push(await readWholeText(source.path, { what: `the file of secret ${secret.id}` }));
     } else {
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       const file = join(dir, secret.id);
@@ -280,7 +280,9 @@ export function registryCredentials(
   const source = secretSource(secret.id, config);
   if (!source) return undefined;
   const value =
-    (source.kind === "env" ? Deno.env.get(source.name) ?? "" : Deno.readTextFileSync(source.path))
+    (source.kind === "env"
+      ? Deno.env.get(source.name) ?? ""
+      : readWholeTextSync(source.path, { what: `the file of secret ${secret.id}` }))
       .trim();
   const colon = value.indexOf(":");
   return colon > 0

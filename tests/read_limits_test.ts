@@ -244,3 +244,23 @@ Deno.test("a spec that is a pipe, or imports one, is refused with exit 2", async
     }
   });
 });
+
+Deno.test("a uv script that is a pipe does not hang loading the spec: uri answers, validate names it", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(
+      join(dir, "spec.ts"),
+      `import { Image } from "imgtool";\n` +
+        `export default Image.fromUvScript("./script.py", { name: "script" });\n`,
+    );
+    await Deno.writeTextFile(join(dir, "imgtool.toml"), "# test project\n");
+    await mkfifo(join(dir, "script.py"));
+    const [program, ...prefix] = IMGTOOL_COMMAND;
+    const uri = await runWithDeadline(program, [...prefix, "uri", "spec.ts"], dir);
+    assert.equal(uri.hung, false, "uri hung");
+    assert.equal(uri.code, 0, uri.stderr);
+    const validate = await runWithDeadline(program, [...prefix, "validate", "spec.ts"], dir);
+    assert.equal(validate.hung, false, "validate hung");
+    assert.equal(validate.code, 2, validate.stderr);
+    assert.ok(validate.stderr.includes(join(dir, "script.py")), validate.stderr);
+  });
+});
