@@ -25,6 +25,7 @@ export * from "./src/errors.ts";
 export * from "./src/secret.ts";
 export * from "./src/dockerfile.ts";
 export * from "./src/text_safety.ts";
+export { isInside, outsideProjectProblem, projectRoot } from "./src/project.ts";
 export * from "./src/plugin.ts";
 /** POSIX path helpers for plugins (no `node:path`: see `src/path.ts`). */
 export * as paths from "./src/path.ts";

@@ -95,6 +95,11 @@ export interface Config {
   readonly dockerfileSyntax?: string;
   /** Whether install steps use BuildKit cache mounts. */
   readonly cacheMounts: boolean;
+  /**
+   * Folders outside the project that paths named inside dependency files (requirements
+   * `-e`/`file:` lines, uv script headers, pyproject path sources) may point into.
+   */
+  readonly allowedPaths: readonly string[];
   /** Seconds one registry request may take (each retry again); default 30. */
   readonly registryTimeout: number;
   /** Each plugin's own table, `[plugins.<name>]`. */
@@ -123,6 +128,7 @@ export function defaultConfig(): Config {
     dockerClient: "docker",
     secretFiles: {},
     cacheMounts: true,
+    allowedPaths: [],
     registryTimeout: 30,
     plugins: {},
   };
@@ -182,6 +188,12 @@ export const SETTINGS: readonly Setting[] = [
     describe: "network for build steps (host, none, default)",
     type: "string",
     apply: (c, v) => c.network = v as string,
+  },
+  {
+    key: "allowed-paths",
+    describe: "folders outside the project that dependency files may name (local packages)",
+    type: "list",
+    apply: (c, v, base) => c.allowedPaths = (v as string[]).map((path) => resolve(base, path)),
   },
   {
     key: "registry-timeout",

@@ -10,6 +10,7 @@
 
 import { isDirectory, isFile, readWholeTextSync } from "./fs.ts";
 import { resolve } from "./path.ts";
+import { projectRoot } from "./project.ts";
 import type { Config } from "./config.ts";
 import type { Diagnostic } from "./errors.ts";
 import { IgnoreRules } from "./ignore.ts";
@@ -237,6 +238,7 @@ function makeContext(parts: ContextParts): IdentifyContext {
     state,
     index,
     resolve: resolvePath,
+    projectRoot: projectRoot(layer.origin.dir),
   };
   return Object.freeze({
     ...context,

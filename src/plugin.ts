@@ -237,6 +237,12 @@ export interface PluginContext {
   readonly index: number;
   /** Resolve a path the user gave against the folder of the spec line that made the layer. */
   resolve(path: string): string;
+  /**
+   * The project the spec belongs to (its git work tree, else the spec's folder). Paths named
+   * inside dependency files must lie in it, or in a folder configuration allows: check them
+   * with {@link ValidateContext.outsideProject}.
+   */
+  readonly projectRoot: string;
 }
 
 /**
@@ -344,6 +350,12 @@ export interface IdentifyContext extends PluginContext {
 export interface ValidateContext extends IdentifyContext {
   /** Is this path excluded by the image's `.dockerignore` rules? */
   isIgnored(path: string): boolean;
+  /**
+   * The problem with a path that a file (not the spec) named, when it lies outside the
+   * project and every folder `allowed-paths` allows, or `undefined`. `namedIn` says which
+   * file named it and where (`requirements.txt line 3`).
+   */
+  outsideProject(path: string, namedIn: string): Diagnostic | undefined;
 }
 
 /**

@@ -14,6 +14,7 @@ import { hookProblem, type ImagePlan, layerProblem, type PlannedLayer } from "./
 import type { ValidateContext } from "./plugin.ts";
 import { secretSource } from "./secrets.ts";
 import { optionTextProblems } from "./text_safety.ts";
+import { outsideProjectProblem } from "./project.ts";
 
 /**
  * Validate planned images; returns their problems, in spec order (none means valid).
@@ -77,6 +78,13 @@ async function validateLayer(
   const context: ValidateContext = {
     ...planned.context,
     isIgnored: (path) => plan.ignore.ignores(planned.context.resolve(path)),
+    outsideProject: (path, namedIn) =>
+      outsideProjectProblem(
+        planned.context.resolve(path),
+        namedIn,
+        planned.context.projectRoot,
+        plan.config.allowedPaths,
+      ),
   };
 
   // Before the plugin's own checks, which may parse the strings (URL parsers drop line breaks).
