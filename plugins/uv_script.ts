@@ -53,7 +53,7 @@ const BLOCK = /^# \/\/\/ script\s*$([\s\S]*?)^# \/\/\/\s*$/m;
  * ```ts
  * import { parseScriptHeader } from "./uv_script.ts";
  * const header = parseScriptHeader('# /// script\n# requires-python = ">=3.12"\n# dependencies = ["httpx"]\n# ///\n');
- * console.log(header.dependencies); // ["httpx"]
+ * console.log(header.dependencies); // [ "httpx" ]
  * ```
  */
 export function parseScriptHeader(text: string): ScriptHeader {
@@ -92,7 +92,7 @@ const KNOWN_MINORS = [8, 9, 10, 11, 12, 13, 14];
  * @example
  * ```ts
  * import { pythonVersionFor } from "./uv_script.ts";
- * console.log(pythonVersionFor(">=3.11,<3.13")); // [3, 11]
+ * console.log(pythonVersionFor(">=3.11,<3.13")); // [ 3, 11 ]
  * ```
  */
 export function pythonVersionFor(specifier: string): PythonVersion | undefined {

@@ -48,7 +48,7 @@ export interface Mutation {
  * import { applyMutation, StaleMutationError } from "./mutations.ts";
  * const mutation = { name: "m", file: "a.ts", breaks: "a holds", find: "x", replace: "y" };
  * try {
- *   applyMutation("no such text", mutation);
+ *   applyMutation("nothing here", mutation);
  * } catch (error) {
  *   console.log(error instanceof StaleMutationError && error.count); // 0
  * }
@@ -86,7 +86,9 @@ function occurrences(text: string, needle: string): number {
  *   find: "let count = 0;",
  *   replace: "let count = 1;",
  * };
- * console.log(applyMutation("let count = 0;\ncount++;\n", mutation)); // let count = 1;\ncount++;\n
+ * console.log(applyMutation("let count = 0;\ncount++;\n", mutation));
+ * // let count = 1;
+ * // count++;
  * ```
  */
 export function applyMutation(text: string, mutation: Mutation): string {

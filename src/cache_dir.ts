@@ -114,8 +114,9 @@ const privateDirs = new Set<string>();
  * ```ts
  * import { privateCacheDir } from "./cache_dir.ts";
  * const home = Deno.makeTempDirSync();
- * console.log(privateCacheDir(`${home}/imgtool/tags`, { create: false })); // false: missing
- * console.log(privateCacheDir(`${home}/imgtool/tags`)); // true: made
+ * // Missing, and not to be made; then made, private:
+ * console.log(privateCacheDir(`${home}/imgtool/tags`, { create: false })); // false
+ * console.log(privateCacheDir(`${home}/imgtool/tags`)); // true
  * console.log((Deno.statSync(`${home}/imgtool/tags`).mode! & 0o777).toString(8)); // 700
  * ```
  */
@@ -203,7 +204,8 @@ function isOwnEntry(info: Deno.FileInfo, uid: number | null, maxBytes: number): 
  * console.log(readCacheEntry(`${dir}/a.json`, 1024)); // undefined
  * writeCacheEntry(`${dir}/a.json`, "{}\n");
  * console.log(readCacheEntry(`${dir}/a.json`, 1024)); // {}
- * console.log(readCacheEntry(`${dir}/a.json`, 1)); // undefined: too long
+ * // Longer than the limit of 1 byte:
+ * console.log(readCacheEntry(`${dir}/a.json`, 1)); // undefined
  * ```
  */
 export function readCacheEntry(file: string, maxBytes: number): string | undefined {

@@ -430,7 +430,8 @@ function isOwnedWorkTree(dotGit: string, uid: number | null | undefined): boolea
  * Deno.writeTextFileSync(`${home}/project/imgtool.toml`, "");
  * const found = findConfigFile(`${home}/project/images`, home);
  * console.log(found === `${home}/project/imgtool.toml`); // true
- * console.log(findConfigFile(`${home}/project/images`, undefined)); // undefined: outside home
+ * // Without a home folder, only the spec's own folder is searched:
+ * console.log(findConfigFile(`${home}/project/images`, undefined)); // undefined
  * ```
  */
 export function findConfigFile(dir: string, home?: string): string | undefined {
@@ -805,7 +806,7 @@ const PLATFORMS: readonly Platform[] = ["linux/amd64", "linux/arm64"];
  * @example
  * ```ts
  * import { parsePlatforms } from "imgtool";
- * console.log(parsePlatforms(["linux/arm64"], "--platform")); // ["linux/arm64"]
+ * console.log(parsePlatforms(["linux/arm64"], "--platform")); // [ "linux/arm64" ]
  * ```
  */
 export function parsePlatforms(values: readonly unknown[], where: string): Platform[] {

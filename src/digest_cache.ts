@@ -93,7 +93,8 @@ type Entry = [
  * import { isSettled } from "./digest_cache.ts";
  * const path = await Deno.makeTempFile();
  * const info = Deno.statSync(path);
- * console.log(isSettled(info, Date.now())); // false: just written
+ * // Just written:
+ * console.log(isSettled(info, Date.now())); // false
  * console.log(isSettled(info, Date.now() + 10_000)); // true
  * ```
  */

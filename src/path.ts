@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * import { paths } from "imgtool";
- * console.log(paths.join("/app", "src", "../lib")); // "/app/lib"
+ * console.log(paths.join("/app", "src", "../lib")); // /app/lib
  * ```
  *
  * @module
@@ -35,7 +35,7 @@ export function isAbsolute(path: string): boolean {
  * @example
  * ```ts
  * import { paths } from "imgtool";
- * console.log(paths.normalize("/app//src/./../lib/")); // "/app/lib/"
+ * console.log(paths.normalize("/app//src/./../lib/")); // /app/lib/
  * ```
  */
 export function normalize(path: string): string {
@@ -64,7 +64,7 @@ export function normalize(path: string): string {
  * @example
  * ```ts
  * import { paths } from "imgtool";
- * console.log(paths.join("project", "./pyproject.toml")); // "project/pyproject.toml"
+ * console.log(paths.join("project", "./pyproject.toml")); // project/pyproject.toml
  * ```
  */
 export function join(...segments: string[]): string {
@@ -79,7 +79,7 @@ export function join(...segments: string[]): string {
  * @example
  * ```ts
  * import { paths } from "imgtool";
- * console.log(paths.resolve("/project", "src", "../uv.lock")); // "/project/uv.lock"
+ * console.log(paths.resolve("/project", "src", "../uv.lock")); // /project/uv.lock
  * ```
  */
 export function resolve(...segments: string[]): string {
@@ -98,7 +98,7 @@ export function resolve(...segments: string[]): string {
  * @example
  * ```ts
  * import { paths } from "imgtool";
- * console.log(paths.dirname("/project/pyproject.toml")); // "/project"
+ * console.log(paths.dirname("/project/pyproject.toml")); // /project
  * ```
  */
 export function dirname(path: string): string {
@@ -115,7 +115,7 @@ export function dirname(path: string): string {
  * @example
  * ```ts
  * import { paths } from "imgtool";
- * console.log(paths.basename("/project/src/"), paths.basename("main.py", ".py")); // "src" "main"
+ * console.log(paths.basename("/project/src/"), paths.basename("main.py", ".py")); // src main
  * ```
  */
 export function basename(path: string, suffix?: string): string {
@@ -132,7 +132,7 @@ export function basename(path: string, suffix?: string): string {
  * @example
  * ```ts
  * import { paths } from "imgtool";
- * console.log(paths.relative("/project/a", "/project/b/c")); // "../b/c"
+ * console.log(paths.relative("/project/a", "/project/b/c")); // ../b/c
  * ```
  */
 export function relative(from: string, to: string): string {
@@ -151,7 +151,7 @@ export function relative(from: string, to: string): string {
  * @example
  * ```ts
  * import { paths } from "imgtool";
- * console.log(paths.toFileUrl("/my specs/#1.ts").href); // "file:///my%20specs/%231.ts"
+ * console.log(paths.toFileUrl("/my specs/#1.ts").href); // file:///my%20specs/%231.ts
  * ```
  */
 export function toFileUrl(path: string): URL {
@@ -169,7 +169,7 @@ export function toFileUrl(path: string): URL {
  * @example
  * ```ts
  * import { paths } from "imgtool";
- * console.log(paths.fromFileUrl("file:///my%20specs/spec.ts")); // "/my specs/spec.ts"
+ * console.log(paths.fromFileUrl("file:///my%20specs/spec.ts")); // /my specs/spec.ts
  * ```
  */
 export function fromFileUrl(url: string | URL): string {

@@ -146,7 +146,7 @@ export type SecretRequest = string | Secret | readonly (string | Secret)[];
  * @example
  * ```ts
  * import { toSecrets } from "imgtool";
- * console.log(toSecrets("GITHUB_PAT").map((secret) => secret.id)); // ["GITHUB_PAT"]
+ * console.log(toSecrets("GITHUB_PAT").map((secret) => secret.id)); // [ "GITHUB_PAT" ]
  * ```
  */
 export function toSecrets(request: SecretRequest | undefined): Secret[] {

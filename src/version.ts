@@ -13,7 +13,7 @@ import manifest from "../deno.json" with { type: "json" };
  * @example
  * ```ts
  * import { VERSION } from "imgtool";
- * console.log(`imgtool ${VERSION}`); // e.g. imgtool 0.1.0
+ * console.log(`imgtool ${VERSION}`); // imgtool <version>
  * ```
  */
 export const VERSION: string = manifest.version;
