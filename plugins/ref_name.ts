@@ -32,7 +32,17 @@ export const refName = definePlugin<Options>({
           (known.length > 0 ? `; known names: ${known.join(", ")}` : ""),
       }] satisfies Diagnostic[];
     }
-    return referenceProblems(uri);
+    // Say where the bad reference came from: the configuration, not the spec.
+    const fromConfig = context.image.baseImage === undefined;
+    return referenceProblems(uri).map((problem) =>
+      fromConfig
+        ? {
+          ...problem,
+          message: `[refs] ${options.name} = ${JSON.stringify(uri)} is not a valid image reference`,
+          hint: `fix it in imgtool.toml or IMGTOOL_REFS: ${problem.hint}`,
+        }
+        : problem
+    );
   },
   reference: (options, context) => resolveRef(options, context) ?? options.name,
   identify: (options, context) => ({

@@ -16,6 +16,7 @@ import {
   defaultConfig,
   type Diagnostic,
   Image,
+  loadConfig,
   planImage,
   renderImage,
   Secret,
@@ -384,6 +385,115 @@ for (const testCase of CASES) {
     );
     // The generator must reach both outcomes for most options; at least it must render or refuse.
     assert.ok(refused + rendered === RUNS || refused + rendered > 0);
+  });
+}
+
+// Configuration values that reach the Dockerfile, set as users set them: by IMGTOOL_*
+// variables (the file and flags go through the same checks; tests/config_test.ts).
+interface ConfigCase {
+  readonly variable: string;
+  readonly harmless: string;
+  /** How the hostile value goes into the variable (a list item, a table value). */
+  readonly wrap?: (value: string) => string;
+  readonly make: () => Image;
+}
+
+const CONFIG_CASES: readonly ConfigCase[] = [
+  {
+    variable: "IMGTOOL_IMAGES_PYTHON",
+    harmless: "mirror.example/python:{major}.{minor}",
+    make: () => Image.fromDebianBase({ name: "hostile" }),
+  },
+  {
+    variable: "IMGTOOL_IMAGES_UV",
+    harmless: "mirror.example/uv:0.8",
+    make: () => Image.fromDebianBase({ name: "hostile" }).withPipPackages("numpy"),
+  },
+  {
+    variable: "IMGTOOL_DOCKERFILE_SYNTAX",
+    harmless: "mirror.example/dockerfile:1",
+    make: () => base().withEnvVars({ A: "1" }),
+  },
+  {
+    variable: "IMGTOOL_DEBIAN_PACKAGES",
+    harmless: "ca-certificates",
+    wrap: (value) => `ca-certificates,${value}`,
+    make: () => Image.fromDebianBase({ name: "hostile" }),
+  },
+  {
+    variable: "IMGTOOL_REFS",
+    harmless: "base=mirror.example/base:1",
+    wrap: (value) => `base=${value}`,
+    make: () => Image.fromRefName("base").withEnvVars({ A: "1" }),
+  },
+  {
+    variable: "IMGTOOL_REGISTRY",
+    harmless: "registry.example/team",
+    make: () => base().withEnvVars({ A: "1" }),
+  },
+];
+
+async function attemptWith(
+  testCase: ConfigCase,
+  value: string,
+): Promise<Diagnostic[] | Rendered | Error> {
+  let config;
+  try {
+    config = loadConfig({ startDir: PROJECT, env: { [testCase.variable]: value } });
+  } catch (error) {
+    return error as Error;
+  }
+  const plan = planImage(testCase.make(), "default", config);
+  const problems = await validateImages([plan], { secretValues: false });
+  if (problems.length > 0) return problems;
+  return await renderImage(plan);
+}
+
+for (const testCase of CONFIG_CASES) {
+  Deno.test(`a hostile ${testCase.variable} is refused naming it, or changes no instruction`, async () => {
+    const harmless = await attemptWith(testCase, testCase.harmless);
+    assert.ok(
+      !Array.isArray(harmless) && !(harmless instanceof Error),
+      `a harmless ${testCase.variable} is refused: ${JSON.stringify(harmless)}`,
+    );
+    const variableName = testCase.variable.replace(/^IMGTOOL_/, "").toLowerCase()
+      .replaceAll("_", "[._ -]?");
+    await fc.assert(
+      fc.asyncProperty(hostile, async (value) => {
+        const result = await attemptWith(testCase, testCase.wrap?.(value) ?? value);
+        if (result instanceof Error) {
+          assert.ok(
+            result.message.includes(testCase.variable),
+            `${testCase.variable} = ${
+              JSON.stringify(value)
+            }: the error does not name it: ${result.message}`,
+          );
+          return;
+        }
+        if (Array.isArray(result)) {
+          const named = result.some((problem) =>
+            new RegExp(variableName, "i").test(`${problem.message} ${problem.hint ?? ""}`) ||
+            problem.message.includes(JSON.stringify(value)) ||
+            problem.message.includes(JSON.stringify(value.trim()))
+          );
+          assert.ok(
+            named,
+            `${testCase.variable} = ${JSON.stringify(value)}: no problem names it:\n${
+              result.map((p) => `${p.message} (${p.hint})`).join("\n")
+            }`,
+          );
+          return;
+        }
+        assert.deepEqual(
+          shape(result.dockerfile),
+          shape((harmless as Rendered).dockerfile),
+          `${testCase.variable} = ${
+            JSON.stringify(value)
+          } changed the instructions:\n${result.dockerfile}`,
+        );
+      }),
+      { numRuns: RUNS, examples: KNOWN.map((value) => [value]) },
+    );
   });
 }
 

@@ -566,7 +566,7 @@ Deno.test("fromRefName: a name that maps to an invalid reference is reported", a
   const found = await problems(specs.refBroken);
   assert.ok(found.length <= 2, JSON.stringify(found));
   assertDiagnostic(found, {
-    message: '"Not A Valid Ref" is not a valid image reference',
+    message: '[refs] broken = "Not A Valid Ref" is not a valid image reference',
     plugin: "ref_name",
     callSite: at("ref-broken"),
   });
