@@ -362,7 +362,7 @@ async function hashFile(
 
 /**
  * List a folder's tree, sorted by path, minus what `ignore` excludes. Returns `null` when
- * `root` is not a readable folder.
+ * `root` is not a readable folder, or holds a folder this user may not list.
  */
 export function listTree(root: string, ignore?: IgnoreRules): TreeEntry[] | null {
   try {
@@ -404,7 +404,14 @@ export function listTree(root: string, ignore?: IgnoreRules): TreeEntry[] | null
       // Sockets, fifos and devices cannot be copied into an image: they are left out.
     }
   };
-  walk(root, "");
+  try {
+    walk(root, "");
+  } catch (error) {
+    // A folder this user may not list or enter: the tree counts as unreadable, as a missing
+    // one does (`uri` never fails for it); validation names the folder.
+    if (error instanceof Deno.errors.PermissionDenied) return null;
+    throw error;
+  }
   return entries;
 }
 

@@ -178,3 +178,273 @@ function formatDiagnostic(d: Diagnostic): string {
   if (d.hint) lines.push(`    fix: ${d.hint}`);
   return lines.join("\n");
 }
+
+/**
+ * An operating-system error met on a path (permission denied, no space left, a name too
+ * long, ...), said as a sentence: what failed, on which path, and how to fix it. Made by
+ * {@link systemError}; `code` is the system's name for the error (`EACCES`, `ENOSPC`).
+ *
+ * @example
+ * ```ts
+ * import { SystemError } from "imgtool";
+ * const error = new SystemError("cannot write /out/Dockerfile: no space left on device", {
+ *   code: "ENOSPC",
+ *   path: "/out/Dockerfile",
+ *   hint: "free some space",
+ *   exitCode: 1,
+ * });
+ * console.log(error.code, error.exitCode); // ENOSPC 1
+ * ```
+ */
+export class SystemError extends ImgtoolError {
+  /** The system's name for the error (`EACCES`, `ENOSPC`, `ENAMETOOLONG`, ...). */
+  readonly code: string;
+  /** The path the failing operation was on, when the system said. */
+  readonly path?: string;
+
+  /** Make a system error. */
+  constructor(
+    message: string,
+    options: { code: string; path?: string; hint?: string; exitCode: 1 | 2; cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "SystemError";
+    this.code = options.code;
+    this.path = options.path;
+  }
+}
+
+/** What {@link systemError} may be told about the failed operation. */
+export interface SystemErrorOptions {
+  /** What imgtool was doing, to lead the message: "writing the build context to /out". */
+  readonly doing?: string;
+  /** The exit status, when the caller knows better than the error's kind. */
+  readonly exitCode?: 1 | 2;
+  /** A hint to use instead of the one the error's kind suggests. */
+  readonly hint?: string;
+  /** Paths to show as others in the message: a staging folder as the folder it becomes. */
+  readonly rename?: readonly (readonly [from: string, to: string])[];
+}
+
+// Errors that are the machine's, not a wrong path: no fix in the spec or the command line.
+const ENVIRONMENT_CODES = new Set([
+  "ENOSPC",
+  "EDQUOT",
+  "EROFS",
+  "EIO",
+  "EMFILE",
+  "ENFILE",
+  "ENOMEM",
+  "EBUSY",
+  "ETXTBSY",
+  "EAGAIN",
+]);
+
+// Linux errno numbers of the codes below, for errors that carry only the number.
+const ERRNO_CODES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  5: "EIO",
+  12: "ENOMEM",
+  13: "EACCES",
+  16: "EBUSY",
+  17: "EEXIST",
+  18: "EXDEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
+  23: "ENFILE",
+  24: "EMFILE",
+  26: "ETXTBSY",
+  28: "ENOSPC",
+  30: "EROFS",
+  36: "ENAMETOOLONG",
+  39: "ENOTEMPTY",
+  40: "ELOOP",
+  122: "EDQUOT",
+};
+
+// How Deno names the operation in its messages ("readdir '/x'"), as a verb for people.
+const OPERATIONS: Record<string, string> = {
+  open: "open",
+  readfile: "read",
+  readdir: "list the folder",
+  stat: "look up",
+  lstat: "look up",
+  realpath: "resolve",
+  writefile: "write",
+  copy: "copy",
+  mkdir: "create the folder",
+  tmpdir: "create a temporary folder",
+  rename: "move",
+  remove: "remove",
+  chmod: "change the mode of",
+  chown: "change the owner of",
+  symlink: "create the link",
+  readlink: "read the link",
+  link: "link",
+  truncate: "truncate",
+  utime: "set the times of",
+};
+
+/**
+ * An operating-system error on a path (what `Deno.readDir`, `Deno.writeFile`, ... throw) as
+ * a {@link SystemError} that says what failed, where, and how to fix it, without a stack
+ * trace; `undefined` for any other value. Out of space, a read-only file system, an I/O
+ * error and too many open files are the environment's (exit status 1); the rest (permission
+ * denied, a name too long, a file where a folder should be) are about a path the user gave
+ * (exit status 2), unless `options.exitCode` says otherwise.
+ *
+ * @example
+ * ```ts
+ * import { systemError } from "imgtool";
+ * try {
+ *   Deno.readDirSync("/etc/hostname");
+ * } catch (error) {
+ *   const said = systemError(error, { doing: "listing the sources" });
+ *   console.log(said?.message, said?.exitCode);
+ *   // listing the sources: cannot list the folder /etc/hostname: not a directory 2
+ * }
+ * ```
+ */
+export function systemError(
+  error: unknown,
+  options: SystemErrorOptions = {},
+): SystemError | undefined {
+  if (!(error instanceof Error) || error instanceof ImgtoolError) return undefined;
+  const parsed = /^(.*?) \(os error (\d+)\)(?:: ([a-z_]+)(?: '(.*?)'(?: -> '(.*)')?)?)?$/s
+    .exec(error.message);
+  const errno = parsed ? Number(parsed[2]) : undefined;
+  const code = (error as { code?: unknown }).code;
+  const name = typeof code === "string" && /^E[A-Z]+$/.test(code)
+    ? code
+    : errno !== undefined
+    ? ERRNO_CODES[errno] ?? `errno ${errno}`
+    : undefined;
+  // Network errors look alike ("Connection refused (os error 111)"): only a file-system
+  // operation, or a file-system error, is said here.
+  const fileSystem = parsed?.[3] !== undefined ||
+    Object.values(ERRNO_CODES).includes(name ?? "");
+  if (!parsed || name === undefined || !fileSystem) return undefined;
+  const shown = (path: string | undefined) => {
+    if (path === undefined) return undefined;
+    for (const [from, to] of options.rename ?? []) {
+      if (path === from || path.startsWith(`${from}/`)) return `${to}${path.slice(from.length)}`;
+    }
+    return path;
+  };
+  const [, reasonText, , operation, rawPath, rawTarget] = parsed;
+  const path = shown(rawPath);
+  const target = shown(rawTarget);
+  const reason = reasonText.charAt(0).toLowerCase() + reasonText.slice(1);
+  const verb = operation === undefined ? "do that" : OPERATIONS[operation] ?? operation;
+  const what = `cannot ${verb}${path === undefined ? "" : ` ${path}`}${
+    target === undefined ? "" : ` to ${target}`
+  }: ${reason}`;
+  const writing = operation !== undefined &&
+    ["writefile", "copy", "mkdir", "tmpdir", "rename", "symlink", "chmod", "link"]
+      .includes(operation);
+  return new SystemError(options.doing ? `${options.doing}: ${what}` : what, {
+    code: name,
+    path: (writing ? target : undefined) ?? path,
+    hint: options.hint ?? systemErrorHint(name, { path, target, writing }),
+    exitCode: options.exitCode ?? (ENVIRONMENT_CODES.has(name) ? 1 : 2),
+    cause: error,
+  });
+}
+
+/** How to fix an error of kind `code` met on `path` (copied to `target`, if it was copied). */
+function systemErrorHint(
+  code: string,
+  where: { path?: string; target?: string; writing: boolean },
+): string {
+  const it = where.target ?? where.path ?? "the path";
+  switch (code) {
+    case "EACCES":
+    case "EPERM": {
+      const needs = where.target !== undefined
+        ? `read ${where.path} and write ${where.target}`
+        : `${where.writing ? "write" : "read"} ${it}`;
+      return `let the user running imgtool (uid ${uid()}) ${needs} (ls -ld shows owners and ` +
+        "modes; a folder also needs x to be entered), or use another path";
+    }
+    case "ENOSPC":
+    case "EDQUOT": {
+      if (where.target === undefined && where.path === undefined) {
+        return "free some space on the disk, or write elsewhere";
+      }
+      // The place may be gone (a build context is removed after a failure): its nearest
+      // folder that is still there is on the same file system.
+      const folder = existingFolderOf(it);
+      const temporary = temporaryFolder();
+      return `free some space on the file system of ${folder} (df -h ${folder}), or ${
+        sameFileSystem(folder, temporary)
+          ? "point TMPDIR at a file system with room (build contexts are written in the " +
+            `temporary folder, ${temporary})`
+          : "write elsewhere"
+      }`;
+    }
+    case "EROFS":
+      return `the file system that holds ${it} is read-only: write elsewhere`;
+    case "ENAMETOOLONG":
+      return "shorten the path: a file or folder name may have at most 255 bytes, a whole path " +
+        "4095";
+    case "ENOTDIR":
+      return `a part of ${it} is a file where a folder should be: check the path`;
+    case "EISDIR":
+      return `${it} is a folder: name a file`;
+    case "ENOENT":
+      return `check the path: ${it} or a folder above it does not exist`;
+    case "EEXIST":
+    case "ENOTEMPTY":
+      return `${it} exists: remove it, or use another path`;
+    case "ELOOP":
+      return `symbolic links on ${it} lead round in a loop: fix or remove them`;
+    case "EMFILE":
+    case "ENFILE":
+      return "too many files are open: raise the limit (ulimit -n) and run again";
+    case "EIO":
+      return `the device that holds ${it} reported an error: check the disk`;
+    default:
+      return `check ${it} and the file system that holds it`;
+  }
+}
+
+/** The folder of `path`, or the nearest folder above it that exists. */
+function existingFolderOf(path: string): string {
+  let folder = path;
+  do {
+    folder = folder.slice(0, folder.lastIndexOf("/")) || "/";
+    try {
+      if (Deno.statSync(folder).isDirectory) return folder;
+    } catch {
+      // Gone, or never made: look further up.
+    }
+  } while (folder !== "/");
+  return "/";
+}
+
+/** Are `a` and `b` on one file system (one device)? */
+function sameFileSystem(a: string, b: string): boolean {
+  try {
+    return Deno.statSync(a).dev === Deno.statSync(b).dev;
+  } catch {
+    return false;
+  }
+}
+
+/** Where temporary files go, as `Deno.makeTempDir` decides: TMPDIR, else /tmp. */
+function temporaryFolder(): string {
+  try {
+    return (Deno.env.get("TMPDIR") || "/tmp").replace(/(.)\/+$/, "$1");
+  } catch {
+    return "/tmp";
+  }
+}
+
+function uid(): string {
+  try {
+    return String(Deno.uid() ?? "?");
+  } catch {
+    return "?";
+  }
+}

@@ -2,13 +2,15 @@
  * Stage "load": import a spec and collect the images it exports, the default export first,
  * then named exports in source order. A default (or named) export may also be an array of
  * images. The spec is imported by an absolute `file:` URL built from the working directory,
- * which is what a compiled binary can load.
+ * which is what a compiled binary can load. Every way a spec can fail to load (unreadable,
+ * a missing import, a throw, a default export that is not an image) is a {@link SpecError}
+ * that says what, where and how to fix it.
  *
  * @module
  */
 
-import { dirname, resolve, toFileUrl } from "./path.ts";
-import { SpecError } from "./errors.ts";
+import { dirname, fromFileUrl, resolve, toFileUrl } from "./path.ts";
+import { SpecError, systemError } from "./errors.ts";
 import { FileReadError, isDirectory, readWholeText, readWholeTextSync } from "./fs.ts";
 import { type Image, Image as ImageClass, isImage } from "./image.ts";
 
@@ -51,7 +53,7 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
   } catch (error) {
     throw loadFailure(file, error);
   }
-  const images = collect(module, exportOrder(source));
+  const images = collect(file, module, exportOrder(source));
   if (images.length === 0) {
     const names = Object.keys(module);
     throw new SpecError(`${file} exports no Image`, {
@@ -88,7 +90,11 @@ export function selectImages(spec: LoadedSpec, names: readonly string[]): Export
   return picked;
 }
 
-function collect(module: Record<string, unknown>, order: readonly string[]): ExportedImage[] {
+function collect(
+  file: string,
+  module: Record<string, unknown>,
+  order: readonly string[],
+): ExportedImage[] {
   const rank = (key: string) => {
     if (key === "default") return -1;
     const at = order.indexOf(key);
@@ -102,13 +108,62 @@ function collect(module: Record<string, unknown>, order: readonly string[]): Exp
     const value = module[key];
     if (isImage(value)) {
       images.push({ exportName: key, exportKey: key, image: value });
-    } else if (Array.isArray(value) && value.length > 0 && value.every(isImage)) {
+    } else if (Array.isArray(value)) {
+      // A named array of other things is the spec's own data (a list of packages); an array
+      // that holds images, or the default export, holds nothing else.
+      const stray = value.findIndex((item) => !isImage(item));
+      if (stray !== -1 && (key === "default" || value.some(isImage))) {
+        throw new SpecError(
+          `${file}: element [${stray}] of the ${exportLabel(key)} is ${
+            describeValue(value[stray])
+          }, not an Image`,
+          {
+            hint: `an exported array holds only Images: remove that element, or export it ${
+              key === "default" ? "by a name of its own" : "apart"
+            }`,
+          },
+        );
+      }
+      if (stray !== -1) continue;
       value.forEach((image, index) =>
-        images.push({ exportName: `${key}[${index}]`, exportKey: key, image })
+        images.push({ exportName: `${key}[${index}]`, exportKey: key, image: image as Image })
+      );
+    } else if (key === "default") {
+      throw new SpecError(
+        `${file}: the default export is ${describeValue(value)}, not an Image`,
+        {
+          hint: typeof value === "function"
+            ? "export the Image the function makes: call it (export default Image.fromDebianBase())"
+            : value instanceof Promise
+            ? "await it: export default await makeImage()"
+            : "export default an Image or an array of Images; export other values by name",
+        },
       );
     }
   }
   return images;
+}
+
+function exportLabel(key: string): string {
+  return key === "default" ? "default export" : `export ${key}`;
+}
+
+/** A value as a user would recognise it in a message: `a number (42)`, `a function (f)`. */
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (typeof value === "function") {
+    return `a function${value.name ? ` (${value.name})` : ""}`;
+  }
+  if (typeof value === "string") {
+    const shown = value.length > 40 ? `${value.slice(0, 40)}...` : value;
+    return `a string (${JSON.stringify(shown)})`;
+  }
+  if (typeof value !== "object") return `a ${typeof value} (${String(value)})`;
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Promise) return "a Promise";
+  const name = Object.getPrototypeOf(value)?.constructor?.name;
+  return name && name !== "Object" ? `a ${name}` : "an object";
 }
 
 /** Named exports in the order the source declares them (module namespaces sort by name). */
@@ -145,6 +200,11 @@ function specReadError(file: string, error: unknown): unknown {
       hint: "give the path of the spec's .ts file, not of its folder",
     });
   }
+  // Permission denied, a name too long, a file where a folder should be: say which.
+  const said = error.reason === "unreadable"
+    ? systemError(error.cause, { doing: "reading the spec" })
+    : undefined;
+  if (said) return new SpecError(said.message, { hint: said.hint, cause: error });
   return new SpecError(error.message, { hint: error.hint, cause: error });
 }
 
@@ -194,8 +254,53 @@ export function checkImports(entry: string, entrySource?: string): void {
 }
 
 function loadFailure(file: string, error: unknown): SpecError {
-  const message = error instanceof Error ? error.message : String(error);
-  const where = error instanceof Error ? specFrame(error, file) : undefined;
+  // Deno's module errors say where in their text ("at file:///spec.ts:2:8") and add hints
+  // for its own command line ("try running deno add"): keep the place, drop the rest.
+  const text = stripAnsi(error instanceof Error ? error.message : String(error));
+  let where: string | undefined;
+  const kept: string[] = [];
+  for (const line of text.split("\n")) {
+    const at = /^\s*at (file:\/\/\S+?):(\d+):(\d+)\s*$/.exec(line);
+    if (at) where ??= `${fromFileUrl(at[1])}:${at[2]}:${at[3]}`;
+    else if (!/^\s*hint: /.test(line)) kept.push(line);
+  }
+  const message = kept.join("\n").replace(/file:\/\/\/[^\s"']+/g, (url) => fromFileUrl(url));
+  where ??= error instanceof Error ? specFrame(error, file) : undefined;
+  const missing = /^Module not found "(.+?)"\.?$/.exec(kept[0] ?? "");
+  if (missing) {
+    return new SpecError(
+      `${file} failed to load: ${where ?? "it"} imports ${
+        missing[1].startsWith("file:") ? fromFileUrl(missing[1]) : missing[1]
+      }, which does not exist`,
+      {
+        hint: "fix the import's path: a relative import is relative to the file that has it",
+        cause: error,
+      },
+    );
+  }
+  // "Import '/x/helper.ts' failed." then "0: Permission denied (os error 13)".
+  const failed = /^Import '(.+)' failed\.\n\s*\d+: (.+ \(os error \d+\))$/m.exec(message);
+  if (failed) {
+    const said = systemError(new Error(`${failed[2]}: open '${failed[1]}'`));
+    return new SpecError(
+      `${file} failed to load: ${where ?? "it"} imports ${failed[1]}, which ${
+        said ? said.message.replace(/^cannot open .*: /, "cannot be read: ") : "cannot be read"
+      }`,
+      { hint: said?.hint ?? "check that the user running imgtool can read it", cause: error },
+    );
+  }
+  const unmapped = /^Import "(.+?)" not a dependency/.exec(kept[0] ?? "");
+  if (unmapped) {
+    return new SpecError(
+      `${file} failed to load: ${where ?? "it"} imports "${unmapped[1]}", which is not a ` +
+        "module imgtool knows",
+      {
+        hint: 'a spec may import "imgtool", node: built-ins and local files ("./helper.ts"); ' +
+          "copy other code into a local file and import that",
+        cause: error,
+      },
+    );
+  }
   return new SpecError(
     `${file} failed to load: ${firstLine(message)}${where ? `\n  at ${where}` : ""}`,
     {
@@ -206,6 +311,13 @@ function loadFailure(file: string, error: unknown): SpecError {
       cause: error,
     },
   );
+}
+
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+function stripAnsi(text: string): string {
+  return text.replace(ANSI, "");
 }
 
 /**

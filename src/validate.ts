@@ -101,8 +101,13 @@ async function validateLayer(
 
   try {
     for (const secret of plugin.secrets?.(options, planned.context) ?? []) {
-      for (const message of secret.problems()) problems.push(problem({ message }));
-      if (validation.secretValues !== false && !secretSource(secret.id, plan.config)) {
+      const described = secret.problems();
+      for (const message of described) problems.push(problem({ message, hint: SECRET_HINT }));
+      // A secret without a valid name has no variable to look for.
+      if (
+        described.length === 0 && validation.secretValues !== false &&
+        !secretSource(secret.id, plan.config)
+      ) {
         problems.push(problem({
           message: `secret ${secret.id} has no value`,
           hint:
@@ -132,6 +137,9 @@ async function validateLayer(
   }
   return problems;
 }
+
+const SECRET_HINT = "name the secret with letters, digits, _ and - (not starting with a digit), " +
+  'e.g. secretMounts: "GITHUB_PAT"; a mount is an absolute path, an asEnvVar a variable name';
 
 // Docker's rules for repository names and tags.
 const NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;

@@ -1,12 +1,14 @@
 /**
  * How the CLI talks: results on standard output (plain or JSON), progress and errors on
- * standard error. A user's mistake is printed as what, where and how to fix it, without a
- * stack trace; anything else is our bug and is printed whole.
+ * standard error. A user's mistake, and an operating-system error on a path (permission
+ * denied, no space left), is printed as what, where and how to fix it, without a stack
+ * trace; anything else is our bug and is printed whole. With `--json`, every failure is
+ * also a JSON object on standard output: `{ "ok": false, "error": { kind, message, ... } }`.
  *
  * @module
  */
 
-import { formatDiagnostics, ImgtoolError, ValidationError } from "../errors.ts";
+import { formatDiagnostics, ImgtoolError, systemError, ValidationError } from "../errors.ts";
 
 const encoder = new TextEncoder();
 
@@ -25,8 +27,13 @@ export function outJson(value: unknown): void {
   out(JSON.stringify(value, null, 2));
 }
 
-/** Print an error for a user and return the exit status it calls for. */
-export function reportError(error: unknown, json: boolean): number {
+/**
+ * Print an error for a user and return the exit status it calls for: an
+ * {@link ImgtoolError}'s own, 1 for anything else.
+ */
+export function reportError(thrown: unknown, json: boolean): number {
+  // A file-system error that no stage said in its own words is still a sentence.
+  const error = systemError(thrown) ?? thrown;
   if (error instanceof ImgtoolError) {
     if (json) {
       outJson({
@@ -39,6 +46,8 @@ export function reportError(error: unknown, json: boolean): number {
           hint: error.hint,
           diagnostics: error instanceof ValidationError ? error.diagnostics : undefined,
           output: (error as { output?: string }).output,
+          code: (error as { code?: string }).code,
+          path: (error as { path?: string }).path,
         },
       });
     } else if (error instanceof ValidationError) {
@@ -55,6 +64,16 @@ export function reportError(error: unknown, json: boolean): number {
       if (error.hint) err(`hint: ${error.hint}`);
     }
     return error.exitCode;
+  }
+  if (json) {
+    outJson({
+      ok: false,
+      error: {
+        kind: "InternalError",
+        message: error instanceof Error ? error.message : String(error),
+        hint: "this is a bug in imgtool: please report it with the text on standard error",
+      },
+    });
   }
   err("imgtool hit an internal error (a bug: please report it with the text below)");
   err(error instanceof Error ? (error.stack ?? error.message) : String(error));

@@ -1,8 +1,9 @@
 /**
  * `imgtool dockerfile`: print the Dockerfile of one image, or with `--out DIR` write it with
  * its whole build context, ready for any builder (`docker build DIR`). DIR must be new or
- * empty; the context is written beside it first and moved into place whole, so a failure
- * leaves nothing half-written.
+ * empty, in a folder that exists; the context is written beside it first and moved into
+ * place whole, so a failure (a full disk, a file that cannot be read) leaves nothing
+ * half-written and is said as what, where and how to fix it.
  *
  * @module
  */
@@ -11,7 +12,7 @@ import { dirname, resolve } from "../path.ts";
 import type { Flags } from "../cli/args.ts";
 import { out, outJson } from "../cli/output.ts";
 import { writeContext } from "../context.ts";
-import { UsageError } from "../errors.ts";
+import { systemError, UsageError } from "../errors.ts";
 import { renderImage } from "../render.ts";
 import { shellQuote } from "../dockerfile.ts";
 import { ensureValid, prepare } from "./prepare.ts";
@@ -43,19 +44,22 @@ export async function dockerfileCommand(specPath: string, flags: Flags): Promise
     return 0;
   }
   const dir = resolve(Deno.cwd(), flags.out);
-  if (!isEmptyOrMissing(dir)) {
-    throw new UsageError(`${dir} exists and is not empty`, {
-      hint: "give a new or empty folder to --out",
-    });
+  checkOutFolder(dir, flags.out);
+  const doing = `writing the build context to ${dir}`;
+  let staging: string;
+  try {
+    staging = await Deno.makeTempDir({ dir: dirname(dir), prefix: ".imgtool-out-" });
+  } catch (error) {
+    throw systemError(error, { doing }) ?? error;
   }
-  const staging = await Deno.makeTempDir({ dir: dirname(dir), prefix: ".imgtool-out-" });
   try {
     await writeContext(rendered, staging, plan.ignore);
     await Deno.remove(dir).catch(() => {});
     await Deno.rename(staging, dir);
   } catch (error) {
     await Deno.remove(staging, { recursive: true }).catch(() => {});
-    throw error;
+    // The staging folder is gone: name the folder the user asked for.
+    throw systemError(error, { doing, rename: [[staging, dir]] }) ?? error;
   }
   const command = ["docker build", ...buildArgs, shellQuote(dir)].join(" ");
   if (flags.json) {
@@ -76,12 +80,64 @@ export async function dockerfileCommand(specPath: string, flags: Flags): Promise
   return 0;
 }
 
-function isEmptyOrMissing(dir: string): boolean {
+/**
+ * Refuse an `--out` that is not a new or empty folder in a folder that exists: a file, a
+ * folder with files, a path whose parent is missing or is a file. `given` is the flag as
+ * typed, for the message.
+ */
+function checkOutFolder(dir: string, given: string): void {
+  const named = given === dir ? dir : `${given} (${dir})`;
+  let info: Deno.FileInfo | undefined;
   try {
-    for (const _ of Deno.readDirSync(dir)) return false;
-    return true;
+    info = Deno.statSync(dir);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return true;
-    throw error;
+    if (!(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotADirectory)) {
+      throw systemError(error, { doing: `checking --out ${named}` }) ?? error;
+    }
+  }
+  if (info === undefined) {
+    const parent = dirname(dir);
+    let parentInfo: Deno.FileInfo | undefined;
+    try {
+      parentInfo = Deno.statSync(parent);
+    } catch (error) {
+      if (
+        !(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotADirectory)
+      ) {
+        throw systemError(error, { doing: `checking --out ${named}` }) ?? error;
+      }
+    }
+    if (parentInfo === undefined) {
+      throw new UsageError(`--out ${named} cannot be made: its folder ${parent} does not exist`, {
+        hint:
+          `create that folder first (mkdir -p ${parent}), or give --out a path in a folder that exists`,
+      });
+    }
+    if (!parentInfo.isDirectory) {
+      throw new UsageError(`--out ${named} cannot be made: ${parent} is a file, not a folder`, {
+        hint: "give --out a path in a folder that exists",
+      });
+    }
+    return;
+  }
+  if (!info.isDirectory) {
+    throw new UsageError(`--out ${named} is a file, not a folder`, {
+      hint: "give --out a new or empty folder (imgtool never replaces a file)",
+    });
+  }
+  let empty = true;
+  try {
+    for (const _ of Deno.readDirSync(dir)) {
+      empty = false;
+      break;
+    }
+  } catch (error) {
+    throw systemError(error, { doing: `checking --out ${named}` }) ?? error;
+  }
+  if (!empty) {
+    throw new UsageError(`${dir} exists and is not empty`, {
+      hint: "give a new or empty folder to --out (imgtool never overwrites files): empty " +
+        "this one, or name another",
+    });
   }
 }

@@ -9,7 +9,7 @@
 import { fromFileUrl, join, relative, resolve } from "../path.ts";
 import type { Flags } from "../cli/args.ts";
 import { out, outJson } from "../cli/output.ts";
-import { ImgtoolError } from "../errors.ts";
+import { systemError, UsageError } from "../errors.ts";
 
 const SPEC = `import { Image } from "imgtool";
 
@@ -88,14 +88,39 @@ export async function copySdk(root: string, target: string): Promise<void> {
   for (const folder of ["src", "plugins"]) await copyTree(join(root, folder), join(target, folder));
 }
 
+/** {@link editorImports}, with a failure to copy the API's sources said as a sentence. */
+async function importsFor(dir: string): Promise<Record<string, string>> {
+  try {
+    return await editorImports(dir);
+  } catch (error) {
+    throw systemError(error, { doing: `imgtool init ${dir}: copying the API for editors` }) ??
+      error;
+  }
+}
+
 /** Run `imgtool init`. */
 export async function initCommand(dirArg: string, flags: Flags): Promise<number> {
   const dir = resolve(Deno.cwd(), dirArg);
-  await Deno.mkdir(dir, { recursive: true });
+  try {
+    if (!Deno.statSync(dir).isDirectory) {
+      throw new UsageError(`${dir} is a file, not a folder`, {
+        hint: "give imgtool init a folder (new or existing), or no argument for this one",
+      });
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw systemError(error, { doing: `imgtool init ${dir}` }) ?? error;
+    }
+  }
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw systemError(error, { doing: `imgtool init ${dir}` }) ?? error;
+  }
   const files: Record<string, string> = {
     "spec.ts": SPEC,
     "imgtool.toml": CONFIG,
-    "deno.json": `${JSON.stringify({ imports: await editorImports(dir) }, null, 2)}\n`,
+    "deno.json": `${JSON.stringify({ imports: await importsFor(dir) }, null, 2)}\n`,
   };
   const written: string[] = [];
   const kept: string[] = [];
@@ -107,7 +132,7 @@ export async function initCommand(dirArg: string, flags: Flags): Promise<number>
       written.push(path);
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) {
-        throw new ImgtoolError(`cannot write ${path}: ${(error as Error).message}`);
+        throw systemError(error, { doing: `imgtool init ${dir}` }) ?? error;
       }
       kept.push(path);
     }
