@@ -2,8 +2,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Image } from "imgtool";
 import * as images from "./fixtures/project/images.ts";
-import { asText, fixtureConfig, renderGolden, withTempDir, writeTree } from "./helpers.ts";
-import { identify, planImage } from "../mod.ts";
+import * as local from "./fixtures/requirements_local/images.ts";
+import {
+  asText,
+  fixtureConfig,
+  FIXTURES,
+  renderGolden,
+  withTempDir,
+  writeTree,
+} from "./helpers.ts";
+import { type Config, identify, planImage, renderImage } from "../mod.ts";
 
 const uv = fixtureConfig();
 const pip = fixtureConfig({}, { "python.installer": "pip" });
@@ -63,4 +71,59 @@ Deno.test("requirements plugin identity covers the files a requirements file inc
     await Deno.writeTextFile(join(dir, "pins.txt"), "urllib3<2\n");
     assert.notEqual(await tag(), afterInclude, "editing a --constraint= include changes the tag");
   });
+});
+
+const LOCAL = join(FIXTURES, "requirements_local");
+
+/** The golden of an image of the local-references fixture, with the files imgtool rewrote. */
+async function localGolden(image: Image, config: Config): Promise<string> {
+  const golden = await renderGolden(image, config, { root: LOCAL });
+  const rendered = await renderImage(planImage(image, "default", config));
+  const generated = rendered.context.flatMap((entry) =>
+    entry.kind === "text" ? [`${entry.target}:\n${entry.content}`] : []
+  );
+  return `${golden}--- generated files ---\n${generated.join("\n")}`;
+}
+
+Deno.test("requirements plugin brings every local project, wheel, include and links folder of the fixture into the context", async (t) => {
+  const golden = await localGolden(local.everyForm, pip);
+  // Named by app/requirements.txt and its includes; the context lists each from disk.
+  for (
+    const [kind, source] of [
+      ["file", "common/base.txt"],
+      ["file", "common/tools.txt"],
+      ["file", "app/constraints.txt"],
+      ["tree", "app/localpkg"],
+      ["tree", "app"],
+      ["tree", "shared/lib"],
+      ["file", "app/wheels/tool-1.0-py3-none-any.whl"],
+      ["tree", "shared/mono"],
+      ["tree", "app/wheels"],
+    ]
+  ) {
+    assert.match(golden, new RegExp(`<- ${kind} ${source.replaceAll(".", "\\.")}\n`));
+  }
+  // The install step reads no editable line and no relative local path.
+  const generated = golden.split("--- generated files ---")[1];
+  assert.doesNotMatch(generated, /^-e /m);
+  assert.doesNotMatch(generated, /(^| |file:)\.\.?\//m);
+  await t.assertSnapshot(golden, asText);
+});
+
+Deno.test("requirements plugin installs `-e .` of requirements/dev.txt from the spec's folder, where it resolves", async (t) => {
+  const golden = await localGolden(local.fromSpecFolder, pip);
+  assert.match(golden, /<- tree \.\n/);
+  await t.assertSnapshot(golden, asText);
+});
+
+Deno.test("requirements plugin renders the same rewritten files for uv (uv docs: `uv pip install -r requirements.txt` reads pip's format; `-r` and `-c` are relative to the including file)", async (t) => {
+  const withUv = await localGolden(local.everyForm, uv);
+  const withPip = await localGolden(local.everyForm, pip);
+  assert.match(withUv, /uv pip install .* -r \/tmp\/imgtool-requirements\/requirements\.txt\n/);
+  assert.equal(
+    withUv.split("--- build context ---")[1],
+    withPip.split("--- build context ---")[1],
+    "the context and the rewritten files do not depend on the installer",
+  );
+  await t.assertSnapshot(withUv, asText);
 });
