@@ -44,6 +44,7 @@ export * from "./src/exec.ts";
 export { Image, isImage } from "./src/image.ts";
 export type {
   CloneOptions,
+  EnvVarsOptions,
   FromDebianBaseOptions,
   FromDockerfileOptions,
   FromUvScriptOptions,

@@ -2,6 +2,13 @@
  * `withAptPackages`: install Debian packages with apt-get, without recommended packages,
  * with apt's caches on BuildKit cache mounts so nothing of them lands in the layer.
  *
+ * The image's apt configuration is left as the base has it. Debian and Ubuntu images carry
+ * a `docker-clean` hook (`/etc/apt/apt.conf.d/docker-clean`) that deletes downloaded
+ * packages after every install, so that `apt-get` in users' later commands leaves no
+ * `.deb` in their layers; it stays in place. To keep downloads between builds anyway, the
+ * install step points apt's download folder at a folder of the cache mount that the hook
+ * does not clean (`-o Dir::Cache::Archives=...`).
+ *
  * @module
  */
 
@@ -26,18 +33,59 @@ export function normalizePackages(packages: readonly string[]): string[] {
   return [...new Set(packages.map((name) => name.trim()))].sort();
 }
 
-/** The apt-get commands that install `packages`, shared with the Debian base recipe. */
+/**
+ * Where apt downloads packages during an install step with cache mounts: a folder of the
+ * `/var/cache/apt` cache mount that the base's `docker-clean` hook (which deletes
+ * `/var/cache/apt/archives/*.deb`) does not touch, so downloads are kept between builds
+ * without removing the hook.
+ */
+export const APT_DOWNLOADS = "/var/cache/apt/imgtool-archives/";
+
+/**
+ * The apt-get commands that install `packages`, shared with the Debian base recipe. With
+ * cache mounts, apt's lists and downloads stay on the mounts ({@link aptCacheMounts});
+ * without them, the step removes what apt left before the layer is made. Either way the
+ * layer holds no package lists and no downloaded packages, and apt's configuration is
+ * untouched.
+ *
+ * @example
+ * ```ts
+ * import { aptInstallCommands } from "./apt.ts";
+ * console.log(aptInstallCommands(["git"], false).join(" && "));
+ * // apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git && apt-get clean && rm -rf /var/lib/apt/lists/*
+ * ```
+ */
 export function aptInstallCommands(packages: readonly string[], cacheMounts: boolean): string[] {
-  const install = `DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${
-    packages.map(shellQuote).join(" ")
-  }`;
-  return cacheMounts
-    // Debian images delete downloaded packages after each install; keep them in the cache.
-    ? ["rm -f /etc/apt/apt.conf.d/docker-clean", "apt-get update", install]
-    : ["apt-get update", install, "rm -rf /var/lib/apt/lists/*"];
+  const words = packages.map(shellQuote).join(" ");
+  if (!cacheMounts) {
+    return [
+      "apt-get update",
+      `DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${words}`,
+      // Bases without a docker-clean hook keep downloads and apt's binary caches otherwise.
+      "apt-get clean",
+      "rm -rf /var/lib/apt/lists/*",
+    ];
+  }
+  const aptGet = `apt-get -o Dir::Cache::Archives=${APT_DOWNLOADS}`;
+  return [
+    `mkdir -p ${APT_DOWNLOADS}partial`,
+    `${aptGet} update`,
+    `DEBIAN_FRONTEND=noninteractive ${aptGet} install -y --no-install-recommends ${words}`,
+  ];
 }
 
-/** apt's cache folders as cache mounts (locked: apt cannot share them between steps). */
+/**
+ * apt's cache folders as cache mounts (locked: apt cannot share them between steps). The
+ * whole `/var/cache/apt` is mounted, so that apt's binary caches on bases without a
+ * `docker-clean` hook stay out of the layer too.
+ *
+ * @example
+ * ```ts
+ * import { aptCacheMounts } from "./apt.ts";
+ * console.log(aptCacheMounts(true).map((mount) => mount.target));
+ * // [ "/var/cache/apt", "/var/lib/apt/lists" ]
+ * ```
+ */
 export function aptCacheMounts(cacheMounts: boolean): Mount[] {
   return cacheMounts
     ? [
@@ -50,6 +98,8 @@ export function aptCacheMounts(cacheMounts: boolean): Mount[] {
 /** The apt plugin. */
 export const apt = definePlugin<Options>({
   name: "apt",
+  // 2: the docker-clean hook stays in the image (version 1 removed it).
+  version: "2",
   needsRoot: true,
   validate(options) {
     const problems: Diagnostic[] = [];

@@ -49,7 +49,8 @@ export function pythonImage(context: PluginContext): string {
 export const debianBase = definePlugin<Options>({
   name: "debian_base",
   kind: "base",
-  version: "1",
+  // 2: apt's docker-clean hook stays in the image (version 1 removed it).
+  version: "2",
   validate(options, context) {
     const problems: Diagnostic[] = [];
     if (options.flyteVersion !== undefined && !/^[A-Za-z0-9.+!*-]+$/.test(options.flyteVersion)) {

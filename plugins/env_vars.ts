@@ -1,37 +1,95 @@
 /**
  * `withEnvVars`: set environment variables in the image. Values arrive byte for byte:
- * Dockerfile text carries quotes, `$` and backslashes escaped; values with line breaks or
- * other control characters, which Dockerfile text cannot carry, go through a build argument.
+ * Dockerfile text carries quotes, `$` and backslashes escaped; text with line breaks or
+ * other control characters, which Dockerfile text cannot carry, goes through a build
+ * argument.
+ *
+ * With `expand`, a value may refer to variables the image already has: `$NAME` and
+ * `${NAME}` are left for the Dockerfile's `ENV` to expand (to the value the image's
+ * configuration holds before this layer; empty when unset, as `HOME` is, which containers
+ * get only when they start), and everything else stays literal, `${NAME:-default}` and `$1`
+ * included. All variables of a layer are set by one `ENV`, so a reference to a variable the
+ * same layer sets sees its value from before the layer.
  *
  * @module
  */
 
-import {
-  canQuoteForDockerfile,
-  definePlugin,
-  type Diagnostic,
-  env,
-  ENV_NAME_PATTERN,
-} from "../mod.ts";
+import { canQuoteForDockerfile, definePlugin, type Diagnostic, ENV_NAME_PATTERN } from "../mod.ts";
 
 /** The layer's options. */
 export interface Options {
   /** Variable names to values. */
   readonly envVars: Readonly<Record<string, string>>;
+  /** Expand `$NAME` and `${NAME}` in values to the image's variables. */
+  readonly expand: boolean;
 }
 
 /** The options when none are given. */
-export const defaults = { envVars: {} } satisfies Options;
+export const defaults = { envVars: {}, expand: false } satisfies Options;
 
-/** The build argument that carries a value Dockerfile text cannot. */
-export function buildArgName(name: string): string {
-  return `IMGTOOL_ENV_${name}`;
+/** A piece of a value: literal text, or (with `expand`) a reference to a variable. */
+export type Segment = { readonly text: string } | { readonly variable: string };
+
+// `${NAME}` or `$NAME`, with the names a POSIX shell reads (ASCII letters, digits, `_`).
+const REFERENCE = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g;
+
+/**
+ * Split a value into literal text and references to variables (`$NAME`, `${NAME}`).
+ *
+ * @example
+ * ```ts
+ * import { segments } from "./env_vars.ts";
+ * console.log(segments("/opt/tool/bin:$PATH"));
+ * // [ { text: "/opt/tool/bin:" }, { variable: "PATH" } ]
+ * console.log(segments("${HOME}/x costs $5 ${A:-b}"));
+ * // [ { variable: "HOME" }, { text: "/x costs $5 ${A:-b}" } ]
+ * ```
+ */
+export function segments(value: string): Segment[] {
+  const parts: Segment[] = [];
+  let last = 0;
+  for (const match of value.matchAll(REFERENCE)) {
+    if (match.index > last) parts.push({ text: value.slice(last, match.index) });
+    parts.push({ variable: match[1] ?? match[2] });
+    last = match.index + match[0].length;
+  }
+  if (last < value.length) parts.push({ text: value.slice(last) });
+  return parts;
+}
+
+/**
+ * The build argument that carries a value (or, with `expand`, the piece `piece` of it) that
+ * Dockerfile text cannot carry. The layer's index keeps two layers that set one variable
+ * apart: build arguments are one per build.
+ *
+ * @example
+ * ```ts
+ * import { buildArgName } from "./env_vars.ts";
+ * console.log(buildArgName("BANNER", 2), buildArgName("BANNER", 2, 0));
+ * // IMGTOOL_ENV_2_BANNER IMGTOOL_ENV_2_BANNER_0
+ * ```
+ */
+export function buildArgName(name: string, layerIndex: number, piece?: number): string {
+  return `IMGTOOL_ENV_${layerIndex}_${name}${piece === undefined ? "" : `_${piece}`}`;
+}
+
+/**
+ * Text inside a double-quoted Dockerfile word, read back exactly: `\`, `"` and `$` escaped.
+ *
+ * @example
+ * ```ts
+ * import { escapeInQuotes } from "./env_vars.ts";
+ * console.log(escapeInQuotes('say "hi" to $USER')); // say \"hi\" to \$USER
+ * ```
+ */
+export function escapeInQuotes(text: string): string {
+  return text.replace(/[\\"$]/g, (char) => `\\${char}`);
 }
 
 /** The env vars plugin. */
 export const envVars = definePlugin<Options>({
   name: "env_vars",
-  // Values with line breaks travel as build arguments (see render): byte for byte.
+  // Text with line breaks travels as build arguments (see render): byte for byte.
   literalOptions: ["envVars"],
   validate(options) {
     const problems: Diagnostic[] = [];
@@ -60,22 +118,30 @@ export const envVars = definePlugin<Options>({
     }
     return problems;
   },
-  identify: (options) => ({ envVars: options.envVars }),
-  render(options) {
-    const plain: Record<string, string> = {};
-    const viaArgs: Record<string, string> = {};
-    for (const [name, value] of Object.entries(options.envVars)) {
-      if (canQuoteForDockerfile(value)) plain[name] = value;
-      else viaArgs[name] = value;
-    }
+  // `expand` counts only when set, so that literal layers keep the tags they had.
+  identify: (options) => ({
+    envVars: options.envVars,
+    ...(options.expand ? { expand: true } : {}),
+  }),
+  render(options, context) {
+    const buildArgs: Record<string, string> = {};
+    const pairs = Object.entries(options.envVars).map(([name, value]) => {
+      const parts: Segment[] = options.expand ? segments(value) : [{ text: value }];
+      const word = parts.map((part, piece) => {
+        if ("variable" in part) return `\${${part.variable}}`;
+        if (canQuoteForDockerfile(part.text)) return escapeInQuotes(part.text);
+        const arg = buildArgName(name, context.index, options.expand ? piece : undefined);
+        buildArgs[arg] = part.text;
+        return `\${${arg}}`;
+      });
+      return `${name}="${word.join("")}"`;
+    });
+    if (pairs.length === 0) return { instructions: [] };
+    // One ENV: a reference sees the image's value from before this layer, whatever the order.
     const instructions = [
-      ...Object.keys(viaArgs).map((name) => `ARG ${buildArgName(name)}`),
-      ...Object.keys(viaArgs).map((name) => `ENV ${name}="\${${buildArgName(name)}}"`),
-      ...(Object.keys(plain).length > 0 ? [env(plain)] : []),
+      ...Object.keys(buildArgs).map((arg) => `ARG ${arg}`),
+      `ENV ${pairs.join(" \\\n    ")}`,
     ];
-    const buildArgs = Object.fromEntries(
-      Object.entries(viaArgs).map(([name, value]) => [buildArgName(name), value]),
-    );
     return { instructions, buildArgs };
   },
 }, { module: import.meta.url });

@@ -5,6 +5,12 @@
  * `copyContentsOnly` and no destination, its contents land directly in the working
  * directory.
  *
+ * Folders with any name (`data[v2]`, `a b`, `ünï`) are copied exactly: Docker reads a `COPY`
+ * source as a pattern, so the build context holds the folder under a neutral name and the
+ * Dockerfile copies its contents, which Docker copies recursively without reading any name
+ * inside as a pattern. Without a destination, the folder keeps its own name inside that
+ * neutral one, so the Dockerfile never spells it.
+ *
  * @module
  */
 
@@ -26,7 +32,17 @@ export interface Options {
 /** The options when none are given. */
 export const defaults = { src: ".", copyContentsOnly: false } satisfies Options;
 
-/** Where the folder's contents go in the image, as a folder path ending in `/`. */
+/**
+ * Where the folder's contents go in the image, as a folder path ending in `/`.
+ *
+ * @example
+ * ```ts
+ * import { destination } from "./source_folder.ts";
+ * const options = { src: "./data[v2]", copyContentsOnly: false };
+ * console.log(destination(options, "data[v2]")); // ./data[v2]/
+ * console.log(destination({ ...options, dst: "/opt/data" }, "data[v2]")); // /opt/data/
+ * ```
+ */
 export function destination(options: Options, name: string): string {
   const folder = options.dst ?? (options.copyContentsOnly ? "." : `./${name}`);
   return folder.endsWith("/") ? folder : `${folder}/`;
@@ -45,12 +61,15 @@ export const sourceFolder = definePlugin<Options>({
   render(options, context) {
     const source = context.resolve(options.src);
     const name = basename(source);
-    const target = `${context.contextDir}/${name}`;
+    // Neutral: a COPY source is a pattern, and only the top-level path is one.
+    const staging = `${context.contextDir}/tree`;
+    const ownName = options.dst === undefined && !options.copyContentsOnly;
+    // Without a destination, `staging` holds the folder itself: copied into `./`, it lands
+    // at destination(options, name) without its name in the Dockerfile.
+    const into = ownName ? "./" : destination(options, name);
     return {
-      instructions: [
-        copy([`${target}/`], destination(options, name), { chown: context.state.user }),
-      ],
-      context: [{ kind: "tree", source, target }],
+      instructions: [copy([`${staging}/`], into, { chown: context.state.user })],
+      context: [{ kind: "tree", source, target: ownName ? `${staging}/${name}` : staging }],
     };
   },
 }, { module: import.meta.url });

@@ -152,7 +152,8 @@ export interface Setting {
     | "boolean"
     | "table"
     | "installer"
-    | "seconds";
+    | "seconds"
+    | "image";
   /** Put a checked value into the configuration; `base` resolves relative paths. */
   readonly apply: (config: Parsed, value: unknown, base: string) => void;
 }
@@ -210,13 +211,13 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: "images.python",
     describe: "Python base image ({major}, {minor} replaced)",
-    type: "string",
+    type: "image",
     apply: (c, v) => c.images = { ...c.images, python: v as string },
   },
   {
     key: "images.uv",
     describe: "image uv is copied from",
-    type: "string",
+    type: "image",
     apply: (c, v) => c.images = { ...c.images, uv: v as string },
   },
   {
@@ -748,7 +749,22 @@ function fromToml(setting: Setting, value: unknown, where: string): unknown {
       return parseInstaller(value, where);
     case "seconds":
       return parseSeconds(value, where);
+    case "image":
+      if (typeof value !== "string") throw bad("an image reference (a string)");
+      return parseImage(value, where);
   }
+}
+
+// An image reference as Docker reads one (`{major}` and `{minor}` stand for numbers): it goes
+// into FROM and COPY --from as it is, where a space or a leading - would start something else.
+function parseImage(value: string, where: string): string {
+  const reference = value.replaceAll("{major}", "3").replaceAll("{minor}", "12");
+  if (!/^[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/.test(reference)) {
+    throw new UsageError(`${where}: ${JSON.stringify(value)} is not an image reference`, {
+      hint: "use [registry/]name[:tag][@sha256:digest], e.g. registry.internal/uv:0.8.13",
+    });
+  }
+  return value;
 }
 
 // A request timeout: positive, at most a day (the registry client's own bounds).
@@ -795,6 +811,8 @@ function fromText(setting: Setting, raw: string, where: string): unknown {
       return parseInstaller(raw, where);
     case "seconds":
       return parseSeconds(raw, where);
+    case "image":
+      return parseImage(raw, where);
   }
 }
 

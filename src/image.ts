@@ -319,6 +319,27 @@ export interface SourceFolderOptions {
   copyContentsOnly?: boolean;
 }
 
+/**
+ * Options of {@link Image.withEnvVars}.
+ *
+ * @example
+ * ```ts
+ * import { Image } from "imgtool";
+ * // PATH becomes /opt/tool/bin followed by the PATH the image had.
+ * const image = Image.fromDebianBase()
+ *   .withEnvVars({ APP_HOME: "/opt/app" })
+ *   .withEnvVars({ PATH: "/opt/tool/bin:$PATH", DATA: "${APP_HOME}/data" }, { expand: true });
+ * ```
+ */
+export interface EnvVarsOptions {
+  /**
+   * Replace `$NAME` and `${NAME}` in the values by the image's variables (its `ENV`) as they
+   * are before this layer; unset ones (`HOME` among them: containers get it when they start)
+   * are empty. Nothing else is interpreted. Without it (the default), values are literal.
+   */
+  expand?: boolean;
+}
+
 const IMAGE_SPEC = Symbol.for("imgtool.image.spec");
 
 /**
@@ -595,16 +616,23 @@ export class Image {
 
   /**
    * Set environment variables in the image. Any value arrives exactly, quotes, `$`,
-   * backslashes and line breaks included.
+   * backslashes and line breaks included. With `{ expand: true }`, `$NAME` and `${NAME}` in
+   * the values are replaced by the image's variables (its `ENV`) as they are before this
+   * layer, empty when unset; nothing else is interpreted.
    *
    * @example
    * ```ts
    * import { Image } from "imgtool";
-   * const image = Image.fromDebianBase().withEnvVars({ MODE: "prod", GREETING: 'say "hi"' });
+   * const image = Image.fromDebianBase()
+   *   .withEnvVars({ MODE: "prod", GREETING: 'say "hi" to $USER' }) // $USER stays as written
+   *   .withEnvVars({ PATH: "/opt/tool/bin:$PATH" }, { expand: true });
    * ```
    */
-  withEnvVars(envVars: Readonly<Record<string, string>>): Image {
-    return this.#with(envVarsPlugin.layer({ envVars: { ...envVars } }, "withEnvVars"));
+  withEnvVars(envVars: Readonly<Record<string, string>>, options: EnvVarsOptions = {}): Image {
+    return this.#with(envVarsPlugin.layer({
+      envVars: { ...envVars },
+      expand: options.expand ?? false,
+    }, "withEnvVars"));
   }
 
   /**

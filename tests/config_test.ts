@@ -359,6 +359,7 @@ const VALID_TEXT: Record<(typeof SETTINGS)[number]["type"], string> = {
   table: "a=b",
   installer: "pip",
   seconds: "30",
+  image: "registry.internal/python:{major}.{minor}",
 };
 
 function hex(char: string): string {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Image } from "imgtool";
 import * as images from "./fixtures/project/images.ts";
 import { asText, dockerUnquote, fixtureConfig, renderGolden } from "./helpers.ts";
-import { planImage, renderImage } from "../mod.ts";
+import { identify, planImage, type RenderedImage, renderImage } from "../mod.ts";
 
 const config = fixtureConfig();
 
@@ -36,13 +36,105 @@ Deno.test("env_vars plugin values read back exactly as Docker parses them", asyn
 
 Deno.test("env_vars plugin passes values with line breaks or control characters as build arguments", async (t) => {
   const golden = await renderGolden(images.envVarsMultiline, config);
-  assert.match(golden, /^ARG IMGTOOL_ENV_BANNER$/m);
-  assert.match(golden, /^ENV BANNER="\$\{IMGTOOL_ENV_BANNER\}"$/m);
-  assert.match(golden, /^ENV MODE="prod"$/m);
+  assert.match(golden, /^ARG IMGTOOL_ENV_1_BANNER$/m);
+  assert.match(golden, /^ENV MODE="prod" \\\n {4}BANNER="\$\{IMGTOOL_ENV_1_BANNER\}" \\\n/m);
   const rendered = await renderImage(planImage(images.envVarsMultiline, "default", config));
   assert.deepEqual(rendered.buildArgs, {
-    IMGTOOL_ENV_BANNER: "line one\nline 'two' with $HOME\n",
-    IMGTOOL_ENV_TABBED: "a\tb",
+    IMGTOOL_ENV_1_BANNER: "line one\nline 'two' with $HOME\n",
+    IMGTOOL_ENV_1_TABBED: "a\tb",
   });
   await t.assertSnapshot(golden, asText);
+});
+
+/**
+ * What the `ENV` instructions of a rendered image set, as BuildKit evaluates them: each
+ * instruction's double-quoted values, `\` escaping `"`, `$` and `\`, and `${NAME}` / `$NAME`
+ * replaced by the build arguments or the variables set before that instruction (`before`
+ * holds the base image's). A `$` that starts no reference fails: BuildKit would read it
+ * some other way.
+ */
+function evaluateEnv(rendered: RenderedImage, before: Record<string, string> = {}) {
+  const env: Record<string, string> = { ...before };
+  const args: Record<string, string> = {};
+  for (const instruction of rendered.sections.flatMap((section) => section.instructions)) {
+    const arg = /^ARG (\w+)$/.exec(instruction);
+    if (arg) args[arg[1]] = rendered.buildArgs[arg[1]];
+    if (!instruction.startsWith("ENV ")) continue;
+    const scope = { ...env, ...args };
+    for (const [, name, word] of instruction.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
+      let value = "";
+      for (let i = 0; i < word.length; i++) {
+        if (word[i] === "\\" && '"$\\'.includes(word[i + 1])) value += word[++i];
+        else if (word[i] !== "$") value += word[i];
+        else {
+          const ref = /^\$(?:\{(\w+)\}|([A-Za-z_]\w*))/.exec(word.slice(i));
+          assert.ok(ref, `a $ that starts no reference in ${word}`);
+          value += scope[ref[1] ?? ref[2]] ?? "";
+          i += ref[0].length - 1;
+        }
+      }
+      env[name] = value;
+    }
+  }
+  return env;
+}
+
+const BASE_ENV = { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8" };
+
+Deno.test("env_vars plugin with expand replaces $NAME and ${NAME} by the image's variables and keeps everything else literal", async (t) => {
+  const image = Image.fromBase("debian:bookworm-slim").withEnvVars({
+    PATH: "/opt/tool/bin:$PATH",
+    DATA: "${LANG}/data",
+    UNSET: "[$NOT_SET_ANYWHERE]",
+    GLUED: "$LANGx${LANG}y",
+    LITERAL: 'costs $5, ${A:-b}, $$, $1, ${}, ${9}, \\ and "q" $',
+    MULTI: "line1\n$LANG\tend\n",
+  }, { expand: true });
+  const rendered = await renderImage(planImage(image, "default", config));
+  const env = evaluateEnv(rendered, BASE_ENV);
+  assert.equal(env.PATH, "/opt/tool/bin:/usr/local/bin:/usr/bin:/bin");
+  assert.equal(env.DATA, "C.UTF-8/data");
+  assert.equal(env.UNSET, "[]");
+  // As a shell reads it: `$LANGx` names LANGx, which is unset.
+  assert.equal(env.GLUED, "C.UTF-8y");
+  assert.equal(env.LITERAL, 'costs $5, ${A:-b}, $$, $1, ${}, ${9}, \\ and "q" $');
+  // Line breaks and tabs travel as build arguments; the reference between them expands.
+  assert.equal(env.MULTI, "line1\nC.UTF-8\tend\n");
+  assert.deepEqual(Object.values(rendered.buildArgs).sort(), ["\tend\n", "line1\n"]);
+  await t.assertSnapshot(await renderGolden(image, config), asText);
+});
+
+Deno.test("env_vars plugin with expand sets a layer's variables in one ENV, so references see the values from before the layer (Dockerfile ENV rule)", async () => {
+  const image = Image.fromBase("debian:bookworm-slim")
+    .withEnvVars({ A: "old" })
+    .withEnvVars({ A: "new", B: "$A", C: "${B}" }, { expand: true });
+  const rendered = await renderImage(planImage(image, "default", config));
+  assert.equal(rendered.sections[2].instructions.filter((i) => i.startsWith("ENV ")).length, 1);
+  const env = evaluateEnv(rendered);
+  assert.deepEqual([env.A, env.B, env.C], ["new", "old", ""]);
+});
+
+Deno.test("env_vars plugin without expand keeps $NAME literal, also through build arguments", async () => {
+  const values = { P: "/opt/bin:$PATH", M: "a\n${LANG}" };
+  const image = Image.fromBase("debian:bookworm-slim").withEnvVars(values);
+  const env = evaluateEnv(await renderImage(planImage(image, "default", config)), BASE_ENV);
+  assert.deepEqual([env.P, env.M], [values.P, values.M]);
+});
+
+Deno.test("env_vars plugin gives each layer its own build arguments: two layers that set one variable keep their values", async () => {
+  const image = Image.fromBase("debian:bookworm-slim")
+    .withEnvVars({ BANNER: "first\nbanner" })
+    .withEnvVars({ SNAPSHOT: "$BANNER" }, { expand: true })
+    .withEnvVars({ BANNER: "second\nbanner" });
+  const env = evaluateEnv(await renderImage(planImage(image, "default", config)));
+  assert.deepEqual([env.SNAPSHOT, env.BANNER], ["first\nbanner", "second\nbanner"]);
+});
+
+Deno.test("env_vars plugin counts expand in the identity; expand: false is the default", async () => {
+  const base = Image.fromBase("debian:bookworm-slim");
+  const tag = async (image: Image) => (await identify(planImage(image, "default", config))).tag;
+  const vars = { PATH: "/opt/tool/bin:$PATH" };
+  const literal = await tag(base.withEnvVars(vars));
+  assert.equal(await tag(base.withEnvVars(vars, { expand: false })), literal);
+  assert.notEqual(await tag(base.withEnvVars(vars, { expand: true })), literal);
 });

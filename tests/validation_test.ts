@@ -353,27 +353,30 @@ Deno.test("source_file: a missing file, a folder, and an unsafe destination are 
     callSite: at("file-folder"),
   }]);
   expectExactly(await problems(specs.fileUnsafeDst), [{
-    message: '"/app/$HOME" has $, \\ or a control character, which a Dockerfile cannot copy safely',
-    hint: "rename the file or pick another destination",
+    message:
+      'the destination "/app/$HOME" is empty or has $, \\ or a control character, which a Dockerfile cannot copy to safely',
+    hint: "pick another destination",
     plugin: "source_file",
     callSite: at("file-unsafe"),
   }]);
 });
 
-Deno.test("source_file: a file name a Dockerfile cannot carry is reported", async () => {
+Deno.test("source_file: any file name is copied; only a line break in the path is refused (by the core)", async () => {
   await withTempDir(async (dir) => {
-    await writeTree(dir, { "cost$5.txt": "x", "new\nline.txt": "y" });
-    for (const name of ["cost$5.txt", "new\nline.txt"]) {
-      assertDiagnostic(
-        await problems(Image.fromBase("debian").withSourceFile(join(dir, name))),
-        {
-          message: `${
-            JSON.stringify(name)
-          } has $, \\ or a control character, which a Dockerfile cannot copy safely`,
-          hint: "rename the file or pick another destination",
-        },
-      );
+    await writeTree(dir, { "cost$5.txt": "x", "[id].txt": "y", "new\nline.txt": "z" });
+    for (const name of ["cost$5.txt", "[id].txt"]) {
+      const found = await problems(Image.fromBase("debian").withSourceFile(join(dir, name)));
+      assert.deepEqual(found, [], `${name}: ${JSON.stringify(found)}`);
     }
+    assertDiagnostic(
+      await problems(Image.fromBase("debian").withSourceFile(join(dir, "new\nline.txt"))),
+      {
+        message: `option src holds a line break (U+000A) at character ${
+          join(dir, "new").length + 1
+        }, which Dockerfile text cannot carry`,
+        hint: "remove it; if the value comes from a file or variable, check how it was read",
+      },
+    );
   });
 });
 
@@ -393,8 +396,9 @@ Deno.test("source_folder: a missing folder, a file, and an unsafe destination ar
     callSite: at("folder-file"),
   }]);
   expectExactly(await problems(specs.folderUnsafeDst), [{
-    message: '"C:\\\\app" has $, \\ or a control character, which a Dockerfile cannot copy safely',
-    hint: "rename the folder or pick another destination",
+    message:
+      'the destination "C:\\\\app" is empty or has $, \\ or a control character, which a Dockerfile cannot copy to safely',
+    hint: "pick another destination",
     callSite: at("folder-unsafe"),
   }]);
 });
@@ -602,7 +606,7 @@ Deno.test("fromDockerfile: a missing Dockerfile and one without FROM are reporte
   }]);
 });
 
-Deno.test("fromDebianBase: a bad flyte version and a bad Python base image are reported", async () => {
+Deno.test("fromDebianBase: a bad flyte version is reported; a bad Python base image is refused with the configuration", async () => {
   expectExactly(await problems(specs.flyteVersion), [{
     message: 'flyte version "2.0; rm -rf /" is not a version',
     plugin: "debian_base",
@@ -610,12 +614,12 @@ Deno.test("fromDebianBase: a bad flyte version and a bad Python base image are r
     index: 0,
     callSite: at("flyte-version"),
   }]);
-  const mirror = loadConfig({ startDir: DIR, env: { IMGTOOL_IMAGES_PYTHON: "bad image!" } });
-  expectExactly(await problems(Image.fromDebianBase(), { config: mirror }), [{
-    message: 'Python base image "bad image!" is not a valid image reference',
-    hint: "fix [images] python in imgtool.toml (or IMGTOOL_IMAGES_PYTHON)",
-    plugin: "debian_base",
-  }]);
+  // The configuration says which setting is wrong before any image is planned.
+  assert.throws(
+    () => loadConfig({ startDir: DIR, env: { IMGTOOL_IMAGES_PYTHON: "bad image!" } }),
+    (error: Error) =>
+      error.message === 'IMGTOOL_IMAGES_PYTHON: "bad image!" is not an image reference',
+  );
 });
 
 Deno.test("image settings: bad name, registry, Python version, platform and registry secret", async () => {

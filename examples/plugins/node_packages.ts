@@ -229,7 +229,11 @@ export const nodePackagesPlugin = definePlugin<Options>({
     const instructions: string[] = [];
 
     if (options.installNode) {
-      const install = "DEBIAN_FRONTEND=noninteractive apt-get install -y " +
+      // With cache mounts, downloads go to a folder of the apt cache mount that Debian's
+      // docker-clean hook does not empty; the hook itself stays, for the user's own steps.
+      const downloads = "/var/cache/apt/imgtool-archives/";
+      const aptGet = cacheMounts ? `apt-get -o Dir::Cache::Archives=${downloads}` : "apt-get";
+      const install = `DEBIAN_FRONTEND=noninteractive ${aptGet} install -y ` +
         "--no-install-recommends nodejs npm";
       const aptMounts: Mount[] = cacheMounts
         ? [
@@ -240,9 +244,8 @@ export const nodePackagesPlugin = definePlugin<Options>({
       instructions.push(
         run(
           cacheMounts
-            // Debian images delete downloaded packages after each install; keep them cached.
-            ? ["rm -f /etc/apt/apt.conf.d/docker-clean", "apt-get update", install]
-            : ["apt-get update", install, "rm -rf /var/lib/apt/lists/*"],
+            ? [`mkdir -p ${downloads}partial`, `${aptGet} update`, install]
+            : ["apt-get update", install, "apt-get clean", "rm -rf /var/lib/apt/lists/*"],
           { mounts: aptMounts },
         ),
       );

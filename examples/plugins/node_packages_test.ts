@@ -46,9 +46,9 @@ function tag(image: Image, config = configWith()): string {
 const APT_STEP = [
   "RUN --mount=type=cache,target=/var/cache/apt,id=imgtool-apt-cache,sharing=locked \\",
   "    --mount=type=cache,target=/var/lib/apt/lists,id=imgtool-apt-lists,sharing=locked \\",
-  "    rm -f /etc/apt/apt.conf.d/docker-clean \\",
-  "    && apt-get update \\",
-  "    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm",
+  "    mkdir -p /var/cache/apt/imgtool-archives/partial \\",
+  "    && apt-get -o Dir::Cache::Archives=/var/cache/apt/imgtool-archives/ update \\",
+  "    && DEBIAN_FRONTEND=noninteractive apt-get -o Dir::Cache::Archives=/var/cache/apt/imgtool-archives/ install -y --no-install-recommends nodejs npm",
 ].join("\n");
 
 Deno.test("nodePackages() accepts names, versions, ranges, tags and scoped names", async () => {
@@ -141,12 +141,13 @@ Deno.test("nodePackages() renders apt, then npm with a cache mount, packages sor
   ]);
 });
 
-Deno.test("nodePackages() without cache mounts cleans apt lists and npm's cache", async () => {
+Deno.test("nodePackages() without cache mounts cleans apt downloads, lists and npm's cache", async () => {
   const image = base().withLayer(nodePackages("semver"));
   assert.deepEqual(await section(image, configWith({ cacheMounts: false })), [
     [
       "RUN apt-get update \\",
       "    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm \\",
+      "    && apt-get clean \\",
       "    && rm -rf /var/lib/apt/lists/*",
     ].join("\n"),
     [

@@ -156,7 +156,7 @@ Deno.test("a withSourceFile after nonRootUser() copies with --chown to the user"
     .withLayer(nonRootUser("app", { group: "staff", gid: 50 }))
     .withSourceFile("./non_root_user.ts", "/home/app/plugin.ts");
   assert.deepEqual(await section(image, "source_file"), [
-    'COPY --chown=app:staff [".imgtool/02-source_file/non_root_user.ts", "/home/app/plugin.ts"]',
+    'COPY --chown=app:staff [".imgtool/02-source_file/file/non_root_user.ts", "/home/app/plugin.ts"]',
   ]);
 });
 

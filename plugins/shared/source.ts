@@ -1,12 +1,13 @@
 /**
  * What the source layers (a file, a folder) check alike before anything is copied: the
- * source exists and is of its kind, and its name and destination can be copied by a
- * Dockerfile. Built only on the public API.
+ * source exists and is of its kind, and the destination can be written in a Dockerfile.
+ * The source's own name may be anything: the layers never write it in the Dockerfile
+ * unless Docker would read it literally. Built only on the public API.
  *
  * @module
  */
 
-import { type Diagnostic, isSafePath, paths, type ValidateContext } from "../../mod.ts";
+import { type Diagnostic, isSafePath, type ValidateContext } from "../../mod.ts";
 
 /**
  * The problems of copying `src` (a `kind`, relative to the spec's folder) to `dst`.
@@ -47,15 +48,13 @@ export function sourceProblems(
       file: path,
     });
   }
-  for (const part of [paths.basename(path), dst ?? "."]) {
-    if (!isSafePath(part)) {
-      problems.push({
-        message: `${
-          JSON.stringify(part)
-        } has $, \\ or a control character, which a Dockerfile cannot copy safely`,
-        hint: `rename the ${kind} or pick another destination`,
-      });
-    }
+  if (dst !== undefined && !isSafePath(dst)) {
+    problems.push({
+      message: `the destination ${
+        JSON.stringify(dst)
+      } is empty or has $, \\ or a control character, which a Dockerfile cannot copy to safely`,
+      hint: "pick another destination",
+    });
   }
   return problems;
 }
