@@ -1,8 +1,11 @@
 /**
  * `Image.fromDockerfile`: build your own Dockerfile, with its folder as the build context
- * and that folder's `.dockerignore` applied. The whole context counts in the identity, so
- * editing any file the Dockerfile may copy rebuilds the image. Layers may follow: they
- * continue the Dockerfile's last stage.
+ * and that folder's `.dockerignore` applied (or the Dockerfile's own `<name>.dockerignore`,
+ * which BuildKit prefers). The whole context counts in the identity, so editing any file the
+ * Dockerfile may copy rebuilds the image. Layers may follow: they continue the Dockerfile's
+ * last stage. Its parser directives stay first in the generated Dockerfile; under
+ * `# escape=\`` the core rewrites the instructions of later layers for that escape
+ * character, and the rules apply to the user's files only, never to what later layers stage.
  *
  * @module
  */
@@ -56,12 +59,15 @@ export const dockerfile = definePlugin<Options>({
     return problems;
   },
   ignoreRules(options, context) {
-    const folder = dirname(context.resolve(options.file));
-    const file = join(folder, ".dockerignore");
-    const text = context.readText(file);
-    return text === undefined
-      ? undefined
-      : { root: folder, patterns: parseDockerignore(text), file };
+    const path = context.resolve(options.file);
+    const folder = dirname(path);
+    // As BuildKit does: the Dockerfile's own rules file (`app.Dockerfile.dockerignore` beside
+    // `app.Dockerfile`) in place of the context's `.dockerignore`.
+    for (const file of [`${path}.dockerignore`, join(folder, ".dockerignore")]) {
+      const text = context.readText(file);
+      if (text !== undefined) return { root: folder, patterns: parseDockerignore(text), file };
+    }
+    return undefined;
   },
   identify: (options, context) => ({
     dockerfile: context.readText(options.file) ?? null,

@@ -1,7 +1,10 @@
 /**
  * Writing a rendered build context to disk: the Dockerfile, generated files, and the files
  * and folders layers take from disk, minus what the image's `.dockerignore` excludes.
- * Modes are kept; symbolic links stay links.
+ * Modes are kept; symbolic links stay links. imgtool applies the ignore rules itself, so a
+ * rules file the context holds at its root (from a `fromDockerfile` folder) is made to
+ * exclude nothing more when the builder reads it: the user's rules govern the user's files,
+ * never the files imgtool staged for later layers.
  *
  * @module
  */
@@ -37,7 +40,73 @@ export async function writeContext(
       await copyTree(entry.source, target, ignore);
     }
   }
-  await Deno.writeTextFile(join(dir, "Dockerfile"), rendered.dockerfile);
+  const dockerfile = join(dir, "Dockerfile");
+  // A file the user's tree put there (their own Dockerfile, say), or a link: replaced, never
+  // written through.
+  const userDockerfile = await Deno.lstat(dockerfile).then(() => true, () => false);
+  if (userDockerfile) await Deno.remove(dockerfile, { recursive: true });
+  await Deno.writeTextFile(dockerfile, rendered.dockerfile);
+  for (const name of BUILDER_RULES_FILES) {
+    await settleRulesFile(join(dir, name), userDockerfile);
+  }
+}
+
+/**
+ * The rules files a builder reads at the root of the context it is given: BuildKit's
+ * (`Dockerfile.dockerignore` first, for the Dockerfile named `Dockerfile`) and buildah's.
+ *
+ * @example
+ * ```ts
+ * import { BUILDER_RULES_FILES } from "./context.ts";
+ * // A fromDockerfile folder holding one of these puts it at the root of the build context.
+ * console.log(BUILDER_RULES_FILES.includes(".dockerignore")); // true
+ * ```
+ */
+export const BUILDER_RULES_FILES: readonly string[] = [
+  ".dockerignore",
+  "Dockerfile.dockerignore",
+  ".containerignore",
+];
+
+/**
+ * What imgtool adds to a rules file that the context holds at its root (one the user's
+ * `fromDockerfile` folder put there): imgtool applied the image's rules itself when it wrote
+ * the context, so the builder must exclude nothing more, least of all the files later layers
+ * staged under `.imgtool/`. Only the generated `Dockerfile` stays out of the user's `COPY .`
+ * when no file of theirs stood in its place.
+ *
+ * @example
+ * ```ts
+ * import { rulesFileSuffix } from "./context.ts";
+ * console.log(rulesFileSuffix(false).trim().split("\n").slice(-2)); // [ "!**", "Dockerfile" ]
+ * ```
+ */
+export function rulesFileSuffix(userDockerfile: boolean): string {
+  return [
+    "",
+    "# Added by imgtool, which applied the rules above when it wrote this build context:",
+    "# the builder excludes nothing more (imgtool's own files under .imgtool/ stay).",
+    "!**",
+    ...(userDockerfile ? [] : ["Dockerfile"]),
+    "",
+  ].join("\n");
+}
+
+async function settleRulesFile(path: string, userDockerfile: boolean): Promise<void> {
+  let info;
+  try {
+    info = await Deno.lstat(path);
+  } catch {
+    return; // the user's rules excluded it, or there was none
+  }
+  if (info.isDirectory) return; // no builder reads a folder as rules
+  if (info.isSymlink) {
+    // Never written through; the rules it pointed to are applied already.
+    await Deno.remove(path);
+    await Deno.writeTextFile(path, rulesFileSuffix(userDockerfile), { mode: 0o644 });
+    return;
+  }
+  await Deno.writeTextFile(path, rulesFileSuffix(userDockerfile), { append: true });
 }
 
 async function copyFile(source: string, target: string): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * Writing Dockerfile text safely. Plugins build instructions with these helpers so that
  * nothing a user writes (a package name, an environment value, a path) becomes shell or
- * Dockerfile syntax.
+ * Dockerfile syntax. The helpers write for Docker's default escape character, `\`; on a base
+ * Dockerfile with `# escape=\`` the core rewrites what they wrote (`dockerfile_escape.ts`).
  *
  * @module
  */

@@ -1,8 +1,10 @@
 /**
  * Stage "render": the Dockerfile of an image and the list of files its build context
  * holds. Each layer's instructions follow a comment naming the layer, the method the user
- * called and the spec line, in chain order. Nothing is written to disk here: see
- * `context.ts` for that.
+ * called and the spec line, in chain order. Plugins write instructions for Docker's default
+ * escape character; when the base Dockerfile's `# escape=\`` directive chooses the backtick,
+ * each is rewritten for it (`dockerfile_escape.ts`) and checked with it. Nothing is written to
+ * disk here: see `context.ts` for that.
  *
  * @module
  */
@@ -12,6 +14,7 @@ import type { ImagePlan } from "./plan.ts";
 import type { ContextEntry, RenderContext } from "./plugin.ts";
 import type { Secret } from "./secret.ts";
 import { SpecError } from "./errors.ts";
+import { rewriteForEscape } from "./dockerfile_escape.ts";
 import { instructionTextProblem } from "./text_safety.ts";
 import { VERSION } from "./version.ts";
 
@@ -145,24 +148,34 @@ export async function renderImage(plan: ImagePlan): Promise<RenderedImage> {
       }
       if (text) lines.push(text);
     }
-    if (index > 0 && instructions.length > 0 && (directives.escape ?? "\\") !== "\\") {
-      throw new SpecError(
-        `layer ${index} (${origin.method}${where}) cannot be added on top of a Dockerfile whose ` +
-          `escape character is ${directives.escape} (its "# escape=" directive)`,
-        { hint: "remove the escape directive from the Dockerfile, or add the steps to it" },
-      );
-    }
-    for (const instruction of instructions) {
+    // Plugins write for the default escape character; a base Dockerfile may choose another.
+    const escape = directives.escape === "`" ? "`" : "\\";
+    const written = instructions.map((instruction) => {
       const problem = instructionTextProblem(instruction);
       if (problem) refuse(`${JSON.stringify(instruction.slice(0, 200))}: ${problem}`);
-    }
-    lines.push(...instructions);
+      const rewritten = rewriteForEscape(instruction, escape);
+      if ("problem" in rewritten) {
+        throw new SpecError(
+          `layer ${index} (${origin.method}${where}, plugin "${plugin.name}") cannot be written ` +
+            `for the base Dockerfile's escape character ${escape} (its "# escape=${escape}" ` +
+            `directive): ${rewritten.problem}, in ${JSON.stringify(instruction.slice(0, 200))}`,
+          { hint: rewritten.hint },
+        );
+      }
+      // The backstop, with the escape character the Dockerfile's parser will use.
+      const rewrittenProblem = instructionTextProblem(rewritten.text, escape);
+      if (rewrittenProblem) {
+        refuse(`${JSON.stringify(rewritten.text.slice(0, 200))}: ${rewrittenProblem}`);
+      }
+      return rewritten.text;
+    });
+    lines.push(...written);
     sections.push({
       index,
       plugin: plugin.name,
       method: origin.method,
       callSite: origin.file ? `${origin.file}${origin.line ? `:${origin.line}` : ""}` : undefined,
-      instructions,
+      instructions: written,
     });
     for (const entry of rendered.context ?? []) {
       const target = normalize(entry.target);
