@@ -4,6 +4,10 @@
  * refer to one of the layer's secrets as `$NAME` (e.g. a token in a git URL): the shell of
  * the install step expands it; the Dockerfile and the image never hold its value.
  *
+ * The installer resolves all the packages of one step together, so their order means
+ * nothing: the layer identifies and installs them in one order ({@link installOrder}), and
+ * `["pandas", "numpy"]` and `["numpy", "pandas"]` give one tag and one step.
+ *
  * @module
  */
 
@@ -30,9 +34,23 @@ export const defaults = {
   secretMounts: [],
 } satisfies Options;
 
+/**
+ * The packages of one step in the order they are identified and installed: trimmed, each
+ * once, sorted.
+ *
+ * @example
+ * ```ts
+ * import { installOrder } from "./pip.ts";
+ * console.log(installOrder(["pandas", " numpy==2.1.0", "pandas"])); // [ "numpy==2.1.0", "pandas" ]
+ * ```
+ */
+export function installOrder(packages: readonly string[]): string[] {
+  return [...new Set(packages.map((name) => name.trim()))].sort();
+}
+
 function quotePackages(packages: readonly string[], secrets: readonly Secret[]): string[] {
   const ids = secrets.filter((secret) => secret.asEnvVar).map((secret) => secret.variable);
-  return packages.map((name) => shellQuoteExpanding(name.trim(), ids));
+  return installOrder(packages).map((name) => shellQuoteExpanding(name, ids));
 }
 
 /** The pip plugin. */
@@ -41,7 +59,11 @@ export const pip = definePlugin<Options>({
   needsRoot: true,
   validate: (options) => [...requirementProblems(options.packages), ...indexProblems(options)],
   secrets: (options) => options.secretMounts,
-  identify: (options, context) => ({ ...options, ...installerIdentity(context) }),
+  identify: (options, context) => ({
+    ...options,
+    packages: installOrder(options.packages),
+    ...installerIdentity(context),
+  }),
   render(options, context) {
     const step = pipInstall(
       context,

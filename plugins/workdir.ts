@@ -1,6 +1,9 @@
 /**
  * `withWorkdir`: set the working directory for later layers and for the container.
  *
+ * Spellings of one directory (`/opt/app`, `/opt/app/`, `/opt//app`, `/opt/./app`) are one
+ * directory: the layer identifies and renders it in one spelling, so they give one tag.
+ *
  * @module
  */
 
@@ -28,11 +31,17 @@ export const workdir = definePlugin<Options>({
     return problems;
   },
   nextState(options, context) {
-    if (options.workdir.startsWith("/")) return { workdir: paths.normalize(options.workdir) };
+    const directory = paths.normalizeImagePath(options.workdir);
+    if (directory.startsWith("/")) return { workdir: directory };
     const before = context.state.workdir;
-    return { workdir: before ? paths.join(before, options.workdir) : undefined };
+    return {
+      workdir: before ? paths.normalizeImagePath(paths.join(before, directory)) : undefined,
+    };
   },
-  render: (options) => ({ instructions: [`WORKDIR ${dockerfileQuote(options.workdir)}`] }),
+  identify: (options) => ({ workdir: paths.normalizeImagePath(options.workdir) }),
+  render: (options) => ({
+    instructions: [`WORKDIR ${dockerfileQuote(paths.normalizeImagePath(options.workdir))}`],
+  }),
 }, { module: import.meta.url });
 
 export default workdir;

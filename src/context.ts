@@ -1,7 +1,7 @@
 /**
  * Writing a rendered build context to disk: the Dockerfile, generated files, and the files
  * and folders layers take from disk, minus what the image's `.dockerignore` excludes.
- * Modes are kept; symbolic links stay links. imgtool applies the ignore rules itself, so a
+ * Files are staged 0755 or 0644 by their executable bit, folders 0755; symbolic links stay links. imgtool applies the ignore rules itself, so a
  * rules file the context holds at its root (from a `fromDockerfile` folder) is made to
  * exclude nothing more when the builder reads it: the user's rules govern the user's files,
  * never the files imgtool staged for later layers.
@@ -11,6 +11,7 @@
 
 import { dirname, join } from "./path.ts";
 import { listTree } from "./digest.ts";
+import { STAGED_FOLDER_MODE, stagedMode } from "./staged_mode.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import type { RenderedImage } from "./render.ts";
 
@@ -109,17 +110,17 @@ async function settleRulesFile(path: string, userDockerfile: boolean): Promise<v
   await Deno.writeTextFile(path, rulesFileSuffix(userDockerfile), { append: true });
 }
 
+// Files are staged 0755 or 0644 by their executable bit, folders 0755: the rule the identity
+// counts modes by (src/staged_mode.ts), so that one tag is one build context.
 async function copyFile(source: string, target: string): Promise<void> {
   await Deno.copyFile(source, target);
-  const { mode } = await Deno.stat(source);
-  if (mode !== null) await Deno.chmod(target, mode & 0o7777);
+  await Deno.chmod(target, stagedMode((await Deno.stat(source)).mode));
 }
 
 async function copyTree(source: string, target: string, ignore: IgnoreRules): Promise<void> {
   const entries = listTree(source, ignore);
   if (entries === null) throw new Error(`${source} is not a readable folder`);
   await Deno.mkdir(target, { recursive: true });
-  const { mode } = await Deno.stat(source);
   for (const entry of entries) {
     const destination = join(target, entry.path);
     if (entry.type === "dir") {
@@ -130,9 +131,9 @@ async function copyTree(source: string, target: string, ignore: IgnoreRules): Pr
       await copyFile(entry.absolute, destination);
     }
   }
-  // Folder modes last, so that read-only folders did not stop us filling them.
-  for (const entry of entries.filter((e) => e.type === "dir").reverse()) {
+  // Listed entries carry their staged modes (folders 0755); the folder itself is one too.
+  for (const entry of entries.filter((e) => e.type === "dir")) {
     await Deno.chmod(join(target, entry.path), entry.mode);
   }
-  if (mode !== null) await Deno.chmod(target, mode & 0o7777);
+  await Deno.chmod(target, STAGED_FOLDER_MODE);
 }

@@ -1,11 +1,13 @@
 /**
  * Content digests of files and folder trees, for the image identity.
  *
- * What counts: names (relative), types, modes, sizes and contents. What does not: times,
- * owners, absolute paths, the order a directory listing comes in. Ignored paths are left
- * out before hashing. Files are hashed streaming, a bounded number at a time, so memory
- * stays flat however large the tree. The same digests come out of the synchronous path
- * (used by `Image.uri`) and the parallel one (used by builds).
+ * What counts: names (relative), types, sizes, contents, and modes by the rule files are
+ * staged with (`./staged_mode.ts`: a file's executable bit, as git keeps it; folders
+ * 0755). What does not: times, owners, other mode bits (the umask), absolute paths, the
+ * order a directory listing comes in. Ignored paths are left out before hashing. Files are
+ * hashed streaming, a bounded number at a time, so memory stays flat however large the tree.
+ * The same digests come out of the synchronous path (used by `Image.uri`) and the parallel
+ * one (used by builds).
  *
  * No `node:` module is imported here: the first one starts Deno's Node compatibility layer,
  * which costs more than everything else a no-op build does. Hashing is done by the plain
@@ -26,6 +28,7 @@ import { DigestCache, isSettled } from "./digest_cache.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import { join } from "./path.ts";
 import { Sha256 } from "./sha256.ts";
+import { stagedMode } from "./staged_mode.ts";
 
 /** One entry of a folder tree. */
 export interface TreeEntry {
@@ -35,7 +38,10 @@ export interface TreeEntry {
   readonly absolute: string;
   /** File, folder or symbolic link. */
   readonly type: "file" | "dir" | "symlink";
-  /** Permission bits (`mode & 0o7777`). */
+  /**
+   * The permission bits it is staged with in a build context (`stagedMode`): 0755 or 0644
+   * for files by the executable bit, 0755 for folders.
+   */
   readonly mode: number;
   /** Size in bytes, for files. */
   readonly size: number;
@@ -45,7 +51,7 @@ export interface TreeEntry {
   readonly info?: Deno.FileInfo;
 }
 
-/** A file's content and mode, or `null` when it cannot be read. */
+/** A file's content and staged mode (`stagedMode`), or `null` when it cannot be read. */
 export type FileDigest = { readonly mode: number; readonly sha256: string } | null;
 
 const CHUNK = 1 << 20;
@@ -283,7 +289,7 @@ export function fileDigestSync(path: string, info?: Deno.FileInfo): FileDigest {
     remember(cache, "", path, info, hex, since);
     cache.save();
   }
-  return { mode: (info.mode ?? 0) & 0o7777, sha256: hex };
+  return { mode: stagedMode(info.mode), sha256: hex };
 }
 
 /** Read and hash a file synchronously; `null` when it cannot be read. */
@@ -333,7 +339,7 @@ export async function fileDigest(
     remember(cache, "", path, info, hex, since);
     cache.save();
   }
-  return { mode: (info.mode ?? 0) & 0o7777, sha256: hex };
+  return { mode: stagedMode(info.mode), sha256: hex };
 }
 
 /** Read and hash a file asynchronously; `null` when it cannot be read. */
@@ -379,7 +385,7 @@ export function listTree(root: string, ignore?: IgnoreRules): TreeEntry[] | null
       const path = prefix ? `${prefix}/${name}` : name;
       const info = Deno.lstatSync(absolute);
       const ignored = ignore?.ignores(absolute, root) ?? false;
-      const mode = (info.mode ?? 0) & 0o7777;
+      const mode = stagedMode(info.mode, info.isDirectory ? "dir" : "file");
       if (info.isDirectory) {
         if (ignored && prune) continue;
         const before = entries.length;

@@ -1,12 +1,16 @@
 /**
  * Stage "identify": the content identity of every layer, and from it the image's tag.
  *
- * A Merkle chain: the root covers the identity scheme, the platforms and the Python
- * version; each layer's digest covers its parent's digest, its plugin's name and version,
- * and its contribution (from the plugin's `identify` hook) in canonical encoding, with the
- * files it reads replaced by their content digests. A shared prefix therefore has one
- * identity wherever it is used, and the tag changes exactly when something that goes into
- * the image does.
+ * A Merkle chain: the root covers the identity scheme, the platforms, the base image
+ * `clone` set and the configured `# syntax` line (the core renders it); each layer's digest
+ * covers its parent's digest, its plugin's name and version, its contribution (from the
+ * plugin's `identify` hook) in canonical encoding, with the files it reads replaced by their
+ * content digests, and the settings its hooks read (`./setting_reads.ts`): each
+ * configuration value, plugin setting and image fact (the Python version among them) that
+ * its `nextState`, `identify` or `render` hook reads, with the value read. A shared prefix
+ * therefore has one identity wherever it is used; a setting changes the tag of exactly the
+ * images with a layer that reads it, so the Python version counts from the first layer that
+ * reads it (the Debian base does; `fromBase` and a pip layer on it do not).
  *
  * @module
  */
@@ -22,6 +26,8 @@ import {
 } from "./digest.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import type { ImagePlan, PlannedLayer } from "./plan.ts";
+import type { IdentifyContext } from "./plugin.ts";
+import { recordSettingReads } from "./setting_reads.ts";
 
 /**
  * The identity of one planned image.
@@ -47,7 +53,7 @@ export interface ImageIdentity {
 }
 
 /** Bump when the encoding or the rendering of built-in recipes changes incompatibly. */
-const SCHEME = "imgtool-identity/1";
+const SCHEME = "imgtool-identity/2";
 const TAG_LENGTH = 32;
 
 /**
@@ -63,7 +69,7 @@ const TAG_LENGTH = 32;
 export function identifySync(plan: ImagePlan): ImageIdentity {
   const steps = chain(
     plan,
-    plan.layers.map(contribution),
+    plan.layers.map(layerIdentity),
     (ref) => digestRefSync(ref, plan.ignore),
   );
   for (let step = steps.next();; step = steps.next(sha256(step.value))) {
@@ -83,13 +89,13 @@ export function identifySync(plan: ImagePlan): ImageIdentity {
  */
 export async function identify(plan: ImagePlan): Promise<ImageIdentity> {
   // Hash every file and tree the chain reads first, all in parallel; then walk the chain.
-  const contributions = plan.layers.map(contribution);
-  const refs = contributions.flatMap((value) => collectRefs(value));
+  const layers = plan.layers.map(layerIdentity);
+  const refs = layers.flatMap((layer) => collectRefs(layer.contribution));
   const unique = [...new Map(refs.map((ref) => [refKey(ref), ref])).values()];
   const values = await Promise.all(unique.map((ref) => digestRef(ref, plan.ignore)));
   const digests = new Map(unique.map((ref, index) => [refKey(ref), values[index]]));
   // Web Crypto: the TypeScript hasher runs interpreted in a fresh process (same digests).
-  const steps = chain(plan, contributions, (ref) => digests.get(refKey(ref)));
+  const steps = chain(plan, layers, (ref) => digests.get(refKey(ref)));
   for (let step = steps.next();; step = steps.next(await sha256Async(step.value))) {
     if (step.done) return step.value;
   }
@@ -105,24 +111,26 @@ function refKey(ref: Ref): string {
  */
 function* chain(
   plan: ImagePlan,
-  contributions: readonly unknown[],
+  layers: readonly LayerIdentity[],
   digestOf: (ref: Ref) => unknown,
 ): Generator<string, ImageIdentity, string> {
   let parent: string = yield canonicalJson({
     scheme: SCHEME,
     platforms: plan.info.platforms,
-    python: plan.info.pythonVersion,
     baseImage: plan.info.baseImage,
+    // Rendering puts it at the top of the Dockerfile, in place of the base's own.
+    syntax: plan.config.dockerfileSyntax,
   }, noRefs);
   const layerDigests: string[] = [];
   for (const [index, planned] of plan.layers.entries()) {
-    const value = contributions[index];
+    const { contribution, settings } = layers[index];
     const { plugin } = planned.layer;
     parent = yield canonicalJson({
       parent,
       plugin: plugin.name,
       version: plugin.version ?? null,
-      contribution: value,
+      contribution,
+      settings,
     }, digestOf);
     layerDigests.push(parent);
   }
@@ -137,13 +145,53 @@ function* chain(
   return { tag, uri: `${repository}:${tag}`, layerDigests, prebuilt: false };
 }
 
+/** What a layer puts in its digest besides its parent and its plugin. */
+interface LayerIdentity {
+  /** What its identify hook says, or its options. */
+  readonly contribution: unknown;
+  /** The settings its hooks read, with the values read (see `./setting_reads.ts`). */
+  readonly settings: Record<string, unknown>;
+}
+
+/**
+ * A layer's contribution, and the settings its `nextState`, `identify` and `render` hooks
+ * read. The hooks return data and have no effects (the plugin contract), so running them
+ * here only to see what they read changes nothing; what they fail at here is reported where
+ * it belongs (planning, validation, rendering).
+ */
+function layerIdentity(planned: PlannedLayer): LayerIdentity {
+  const { plugin, options } = planned.layer;
+  const recording = recordSettingReads(planned.context);
+  const { context } = recording;
+  try {
+    plugin.nextState?.(options, context);
+  } catch {
+    // Planning reported it.
+  }
+  const value = contributionIn(planned, context);
+  try {
+    // The same folder as rendering gives the layer (src/render.ts).
+    const contextDir = `.imgtool/${String(planned.context.index).padStart(2, "0")}-${plugin.name}`;
+    const rendered: unknown = plugin.render(options, { ...context, contextDir });
+    if (rendered instanceof Promise) rendered.catch(() => {});
+  } catch {
+    // Rendering the image reports it.
+  }
+  recording.stop();
+  return { contribution: value, settings: recording.reads() };
+}
+
 /** A layer's contribution: what its identify hook says, or its options. */
 export function contribution(planned: PlannedLayer): unknown {
+  return contributionIn(planned, planned.context);
+}
+
+function contributionIn(planned: PlannedLayer, context: IdentifyContext): unknown {
   const { plugin, options } = planned.layer;
   if (!plugin.identify) return options;
   let value: unknown;
   try {
-    value = plugin.identify(options, planned.context);
+    value = plugin.identify(options, context);
   } catch (error) {
     throw new Error(
       `plugin "${plugin.name}" failed in identify: ${(error as Error)?.message ?? error}`,

@@ -59,6 +59,26 @@ export function normalize(path: string): string {
 }
 
 /**
+ * A path inside an image in one spelling for one place: repeated slashes, `.` segments and a
+ * trailing slash dropped, `..` resolved against the path before it (as Docker resolves
+ * `WORKDIR` and `COPY` destinations, without following links). `/opt/app`, `/opt/app/`,
+ * `/opt//app` and `/opt/./app` all give `/opt/app`; a relative path stays relative (`./data/`
+ * gives `data`, `.` stays `.`). Whether a `COPY` destination ends in `/` (copy *into* that
+ * folder) is a meaning of its own: keep it apart, as {@link normalize} does.
+ *
+ * @example
+ * ```ts
+ * import { paths } from "imgtool";
+ * console.log(paths.normalizeImagePath("/opt//app/"), paths.normalizeImagePath("./data/")); // /opt/app data
+ * ```
+ */
+export function normalizeImagePath(path: string): string {
+  const normal = normalize(path);
+  if (normal === "./") return ".";
+  return normal.length > 1 && normal.endsWith("/") ? normal.slice(0, -1) : normal;
+}
+
+/**
  * Join segments with `/` and normalize the result; empty segments are skipped.
  *
  * @example

@@ -11,6 +11,7 @@ import {
   Image,
   type ImageIdentity,
   planImage,
+  renderImage,
   setActiveConfig,
   ValidationError,
 } from "../mod.ts";
@@ -32,6 +33,10 @@ function identityOf(image: Image): Promise<ImageIdentity> {
 
 async function tagOf(image: Image): Promise<string> {
   return (await identityOf(image)).tag;
+}
+
+async function dockerfileOf(image: Image): Promise<string> {
+  return (await renderImage(planImage(image, "default", config))).dockerfile;
 }
 
 const debian = Image.fromBase("debian:bookworm-slim");
@@ -286,21 +291,173 @@ Deno.test("identity counts platforms, not their order", async () => {
   assert.equal(overridden.tag, arm);
 });
 
-Deno.test("identity counts the Python version", async () => {
+Deno.test("identity counts the Python version of images whose layers read it", async () => {
   const python = (version: [number, number]) =>
     Image.fromDebianBase({ name: "app", pythonVersion: version }).withPipPackages("numpy");
   assert.notEqual(await tagOf(python([3, 11])), await tagOf(python([3, 12])));
-  // Also where no layer names it: the configured version is part of the root.
-  const plain = debian.withPipPackages("numpy");
+  // The configured version, where the image names none.
+  const configured = Image.fromDebianBase({ name: "app" }).withAptPackages("git");
   const in311 = await identify(
-    planImage(plain, "default", { ...config, pythonVersion: [3, 11] }),
+    planImage(configured, "default", { ...config, pythonVersion: [3, 11] }),
   );
-  assert.notEqual(in311.tag, await tagOf(plain));
+  assert.notEqual(in311.tag, await tagOf(configured));
   // clone({ pythonVersion }) changes it too.
   assert.notEqual(
     await tagOf(python([3, 12]).clone({ pythonVersion: [3, 13] })),
     await tagOf(python([3, 12])),
   );
+  // Each builds a different Dockerfile: the tag tells them apart because it must.
+  assert.notEqual(await dockerfileOf(python([3, 11])), await dockerfileOf(python([3, 12])));
+});
+
+Deno.test("a Python version set on an image that never uses it leaves the tag alone", async () => {
+  const images: [string, Image][] = [
+    ["plain base", debian],
+    [
+      "apt, env, commands, workdir",
+      debian.withAptPackages("git").withEnvVars({ A: "1" })
+        .withCommands("make").withWorkdir("/app"),
+    ],
+    ["a ref name", Image.fromRefName("base").withAptPackages("curl")],
+    // pip on an image that is not imgtool's Python base installs with that image's own
+    // `python3`, whatever version is configured: the same Dockerfile, the same image.
+    ["pip on a plain base", debian.withPipPackages("numpy")],
+  ];
+  const withRefs = { ...config, refs: { base: "debian:bookworm-slim" } };
+  for (const [what, image] of images) {
+    const settings = [[3, 11], [3, 12], [3, 13]].map((version) => ({
+      ...withRefs,
+      pythonVersion: version as [number, number],
+    }));
+    const dockerfiles = await Promise.all(
+      settings.map(async (settings) =>
+        (await renderImage(planImage(image, "x", settings))).dockerfile
+      ),
+    );
+    assert.equal(new Set(dockerfiles).size, 1, `${what}: the version changes nothing built`);
+    const tags = await Promise.all(
+      settings.map(async (settings) => (await identify(planImage(image, "x", settings))).tag),
+    );
+    assert.equal(new Set(tags).size, 1, `${what}: one image, one tag`);
+    // Nor does the image's own setting (clone), nor does it count later in the chain.
+    assert.equal(
+      (await identify(planImage(image.clone({ pythonVersion: [3, 9] }), "x", withRefs))).tag,
+      tags[0],
+    );
+  }
+});
+
+Deno.test("identity: workdirs that name one directory give one tag and one Dockerfile", async () => {
+  const spellings = ["/opt/app", "/opt/app/", "/opt//app", "/opt/./app", "/opt/lib/../app/."];
+  const tags = await Promise.all(spellings.map((path) => tagOf(debian.withWorkdir(path))));
+  assert.equal(new Set(tags).size, 1, `${spellings.join(", ")}: one directory`);
+  const dockerfiles = await Promise.all(
+    spellings.map((path) => dockerfileOf(debian.withWorkdir(path))),
+  );
+  assert.equal(new Set(dockerfiles).size, 1, "the tag covers what is built: one Dockerfile");
+  // Relative ones too, and what later layers see as the working directory.
+  const relative = ["data", "data/", "./data", "data//", "./x/../data"];
+  const relativeTags = await Promise.all(
+    relative.map((path) => tagOf(debian.withWorkdir("/opt/app").withWorkdir(path))),
+  );
+  assert.equal(new Set(relativeTags).size, 1, `${relative.join(", ")}: one directory`);
+  // What later layers see as the working directory is one spelling too.
+  const seen = relative.map((path) => {
+    const image = debian.withWorkdir("/opt//app/").withWorkdir(path).withCommands("true");
+    return planImage(image, "x", config).layers[3].context.state.workdir;
+  });
+  assert.deepEqual(seen, relative.map(() => "/opt/app/data"));
+  // Different directories still differ.
+  assert.notEqual(
+    await tagOf(debian.withWorkdir("/opt/app")),
+    await tagOf(debian.withWorkdir("/opt/apps")),
+  );
+  assert.notEqual(
+    await tagOf(debian.withWorkdir("/opt/app")),
+    await tagOf(debian.withWorkdir("opt/app")),
+  );
+  assert.notEqual(
+    await tagOf(debian.withWorkdir("/opt/app")),
+    await tagOf(debian.withWorkdir("/app")),
+  );
+});
+
+Deno.test("identity: pip packages in another order give one tag and one install step", async () => {
+  const orders = [
+    ["numpy==2.1.0", "pandas", "requests[socks]"],
+    ["requests[socks]", "pandas", "numpy==2.1.0"],
+    ["pandas", " numpy==2.1.0", "requests[socks]", "pandas"],
+  ];
+  const tags = await Promise.all(orders.map((packages) => tagOf(debian.withPipPackages(packages))));
+  assert.equal(new Set(tags).size, 1);
+  const dockerfiles = await Promise.all(
+    orders.map((packages) => dockerfileOf(debian.withPipPackages(packages))),
+  );
+  assert.equal(new Set(dockerfiles).size, 1, "the step installs them in one order");
+  // Each package is still installed: the set counts.
+  const step = dockerfiles[0].split("\n").find((line) => line.includes("pip install"));
+  for (const name of ["numpy==2.1.0", "pandas", "'requests[socks]'"]) {
+    assert.ok(step?.includes(name), `${name} in ${step}`);
+  }
+  assert.notEqual(
+    await tagOf(debian.withPipPackages(["numpy", "pandas"])),
+    await tagOf(debian.withPipPackages(["numpy"])),
+  );
+  // Two layers are two steps: their order is the chain's, and counts.
+  assert.notEqual(
+    await tagOf(debian.withPipPackages("numpy").withPipPackages("pandas")),
+    await tagOf(debian.withPipPackages("pandas").withPipPackages("numpy")),
+  );
+});
+
+Deno.test("identity: a checkout under another umask gives the same tag (only the executable bit counts)", async () => {
+  // The same files as a checkout under umask 022, 077 and 002 leaves them, with the
+  // executable bit where git keeps it (run.sh) and not elsewhere.
+  const umasks: [string, { file: number; script: number; folder: number }][] = [
+    ["022", { file: 0o644, script: 0o755, folder: 0o755 }],
+    ["077", { file: 0o600, script: 0o700, folder: 0o700 }],
+    ["002", { file: 0o664, script: 0o775, folder: 0o775 }],
+    ["027 with odd bits", { file: 0o640, script: 0o750, folder: 0o750 }],
+  ];
+  await withTempDir(async (dir) => {
+    const tags: string[][] = [];
+    for (const [umask, modes] of umasks) {
+      const root = join(dir, umask.replaceAll(" ", "-"));
+      await writeTree(root, {
+        "src/app.py": "print(1)\n",
+        "src/pkg/util.py": "x = 1\n",
+        "src/bin/run.sh": "#!/bin/sh\necho hi\n",
+        "tool.sh": "#!/bin/sh\necho tool\n",
+      });
+      for (const file of ["src/app.py", "src/pkg/util.py"]) {
+        await Deno.chmod(join(root, file), modes.file);
+      }
+      for (const file of ["src/bin/run.sh", "tool.sh"]) {
+        await Deno.chmod(join(root, file), modes.script);
+      }
+      for (const folder of ["src/pkg", "src/bin", "src"]) {
+        await Deno.chmod(join(root, folder), modes.folder);
+      }
+      tags.push([
+        await tagOf(debian.withSourceFolder(join(root, "src"), "/app")),
+        await tagOf(debian.withSourceFile(join(root, "tool.sh"), "/usr/local/bin/tool")),
+        identifySync(planImage(debian.withSourceFolder(join(root, "src"), "/app"), "x", config))
+          .tag,
+      ]);
+    }
+    for (const [index, [umask]] of umasks.entries()) {
+      assert.deepEqual(tags[index], tags[0], `umask ${umask} and 022: one tag`);
+    }
+    // The executable bit does count: git keeps it, and the file is staged 0755 or 0644 by it.
+    const root = join(dir, "022");
+    await Deno.chmod(join(root, "src/bin/run.sh"), 0o644);
+    await Deno.chmod(join(root, "tool.sh"), 0o644);
+    assert.notEqual(await tagOf(debian.withSourceFolder(join(root, "src"), "/app")), tags[0][0]);
+    assert.notEqual(
+      await tagOf(debian.withSourceFile(join(root, "tool.sh"), "/usr/local/bin/tool")),
+      tags[0][1],
+    );
+  });
 });
 
 Deno.test("identity counts the installer and the uv image, over any base", async () => {
