@@ -1,13 +1,21 @@
 /**
- * `withUvProject`: install a uv project into the image's Python environment.
+ * `withUvProject`: install a uv project into the image's Python environment, as uv users
+ * install it.
  *
- * - `dependencies_only` (default): only `pyproject.toml` and `uv.lock` are mounted into the
- *   step, and the locked dependencies are installed without the project, so editing the
+ * - `dependencies_only` (default): the project's `pyproject.toml` and lock are mounted into
+ *   the step, and its dependencies installed without the project itself, so editing the
  *   project's code does not rebuild this layer.
  * - `install_project`: the whole project folder (minus `.dockerignore` exclusions) is
  *   mounted and installed, not editable; its sources do not stay in the image.
  *
- * Without a lock file, the dependencies of `pyproject.toml` are resolved at build time.
+ * In both modes the step also gets what uv needs besides: the workspace the project belongs
+ * to (the root's and every member's `pyproject.toml`), `uv.toml`, and the whole folder of each
+ * local package it installs (`[tool.uv.sources]` path sources and workspace members, as the
+ * sources and the lock name them), all laid out as on disk.
+ *
+ * With a `uv.lock`, `uv sync` installs it (`--inexact`, so packages of earlier layers stay;
+ * the default dependency groups, as uv's own default); without one, `uv pip install` (or
+ * pip) installs what `uv sync` would.
  *
  * @module
  */
@@ -29,12 +37,27 @@ import {
   installerCache,
   installerIdentity,
   pipInstall,
-  projectContext,
   uvCommand,
   uvMount,
 } from "./shared/python.ts";
+import { isTable, readToml, stringsOf, tableAt } from "./shared/toml_file.ts";
+import {
+  lockCheckFlag,
+  requiredUvVersions,
+  requiresPythonProblem,
+  uvVersionProblem,
+} from "./shared/uv.ts";
+import { pipArgs, uvPipArgs } from "./shared/uv_pip.ts";
+import { selectionFor, shellWords } from "./shared/uv_selection.ts";
+import {
+  insideBoundary,
+  readUvProject,
+  type UvLayout,
+  uvLayout,
+  type UvProjectFiles,
+} from "./shared/uv_workspace.ts";
 
-const { basename, dirname, join } = paths;
+const { join } = paths;
 
 /** How the project is installed. */
 export type InstallMode = "dependencies_only" | "install_project";
@@ -43,42 +66,70 @@ export type InstallMode = "dependencies_only" | "install_project";
 export interface Options extends IndexSettings {
   /** The project's `pyproject.toml`, relative to the spec's folder. */
   readonly pyprojectFile: string;
-  /** The lock file; default `uv.lock` beside the pyproject, when there is one. */
+  /** The lock file; default `uv.lock` at the workspace root or beside the pyproject. */
   readonly uvlock?: string;
   /** Dependencies only, or the project too. */
   readonly projectInstallMode: InstallMode;
 }
 
-/** Where the project is mounted in the install step. */
+/** Where the project's layout is mounted in the install step. */
 export const PROJECT_DIR = "/tmp/imgtool-uv-project";
-
-/** The lock file in use, or `undefined` when the project has none. */
-export function lockFile(options: Options, context: IdentifyContext): string | undefined {
-  if (options.uvlock !== undefined) return context.resolve(options.uvlock);
-  const beside = join(dirname(context.resolve(options.pyprojectFile)), "uv.lock");
-  return context.isFile(beside) ? beside : undefined;
-}
 
 /**
  * The `[project] dependencies` of a pyproject.toml text; none when it cannot be read or
  * parsed (validation and the installer report those).
+ *
+ * @example
+ * ```ts
+ * import { projectDependencies } from "./uv_project.ts";
+ * console.log(projectDependencies('[project]\nname = "x"\ndependencies = ["rich"]\n')); // [ "rich" ]
+ * ```
  */
 export function projectDependencies(text: string | undefined): string[] {
   if (text === undefined) return [];
   try {
-    const project = (parseToml(text) as { project?: { dependencies?: unknown } }).project;
-    const dependencies = project?.dependencies;
-    return Array.isArray(dependencies)
-      ? dependencies.filter((item): item is string => typeof item === "string")
-      : [];
+    return stringsOf(tableAt(parseToml(text), "project").dependencies);
   } catch {
     return [];
   }
 }
 
+/** The project as its files describe it. */
+function projectOf(options: Options, context: IdentifyContext): UvProjectFiles {
+  return readUvProject(
+    context,
+    context.resolve(options.pyprojectFile),
+    options.uvlock === undefined ? undefined : context.resolve(options.uvlock),
+  );
+}
+
+/** The files of the install step: only what exists inside the project boundary. */
+function layoutOf(project: UvProjectFiles, options: Options, context: IdentifyContext): UvLayout {
+  return uvLayout(
+    project,
+    options.projectInstallMode === "install_project",
+    (path, kind) =>
+      insideBoundary(context, path) &&
+      (kind === "tree" ? context.isDirectory(path) : context.isFile(path)),
+  );
+}
+
+/** Where the step sees a path of the layout. */
+function inStep(layout: UvLayout, path: string): string {
+  const at = paths.relative(layout.root, path);
+  return at === "" ? PROJECT_DIR : `${PROJECT_DIR}/${at}`;
+}
+
+function secretIds(options: Options): string[] {
+  return options.secretMounts.filter((secret) => secret.asEnvVar).map((secret) => secret.variable);
+}
+
 /** The uv project plugin. */
 export const uvProject = definePlugin<Options>({
   name: "uv_project",
+  // 2: workspaces and path sources reach the step, `uv sync --inexact`, --locked or --frozen
+  // by the lock, and without a lock the extras and groups `uv sync` would install.
+  version: "2",
   needsRoot: true,
   validate(options, context) {
     const problems: Diagnostic[] = [...indexProblems(options)];
@@ -102,58 +153,138 @@ export const uvProject = definePlugin<Options>({
         hint: 'use "dependencies_only" or "install_project"',
       });
     }
+    if (!context.isFile(pyproject)) return problems;
+
+    const read = readToml(context, pyproject);
+    if (read instanceof Error) {
+      return [...problems, {
+        message: `${pyproject} is not valid TOML: ${read.message}`,
+        hint: "fix the file; uv reads it too",
+        file: pyproject,
+      }];
+    }
+    const project = projectOf(options, context);
+    const lock = project.lock;
+    const lockRead = lock ? readToml(context, lock.path) : undefined;
+    if (lock && lockRead instanceof Error) {
+      problems.push({
+        message: `${lock.path} is not valid TOML: ${lockRead.message}`,
+        hint: "regenerate it with uv lock",
+        file: lock.path,
+      });
+    }
+    // Paths the project's files name: they must exist and lie inside the project.
+    for (const local of [...project.locals, ...project.members]) {
+      if (!context.isDirectory(local.path) && !context.isFile(local.path)) {
+        problems.push({
+          message: `${local.namedIn} names ${local.path}, which does not exist`,
+          hint: `fix the path in ${local.file}`,
+          file: local.file,
+        });
+        continue;
+      }
+      const outside = context.outsideProject(local.path, local.namedIn);
+      if (outside) problems.push(outside);
+    }
+    // uv runs with a lock, or as the installer: it demands its version before anything.
+    if (lock || context.config.installer === "uv") {
+      const dirs = [project.dir, ...(project.workspace ? [project.workspace.root] : [])];
+      for (const demand of requiredUvVersions(context, dirs)) {
+        const problem = uvVersionProblem(demand, context.config.images.uv);
+        if (problem) problems.push(problem);
+      }
+    }
+    const python = context.state.python?.version;
+    if (python) {
+      const demands: [string, unknown][] = [
+        [pyproject, tableAt(project.table, "project")["requires-python"]],
+        ...(lock?.table ? [[lock.path, lock.table["requires-python"]] as [string, unknown]] : []),
+      ];
+      for (const [file, specifier] of demands) {
+        if (typeof specifier !== "string") continue;
+        const problem = requiresPythonProblem(file, specifier, python);
+        if (problem) problems.push(problem);
+      }
+    }
+    if (!lock) {
+      const selection = selectionFor(project.table ?? {}, options.extraArgs);
+      problems.push(...selection.problems);
+      if (context.config.installer === "pip") {
+        const layout = layoutOf(project, options, context);
+        problems.push(
+          ...pipArgs(
+            project,
+            selection,
+            inStep(layout, project.dir),
+            options.projectInstallMode === "install_project",
+            (path) => inStep(layout, path),
+            secretIds(options),
+          ).problems,
+        );
+      }
+    }
     return problems;
   },
   secrets: (options) => options.secretMounts,
   identify(options, context) {
-    const lock = lockFile(options, context);
-    const pyproject = context.resolve(options.pyprojectFile);
+    const project = projectOf(options, context);
+    const layout = layoutOf(project, options, context);
     return {
       ...options,
-      pyprojectFile: context.file(pyproject),
-      uvlock: lock ? context.file(lock) : null,
-      project: options.projectInstallMode === "install_project"
-        ? context.tree(dirname(pyproject))
-        : null,
+      pyprojectFile: context.file(project.pyproject),
+      uvlock: project.lock ? context.file(project.lock.path) : null,
+      // Where each file goes counts; where the project is on this machine does not.
+      projectAt: layout.projectAt,
+      layout: layout.entries.map((entry) => ({
+        at: entry.at,
+        content: entry.kind === "tree" ? context.tree(entry.source) : context.file(entry.source),
+      })),
       // With a lock, uv syncs whatever the installer setting.
-      ...installerIdentity(context, lock ? "uv" : context.config.installer),
+      ...installerIdentity(context, project.lock ? "uv" : context.config.installer),
     };
   },
   render(options, context) {
-    const pyproject = context.resolve(options.pyprojectFile);
-    const lock = lockFile(options, context);
+    const project = projectOf(options, context);
+    const layout = layoutOf(project, options, context);
     const whole = options.projectInstallMode === "install_project";
-    const files = projectContext(
-      context.contextDir,
-      pyproject,
-      whole,
-      lock ? { path: lock, name: "uv.lock" } : undefined,
-    );
+    const files = layout.entries.map((entry) => ({
+      kind: entry.kind,
+      source: entry.source,
+      target: `${context.contextDir}/project${entry.at === "" ? "" : `/${entry.at}`}`,
+    }));
     const projectMount = {
       type: "bind" as const,
       source: `${context.contextDir}/project`,
       target: PROJECT_DIR,
       readwrite: true,
     };
-    const pyprojectName = whole ? basename(pyproject) : "pyproject.toml";
-    if (!lock) {
-      // No lock: let the installer resolve what pyproject.toml asks for. uv reads the
-      // dependencies from pyproject.toml itself; pip cannot (`-r` takes requirements files
-      // only), so it is given them as arguments.
-      const ids = options.secretMounts.filter((secret) => secret.asEnvVar).map((s) => s.variable);
-      const args = whole
-        ? [PROJECT_DIR]
-        : context.config.installer === "uv"
-        ? ["-r", shellQuote(`${PROJECT_DIR}/${pyprojectName}`)]
-        : projectDependencies(context.readText(pyproject)).map((dependency) =>
-          shellQuoteExpanding(dependency.trim(), ids)
-        );
+    const projectInStep = inStep(layout, project.dir);
+    const ids = secretIds(options);
+
+    if (!project.lock) {
+      // No lock: the installer resolves what pyproject.toml asks for, with the extras and
+      // groups `uv sync` would install.
+      const selection = selectionFor(project.table ?? {}, options.extraArgs);
+      const uv = context.config.installer === "uv";
+      const words = shellWords(options.extraArgs ?? "");
+      // The user's words stay as written unless selection options were taken out of them.
+      const extraArgs = selection.rest.length === words.length
+        ? options.extraArgs
+        : selection.rest.map((word) => shellQuoteExpanding(word, ids)).join(" ") || undefined;
+      const { args } = (uv ? uvPipArgs : pipArgs)(
+        project,
+        selection,
+        projectInStep,
+        whole,
+        (path) => inStep(layout, path),
+        ids,
+      );
       if (args.length === 0) {
         return { instructions: ["# (the project declares no dependencies)"] };
       }
-      const step = pipInstall(context, args, options);
+      const step = pipInstall(context, args, { ...options, extraArgs });
       return {
-        instructions: [run(step.command, {
+        instructions: [run([`cd ${shellQuote(projectInStep)}`, step.command], {
           mounts: [projectMount, ...step.mounts],
           secrets: options.secretMounts,
           env: step.env,
@@ -161,12 +292,50 @@ export const uvProject = definePlugin<Options>({
         context: files,
       };
     }
+
+    const dynamic = (table: unknown) => stringsOf(tableAt(table, "project").dynamic).length > 0;
+    const check = lockCheckFlag({
+      lock: project.lock.table ?? {},
+      indexUrl: options.indexUrl,
+      extraIndexUrls: options.extraIndexUrls,
+      extraArgs: options.extraArgs,
+      settings: [
+        project.table ?? {},
+        ...(project.workspace ? [project.workspace.table] : []),
+        ...[project.dir, project.workspace?.root ?? project.dir].flatMap((dir) => {
+          const table = readToml(context, join(dir, "uv.toml"));
+          return isTable(table) ? [table] : [];
+        }),
+      ],
+      // uv cannot check a lock against a workspace member it would have to build to know.
+      dynamicWithoutSources: (!whole && dynamic(project.table)) ||
+        [
+          ...project.members.map((member) => member.path),
+          ...(project.workspace && project.workspace.root !== project.dir
+            ? [project.workspace.root]
+            : []),
+        ].some((dir) =>
+          !layout.entries.some((entry) =>
+            entry.kind === "tree" && `${dir}/`.startsWith(`${entry.source}/`)
+          ) && dynamic(readToml(context, join(dir, "pyproject.toml")))
+        ),
+    });
+    const name = tableAt(project.table, "project")["name"];
+    const memberName = project.workspace && project.workspace.root !== project.dir &&
+        typeof name === "string"
+      ? name
+      : undefined;
     const sync = [
-      `cd ${PROJECT_DIR}`,
+      `cd ${shellQuote(projectInStep)}`,
       [
         uvCommand(context),
         "sync",
-        "--locked",
+        ...(check ? [check] : []),
+        // A member, named as uv's docs have it: `--package` picks a member from anywhere in
+        // the workspace (the step also runs in the member's folder).
+        ...(memberName ? ["--package", shellQuote(memberName)] : []),
+        // uv sync is exact by default: it would remove what earlier layers installed.
+        "--inexact",
         "--no-editable",
         ...(whole ? [] : ["--no-install-project"]),
         // Without a cache mount, uv's cache would stay in the layer.
@@ -188,5 +357,26 @@ export const uvProject = definePlugin<Options>({
     };
   },
 }, { module: import.meta.url });
+
+/**
+ * The lock in use (the one the spec names, else `uv.lock` at the workspace root or beside
+ * the pyproject), or `undefined` when the project has none.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { lockFile, type Options } from "./uv_project.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/pyproject.toml`, '[project]\nname = "app"\nversion = "1"\n');
+ * Deno.writeTextFileSync(`${dir}/uv.lock`, "version = 1\n");
+ * const image = Image.fromDebianBase().withUvProject(`${dir}/pyproject.toml`);
+ * const layer = image.layers[1];
+ * const context = planImage(image, "default", defaultConfig()).layers[1].context;
+ * console.log(lockFile(layer.options as Options, context) === `${dir}/uv.lock`); // true
+ * ```
+ */
+export function lockFile(options: Options, context: IdentifyContext): string | undefined {
+  return projectOf(options, context).lock?.path;
+}
 
 export default uvProject;

@@ -1,8 +1,10 @@
 /**
  * `Image.fromUvScript`: install what a uv script's PEP 723 header declares. The header
  * (`# /// script` ... `# ///`) is TOML; `dependencies` are installed like pip packages,
- * and local `file://` dependencies are mounted into the step and installed from there.
- * `requires-python` picks the image's Python version (see `Image.fromUvScript`).
+ * and local `file://` dependencies (which must lie inside the project) are mounted into the
+ * step and installed from there. The header's `[tool.uv]` settings are honoured as `uv run`
+ * would (`exclude-newer`, `no-build`, index settings, ...), or named as unsupported.
+ * `requires-python` must allow the image's Python version (see `Image.fromUvScript`).
  *
  * @module
  */
@@ -19,6 +21,7 @@ import {
   shellQuote,
   shellQuoteExpanding,
 } from "../mod.ts";
+import { pythonAllows } from "./shared/pep440.ts";
 import {
   indexProblems,
   type IndexSettings,
@@ -26,6 +29,9 @@ import {
   pipInstall,
   requirementProblems,
 } from "./shared/python.ts";
+import { isTable, type TomlTable } from "./shared/toml_file.ts";
+import { requiresPythonProblem, uvVersionProblem } from "./shared/uv.ts";
+import { scriptSettings } from "./shared/uv_script_settings.ts";
 
 const { basename, fromFileUrl } = paths;
 
@@ -41,6 +47,8 @@ export interface ScriptHeader {
   readonly requiresPython?: string;
   /** The dependencies, in pip's syntax. */
   readonly dependencies: readonly string[];
+  /** The script's own uv settings (`[tool.uv]`), if any. */
+  readonly uv?: TomlTable;
 }
 
 const BLOCK = /^# \/\/\/ script\s*$([\s\S]*?)^# \/\/\/\s*$/m;
@@ -80,59 +88,33 @@ export function parseScriptHeader(text: string): ScriptHeader {
   if (requiresPython !== undefined && typeof requiresPython !== "string") {
     throw new Error("`requires-python` must be a string");
   }
-  return { requiresPython, dependencies };
+  const tool = table.tool;
+  const uv = isTable(tool) ? tool.uv : undefined;
+  if ((tool !== undefined && !isTable(tool)) || (uv !== undefined && !isTable(uv))) {
+    throw new Error("`tool.uv` must be a table");
+  }
+  return { requiresPython, dependencies, ...(uv ? { uv } : {}) };
 }
 
 const KNOWN_MINORS = [8, 9, 10, 11, 12, 13, 14];
 
 /**
- * The lowest Python 3 version (3.8 to 3.14) that a `requires-python` specifier allows, or
- * `undefined` if none does.
+ * The Python 3 version (3.8 to 3.14) to run a script with: `preferred` (the configured
+ * version) when the `requires-python` specifier allows it, else the lowest it allows, else
+ * `undefined`.
  *
  * @example
  * ```ts
  * import { pythonVersionFor } from "./uv_script.ts";
- * console.log(pythonVersionFor(">=3.11,<3.13")); // [ 3, 11 ]
+ * console.log(pythonVersionFor(">=3.11,<3.13"), pythonVersionFor(">=3.11", [3, 12])); // [ 3, 11 ] [ 3, 12 ]
  * ```
  */
-export function pythonVersionFor(specifier: string): PythonVersion | undefined {
-  const clauses = specifier.split(",").map((clause) => clause.trim()).filter(Boolean);
-  const allows = (minor: number) =>
-    clauses.every((clause) => {
-      const match = /^(>=|<=|==|!=|~=|>|<)\s*(\d+)(?:\.(\d+|\*))?((?:\.[\d*]+)*)$/.exec(clause);
-      if (!match) return true; // not a version comparison: leave it to the installer
-      const [, op, majorText, raw, rest] = match;
-      const major = Number(majorText);
-      if (major !== 3) {
-        // Every 3.x compares alike with another major version.
-        if (op === "!=") return true;
-        if (op === "==") return false;
-        return op.startsWith(">") || op === "~=" ? 3 > major : 3 < major;
-      }
-      const wanted = raw === undefined || raw === "*" ? undefined : Number(raw);
-      if (wanted === undefined) return op !== "!=" && op !== "<";
-      // A patch part (3.11.2): some 3.11 releases are above it, and some below.
-      const patch = /^\.\d+/.test(rest);
-      switch (op) {
-        case ">=":
-          return minor >= wanted;
-        case "~=":
-          // ~=3.11 is >=3.11,==3.*; ~=3.11.2 is >=3.11.2,==3.11.*
-          return patch ? minor === wanted : minor >= wanted;
-        case ">":
-          return minor > wanted || (minor === wanted && patch);
-        case "<=":
-          return minor <= wanted;
-        case "<":
-          return minor < wanted || (minor === wanted && patch && !/^(?:\.0)+$/.test(rest));
-        case "==":
-          return minor === wanted;
-        case "!=":
-          return !(minor === wanted && !patch);
-      }
-      return true;
-    });
-  const minor = KNOWN_MINORS.find(allows);
+export function pythonVersionFor(
+  specifier: string,
+  preferred?: PythonVersion,
+): PythonVersion | undefined {
+  if (preferred && pythonAllows(specifier, preferred)) return preferred;
+  const minor = KNOWN_MINORS.find((candidate) => pythonAllows(specifier, [3, candidate]));
   return minor === undefined ? undefined : [3, minor];
 }
 
@@ -155,6 +137,41 @@ function header(options: Options, context: IdentifyContext): ScriptHeader | unde
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The index options of the install step: the spec's, then the script's own settings, as
+ * uv puts its command line before its settings (the spec's index URL wins; extra index URLs
+ * of both count, the spec's first).
+ */
+function installOptions(
+  options: Options,
+  parsed: ScriptHeader,
+  context: IdentifyContext,
+): IndexSettings {
+  const settings = scriptSettings(
+    parsed.uv ?? {},
+    context.config.installer,
+    context.resolve(options.script),
+  );
+  const extraArgs = [...settings.args, ...(options.extraArgs ? [options.extraArgs] : [])];
+  return {
+    ...options,
+    indexUrl: options.indexUrl ?? settings.indexUrl,
+    extraIndexUrls: [...options.extraIndexUrls, ...settings.extraIndexUrls],
+    pre: options.pre || settings.pre,
+    extraArgs: extraArgs.length > 0 ? extraArgs.join(" ") : undefined,
+  };
+}
+
+/** What the script's own settings change in the install step. */
+function settingsIdentity(options: Options, uv: TomlTable, context: IdentifyContext) {
+  const { args, indexUrl, extraIndexUrls, pre } = scriptSettings(
+    uv,
+    context.config.installer,
+    context.resolve(options.script),
+  );
+  return { args, indexUrl: indexUrl ?? null, extraIndexUrls, pre };
 }
 
 /** Where local dependencies are mounted in the install step. */
@@ -194,18 +211,51 @@ export const uvScript = definePlugin<Options>({
     });
     const remote = parsed.dependencies.filter((dependency) => localPath(dependency) === undefined);
     if (remote.length > 0) problems.push(...requirementProblems(remote));
-    for (const dependency of parsed.dependencies) {
+    parsed.dependencies.forEach((dependency, index) => {
       const local = localPath(dependency);
-      if (local !== undefined && !context.isDirectory(local) && !context.isFile(local)) {
+      if (local === undefined) return;
+      if (!context.isDirectory(local) && !context.isFile(local)) {
         problems.push({ message: `local dependency not found: ${local}`, file: local });
+        return;
       }
-    }
+      // A header written by someone else must not pull files from outside the project.
+      const outside = context.outsideProject(
+        local,
+        `${path} (its script header, dependency ${index + 1})`,
+      );
+      if (outside) problems.push(outside);
+    });
     if (parsed.requiresPython && !pythonVersionFor(parsed.requiresPython)) {
       problems.push({
         message: `no Python 3.8-3.14 satisfies requires-python ${
           JSON.stringify(parsed.requiresPython)
         }`,
       });
+    } else if (parsed.requiresPython && context.state.python) {
+      const problem = requiresPythonProblem(
+        path,
+        parsed.requiresPython,
+        context.state.python.version,
+      );
+      if (problem) problems.push(problem);
+    }
+    const settings = scriptSettings(parsed.uv ?? {}, context.config.installer, path);
+    problems.push(...settings.problems);
+    problems.push(
+      ...indexProblems({
+        indexUrl: settings.indexUrl,
+        extraIndexUrls: settings.extraIndexUrls,
+        pre: false,
+        secretMounts: [],
+      }).map((problem) => ({ ...problem, file: path })),
+    );
+    const required = parsed.uv?.["required-version"];
+    if (typeof required === "string" && context.config.installer === "uv") {
+      const problem = uvVersionProblem(
+        { file: path, specifier: required },
+        context.config.images.uv,
+      );
+      if (problem) problems.push(problem);
     }
     return problems;
   },
@@ -221,11 +271,13 @@ export const uvScript = definePlugin<Options>({
         if (local === undefined) return dependency;
         return context.isFile(local) ? context.file(local) : context.tree(local);
       }),
+      // Only scripts with settings of their own have them in the identity.
+      ...(parsed?.uv ? { settings: settingsIdentity(options, parsed.uv, context) } : {}),
       ...installerIdentity(context),
     };
   },
   render(options, context) {
-    const parsed = header(options, context) ?? { dependencies: [] };
+    const parsed: ScriptHeader = header(options, context) ?? { dependencies: [] };
     const ids = options.secretMounts.filter((secret) => secret.asEnvVar).map((secret) =>
       secret.variable
     );
@@ -244,7 +296,7 @@ export const uvScript = definePlugin<Options>({
       return shellQuote(`${LOCAL_DIR}/${name}`);
     });
     if (args.length === 0) return { instructions: ["# (the script declares no dependencies)"] };
-    const step = pipInstall(context, args, options);
+    const step = pipInstall(context, args, installOptions(options, parsed, context));
     return {
       instructions: [
         run(step.command, {

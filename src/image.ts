@@ -188,7 +188,10 @@ export interface FromUvScriptOptions extends IndexOptions {
   registry?: string;
   /** Secret to pull from and push to the registry. */
   registrySecret?: string | Secret;
-  /** Python version; default from the script's `requires-python`, else configuration. */
+  /**
+   * Python version; default: the configured one when the script's `requires-python` allows
+   * it, else the lowest version it allows.
+   */
   pythonVersion?: PythonVersion;
   /** Platform or platforms. */
   platform?: PlatformRequest;
@@ -456,8 +459,8 @@ export class Image {
 
   /**
    * An image for a uv script: the Debian Python recipe plus the dependencies its PEP 723
-   * header (`# /// script`) declares. The Python version comes from `requires-python`
-   * unless given.
+   * header (`# /// script`) declares. Unless given, the Python version is the configured one
+   * when the script's `requires-python` allows it, else the lowest version it allows.
    *
    * @example
    * ```ts
@@ -853,12 +856,24 @@ function indexOptions(options: IndexOptions) {
   };
 }
 
-// The script's `requires-python`, read at construction as a harmless probe: a missing or
-// unreadable script leaves the version to configuration (validation reports the file).
+// The script's `requires-python`, read at construction as a harmless probe. When it allows
+// the configured Python version, the version is left to configuration (so it is the one the
+// build uses); else the lowest version it allows. A missing or unreadable script leaves the
+// version to configuration (validation reports the file).
 function scriptPythonVersion(path: string): PythonVersion | undefined {
   try {
     const header = parseScriptHeader(readWholeTextSync(path, { what: "uv script" }));
-    return header.requiresPython ? pythonVersionFor(header.requiresPython) : undefined;
+    if (!header.requiresPython) return undefined;
+    let configured: PythonVersion | undefined;
+    try {
+      configured = activeConfig().pythonVersion;
+    } catch {
+      configured = undefined; // a configuration that cannot load: validation says why
+    }
+    const version = pythonVersionFor(header.requiresPython, configured);
+    return version && configured && version.join(".") === configured.join(".")
+      ? undefined
+      : version;
   } catch {
     return undefined;
   }

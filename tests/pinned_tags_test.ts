@@ -33,13 +33,13 @@ const PINNED: Readonly<Record<string, string>> = {
   clone: "registry.example.com/mirror/cloned:0c7aa5e4bf3b16a5d6ed80e362f5a05b",
   fromDockerfile: "custom:de2848767e2ef20b16932e8a2c327f20",
   fromRefName: "python-base:f09cc9bd5f837bdfbf9c98ac3eb2b500",
-  fromUvScript: "ghcr.io/acme/job:e49a6495bd3b7e7372288e2c689f838d",
+  fromUvScript: "ghcr.io/acme/job:85769adebdfee3f250ef03f73f2f6b09",
   aptPackages: "pinned:9bc7bc38b6b11d78371ad9f9e0925830",
   aptPackagesWithSecret: "pinned:b51fac18ff16fae5b82c74d38136f2c1",
   pipPackages: "pinned:8de3d9ee23819a1b1dc00d56294546a9",
   requirements: "pinned:7ce8d1be5b17a9cf464fec5914aaf215",
-  uvProject: "pinned:f76f9749c89aeceb2393c8d6f708a732",
-  uvProjectInstall: "pinned:fbe4563af28269a4ff132a80d1e09355",
+  uvProject: "pinned:b6d780fff532ce961778d97499d82793",
+  uvProjectInstall: "pinned:3178acae3ee2115680132381dfb8b772",
   poetryProject: "pinned:3c54d03d55cdd6d1aaf81eebd047764e",
   poetryProjectInstall: "pinned:68ba75a4685e0eebe930211dc22990fc",
   sourceFile: "pinned:d9190eb600e8a40b32b65a020c5ce883",
@@ -51,7 +51,7 @@ const PINNED: Readonly<Record<string, string>> = {
   workdir: "pinned:5be62464a949017aa82d700b29aeccd4",
   dockerignore: "pinned:50a503e83956e4457772b4f929b2a545",
   customPlugins: "pinned:1a77ea580345f40bde9dc5bc7e1364a6",
-  everything: "ghcr.io/acme/everything:a5da56ab891e52d08df580ae8fe9f5b5",
+  everything: "ghcr.io/acme/everything:900359407d5ba8fc8db38358cb6e2189",
 };
 
 /**
@@ -76,8 +76,8 @@ const PINNED_CONFIGURED: Readonly<Record<string, string>> = {
   aptPackagesWithSecret: "registry.example.com/site/pinned:349951693920cb3810b693c73409e124",
   pipPackages: "registry.example.com/site/pinned:806bf65544c475d436ea909982510c3d",
   requirements: "registry.example.com/site/pinned:50c892168a0645261531f6d85fd2751a",
-  uvProject: "registry.example.com/site/pinned:f9e6186087ba8ce30510614b192bbe3f",
-  uvProjectInstall: "registry.example.com/site/pinned:f0e7582503e8b749a0990648b5cded0a",
+  uvProject: "registry.example.com/site/pinned:00faad9e7981bae49c8e0a73d91d8796",
+  uvProjectInstall: "registry.example.com/site/pinned:cf28380bb91f80facdead1a9fdc50f65",
   poetryProject: "registry.example.com/site/pinned:9c3deff7d229836555e80b5d00b83548",
   poetryProjectInstall: "registry.example.com/site/pinned:d601010e55b994830fe8c0287275e354",
   sourceFile: "registry.example.com/site/pinned:60581f2945ad223dabc829edd818be34",
@@ -89,7 +89,7 @@ const PINNED_CONFIGURED: Readonly<Record<string, string>> = {
   workdir: "registry.example.com/site/pinned:10162660e453a955536d94ce9c2f77c4",
   dockerignore: "registry.example.com/site/pinned:de9f94e69cfe6c05a6187bfe6b1297f9",
   customPlugins: "registry.example.com/site/pinned:9f4f257912054b4de722b1313650bdaf",
-  everything: "ghcr.io/acme/everything:0e920cb137f718f3cd48a36922caf889",
+  everything: "ghcr.io/acme/everything:78250e6c543a338ae56968745efff25b",
 };
 
 /** The configuration of {@link PINNED_CONFIGURED}, as environment variables. */

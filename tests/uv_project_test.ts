@@ -1,6 +1,11 @@
+// withUvProject renders what uv users run. uv cannot be installed on the machines the tests
+// run on, so the tests that depend on how uv behaves say which documented behaviour they
+// rely on ("uv docs: ..."), from uv's documentation (docs/concepts/projects/sync.md,
+// docs/guides/integration/docker.md, docs/pip/packages.md) and its command-line reference.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Image } from "imgtool";
+import { pathToFileURL } from "node:url";
+import { type Config, type Diagnostic, Image, planImage, validateImages } from "imgtool";
 import * as images from "./fixtures/project/images.ts";
 import {
   asText,
@@ -16,9 +21,47 @@ const uv = fixtureConfig();
 const pip = fixtureConfig({}, { "python.installer": "pip" });
 const noCache = fixtureConfig({}, { "cache.mounts": "false" });
 
+/** The uv project step of a Dockerfile: the last instruction. */
+function step(dockerfile: string): string {
+  return dockerfile.slice(dockerfile.lastIndexOf("\nRUN ") + 1);
+}
+
+let specs = 0;
+
+/** The image a new spec in `dir` exports: `Image.fromDebianBase(...)` then `chain`. */
+async function specImage(dir: string, chain: string): Promise<Image> {
+  // A new file each time: a module is imported once.
+  const spec = join(dir, `spec${++specs}.ts`);
+  await Deno.writeTextFile(
+    spec,
+    'import { Image } from "imgtool";\n' +
+      'const python = Image.fromDebianBase({ name: "app", pythonVersion: [3, 12] });\n' +
+      `export default python${chain};\n`,
+  );
+  return (await import(pathToFileURL(spec).href)).default;
+}
+
+async function problemsOf(image: Image, config: Config): Promise<Diagnostic[]> {
+  return await validateImages([planImage(image, "default", config)], { secretValues: false });
+}
+
+const PYPROJECT = '[project]\nname = "app"\nversion = "1.0"\nrequires-python = ">=3.11"\n' +
+  'dependencies = ["httpx>=0.27"]\n\n[dependency-groups]\ndev = ["pytest>=8"]\n' +
+  'docs = ["mkdocs"]\n';
+
+/** A lock made against `registry`, as uv writes one for PYPROJECT. */
+function lockAgainst(registry: string): string {
+  return 'version = 1\nrevision = 3\nrequires-python = ">=3.11"\n\n' +
+    '[[package]]\nname = "app"\nversion = "1.0"\nsource = { editable = "." }\n' +
+    'dependencies = [{ name = "httpx" }]\n\n[package.dev-dependencies]\n' +
+    'dev = [{ name = "pytest" }]\n\n' +
+    `[[package]]\nname = "httpx"\nversion = "0.28.1"\nsource = { registry = "${registry}" }\n\n` +
+    `[[package]]\nname = "pytest"\nversion = "8.3.5"\nsource = { registry = "${registry}" }\n`;
+}
+
 Deno.test("uv_project plugin with a lock installs only the locked dependencies by default", async (t) => {
   const golden = await renderGolden(images.uvProjectLocked, uv);
-  assert.match(golden, /&& uv sync --locked --no-editable --no-install-project\n/);
+  assert.match(golden, /&& uv sync --locked --inexact --no-editable --no-install-project\n/);
   assert.match(golden, /export UV_PROJECT_ENVIRONMENT=\/opt\/venv/);
   assert.match(golden, /project\/pyproject.toml <- file uvproj\/pyproject.toml/);
   assert.match(golden, /project\/uv.lock <- file uvproj\/uv.lock/);
@@ -28,9 +71,10 @@ Deno.test("uv_project plugin with a lock installs only the locked dependencies b
 
 Deno.test("uv_project plugin with a lock in install_project mode installs the whole project", async (t) => {
   const golden = await renderGolden(images.uvProjectLockedInstall, uv);
+  // The fixture's lock holds no registry package: the index given contradicts nothing.
   assert.match(
     golden,
-    /&& uv sync --locked --no-editable --index-url https:\/\/pypi.example\/simple --prerelease=allow\n/,
+    /&& uv sync --locked --inexact --no-editable --index-url https:\/\/pypi.example\/simple --prerelease=allow\n/,
   );
   assert.match(golden, /\.imgtool\/01-uv_project\/project <- tree uvproj/);
   await t.assertSnapshot(golden, asText);
@@ -50,7 +94,7 @@ Deno.test("uv_project plugin without a lock in install_project mode installs the
   const golden = await renderGolden(images.uvProjectNoLockInstall, uv);
   assert.match(
     golden,
-    / --extra-index-url https:\/\/mirror.example\/simple \/tmp\/imgtool-uv-project\n/,
+    / --extra-index-url https:\/\/mirror.example\/simple -r \/tmp\/imgtool-uv-project\/pyproject.toml \/tmp\/imgtool-uv-project\n/,
   );
   await t.assertSnapshot(golden, asText);
 });
@@ -71,7 +115,7 @@ Deno.test("uv_project plugin with a lock uses uv sync even when the installer is
   );
   assert.match(
     golden,
-    /&& \/tmp\/imgtool-uv\/uv sync --locked --no-editable --no-install-project\n/,
+    /&& \/tmp\/imgtool-uv\/uv sync --locked --inexact --no-editable --no-install-project\n/,
   );
   await t.assertSnapshot(golden, asText);
 });
@@ -79,7 +123,10 @@ Deno.test("uv_project plugin with a lock uses uv sync even when the installer is
 Deno.test("uv_project plugin without cache mounts tells uv sync not to cache", async (t) => {
   const golden = await renderGolden(images.uvProjectLocked, noCache);
   assert.doesNotMatch(golden, /type=cache/);
-  assert.match(golden, /&& uv sync --locked --no-editable --no-install-project --no-cache\n/);
+  assert.match(
+    golden,
+    /&& uv sync --locked --inexact --no-editable --no-install-project --no-cache\n/,
+  );
   await t.assertSnapshot(golden, asText);
 });
 
@@ -90,6 +137,159 @@ Deno.test("uv_project plugin without a lock and without dependencies installs no
     const dockerfile = await dockerfileOf(image, pip);
     assert.match(dockerfile, /# \(the project declares no dependencies\)\n/);
     assert.doesNotMatch(dockerfile, /pip install --disable-pip-version-check\s*\n/);
+  });
+});
+
+Deno.test("uv sync keeps what earlier layers installed (uv docs: `uv sync` is exact by default and removes packages not in the lock; `--inexact` keeps them)", async () => {
+  const image = Image.fromDebianBase({ name: "app" })
+    .withPipPackages("numpy==2.1.0")
+    .withUvProject(join(import.meta.dirname!, "fixtures/project/uvproj/pyproject.toml"));
+  const sync = step(await dockerfileOf(image, uv));
+  assert.match(sync, / uv sync [^\n]*--inexact/);
+  assert.doesNotMatch(sync, /--exact/);
+});
+
+Deno.test("a lock made against another index installs with --frozen (uv docs: --locked fails when the lock is out of date, and with an index given uv holds out of date a lock whose packages come from a registry not given; --frozen installs the lock as it is)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(dir, {
+      "pyproject.toml": PYPROJECT,
+      "uv.lock": lockAgainst("https://pypi.org/simple"),
+    });
+    const sync = async (options: string) =>
+      step(
+        await dockerfileOf(
+          await specImage(dir, `.withUvProject("./pyproject.toml", ${options})`),
+          uv,
+        ),
+      );
+    assert.match(await sync("{}"), / uv sync --locked /, "no index given: uv accepts the lock");
+    assert.match(
+      await sync('{ indexUrl: "https://mirror.example/simple" }'),
+      / uv sync --frozen --inexact --no-editable --no-install-project --index-url https:\/\/mirror\.example\/simple\n/,
+    );
+    assert.match(
+      await sync('{ indexUrl: "https://pypi.org/simple/" }'),
+      / uv sync --locked /,
+      "the lock's own index is no other index",
+    );
+    assert.match(
+      await sync('{ extraIndexUrls: "https://extra.example/simple" }'),
+      / uv sync --locked /,
+      "with only an extra index, PyPI stays among the indexes",
+    );
+    assert.match(
+      await sync('{ extraArgs: "--frozen" }'),
+      / uv sync --inexact --no-editable --no-install-project --frozen\n/,
+      "the user's own --frozen is not contradicted (uv: --locked and --frozen conflict)",
+    );
+  });
+});
+
+Deno.test("a lock whose project has dynamic metadata installs its dependencies with --frozen (uv docs: uv needs a project's sources to check the lock against dynamic metadata)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(dir, {
+      "pyproject.toml": PYPROJECT.replace('version = "1.0"', 'dynamic = ["version"]'),
+      "uv.lock": lockAgainst("https://pypi.org/simple"),
+    });
+    const dependencies = await specImage(dir, '.withUvProject("./pyproject.toml")');
+    assert.match(step(await dockerfileOf(dependencies, uv)), / uv sync --frozen /);
+    const whole = await specImage(
+      dir,
+      '.withUvProject("./pyproject.toml", { projectInstallMode: "install_project" })',
+    );
+    assert.match(
+      step(await dockerfileOf(whole, uv)),
+      / uv sync --locked /,
+      "its sources are there",
+    );
+  });
+});
+
+Deno.test("with a lock the dev group follows uv's default, and extraArgs decide otherwise (uv docs: the dev group is synced by default; --no-dev excludes it)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(dir, {
+      "pyproject.toml": PYPROJECT,
+      "uv.lock": lockAgainst("https://pypi.org/simple"),
+    });
+    const plain = step(
+      await dockerfileOf(await specImage(dir, '.withUvProject("./pyproject.toml")'), uv),
+    );
+    assert.doesNotMatch(plain, /--no-dev|--only-dev|--group|--no-default-groups/);
+    const noDev = step(
+      await dockerfileOf(
+        await specImage(dir, '.withUvProject("./pyproject.toml", { extraArgs: "--no-dev" })'),
+        uv,
+      ),
+    );
+    assert.match(noDev, / uv sync --locked [^\n]* --no-dev\n/);
+  });
+});
+
+Deno.test("without a lock uv pip installs the groups uv sync would, from the project's folder (uv docs: `uv pip install --group` reads ./pyproject.toml and does not apply to -r sources)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(dir, {
+      "pyproject.toml": PYPROJECT +
+        '\n[project.optional-dependencies]\nio = ["fsspec"]\n',
+    });
+    const install = async (options: string) =>
+      step(
+        await dockerfileOf(
+          await specImage(dir, `.withUvProject("./pyproject.toml", ${options})`),
+          uv,
+        ),
+      );
+    const plain = await install("{}");
+    assert.match(plain, /&& cd \/tmp\/imgtool-uv-project \\\n/);
+    assert.match(
+      plain,
+      / uv pip install --python \/opt\/venv\/bin\/python --group dev -r \/tmp\/imgtool-uv-project\/pyproject.toml\n/,
+    );
+    assert.match(
+      await install('{ extraArgs: "--no-dev --group docs --extra io" }'),
+      / uv pip install --python \/opt\/venv\/bin\/python --extra io --group docs -r \/tmp\/imgtool-uv-project\/pyproject.toml\n/,
+    );
+    assert.match(
+      await install('{ extraArgs: "--only-group docs --no-build-isolation" }'),
+      / uv pip install --python \/opt\/venv\/bin\/python --no-build-isolation --group docs\n/,
+      "--only-group installs the group without the project; other options pass on",
+    );
+  });
+});
+
+Deno.test("without a lock pip gets the requirements of the groups and extras uv sync would install", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(dir, {
+      "pyproject.toml": PYPROJECT + '\n[project.optional-dependencies]\nio = ["fsspec"]\n',
+    });
+    const install = async (options: string) =>
+      step(
+        await dockerfileOf(
+          await specImage(dir, `.withUvProject("./pyproject.toml", ${options})`),
+          pip,
+        ),
+      );
+    assert.match(await install("{}"), / 'httpx>=0\.27' 'pytest>=8'\n/);
+    assert.match(
+      await install('{ extraArgs: "--no-dev --extra io" }'),
+      /--disable-pip-version-check 'httpx>=0\.27' fsspec\n/,
+    );
+  });
+});
+
+Deno.test("without a lock an option only uv sync has is a validation error that names it", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(dir, { "pyproject.toml": PYPROJECT });
+    const image = await specImage(
+      dir,
+      '.withUvProject("./pyproject.toml", { extraArgs: "--frozen --no-install-project --no-dev" })',
+    );
+    const messages = (await problemsOf(image, uv)).map((problem) => problem.message);
+    assert.equal(messages.length, 2, messages.join("\n"));
+    assert.match(
+      messages[0],
+      /^extraArgs has --frozen, an option of uv sync; the project has no uv\.lock/,
+    );
+    assert.match(messages[1], /^extraArgs has --no-install-project/);
   });
 });
 
