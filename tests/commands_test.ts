@@ -1,8 +1,17 @@
 import assert from "node:assert/strict";
+import { Image } from "imgtool";
 import * as images from "./fixtures/project/images.ts";
-import { asText, fixtureConfig, renderGolden } from "./helpers.ts";
+import { asText, dockerfileOf, fixtureConfig, renderGolden } from "./helpers.ts";
 
 const config = fixtureConfig();
+
+/** Shell text that any quoting, escaping or trimming by imgtool would change. */
+const SHELL_TEXT = [
+  `echo "$HOME" '$HOME' \${PATH} $(id -u) \`date\``,
+  "test -d /tmp && cd /tmp || exit 1; ls *.txt | wc -l > count 2>&1",
+  "printf 'tab\\there %s\\n' \"a  b\" # two spaces kept",
+  "grep -E '^(a|b)\\s+c$' /etc/hosts & wait",
+];
 
 Deno.test("commands plugin runs each command in its own RUN step, as written", async (t) => {
   const golden = await renderGolden(images.commands, config);
@@ -11,6 +20,13 @@ Deno.test("commands plugin runs each command in its own RUN step, as written", a
     /^RUN mkdir -p \/data\nRUN echo ready > \/data\/state && chmod 600 \/data\/state$/m,
   );
   await t.assertSnapshot(golden, asText);
+  // Each command is its RUN line's whole text, character for character, in the given order.
+  const dockerfile = await dockerfileOf(
+    Image.fromBase("debian:bookworm-slim").withCommands(SHELL_TEXT),
+    config,
+  );
+  const runs = dockerfile.split("\n").filter((line) => line.startsWith("RUN "));
+  assert.deepEqual(runs, SHELL_TEXT.map((command) => `RUN ${command}`));
 });
 
 Deno.test("commands plugin exports env-var secrets and mounts file secrets", async (t) => {

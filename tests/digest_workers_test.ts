@@ -1,10 +1,29 @@
 // Large trees are hashed in Workers; the digest must be the one the other paths give.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { treeDigest, treeDigestSync } from "../src/digest.ts";
+import { treeDigest, treeDigestSync, useDigestCache, useWorkerFactory } from "../src/digest.ts";
+
+/** `treeDigest` of `root` with a Worker threshold; the digest and the Workers it started. */
+async function digestCountingWorkers(
+  root: string,
+  workerThreshold: number,
+): Promise<{ digest: string | null; workers: number }> {
+  let workers = 0;
+  useWorkerFactory((url) => {
+    workers++;
+    return new Worker(url, { type: "module" });
+  });
+  try {
+    return { digest: await treeDigest(root, undefined, 8, workerThreshold), workers };
+  } finally {
+    useWorkerFactory();
+  }
+}
 
 Deno.test("treeDigest in Workers gives the same digest as the in-thread and synchronous paths", async () => {
   const root = await Deno.makeTempDir({ prefix: "imgtool-digest-workers-" });
+  // Nothing remembered: every run reads and hashes every file.
+  useDigestCache({ dir: undefined, now: () => 0 });
   try {
     for (let folder = 0; folder < 5; folder++) {
       await Deno.mkdir(join(root, `d${folder}`));
@@ -15,18 +34,19 @@ Deno.test("treeDigest in Workers gives the same digest as the in-thread and sync
     }
     // A file above the 1 MiB read chunk, to cross the streaming path too.
     await Deno.writeFile(join(root, "big.bin"), new Uint8Array(3 << 20).fill(7));
-    const inWorkers = await treeDigest(root, undefined, 8, 0);
-    const inThread = await treeDigest(root, undefined, 8, Number.POSITIVE_INFINITY);
+    const inWorkers = await digestCountingWorkers(root, 0);
+    const inThread = await digestCountingWorkers(root, Number.POSITIVE_INFINITY);
+    assert.ok(inWorkers.workers >= 1, "a threshold of 0 bytes hashes in Workers");
+    assert.equal(inThread.workers, 0, "an infinite threshold hashes in this thread");
     const sync = treeDigestSync(root);
-    assert.equal(inWorkers, sync);
-    assert.equal(inThread, sync);
+    assert.equal(inWorkers.digest, sync);
+    assert.equal(inThread.digest, sync);
     await Deno.writeFile(join(root, "d3", "f7.bin"), new Uint8Array(10).fill(1));
-    assert.notEqual(
-      await treeDigest(root, undefined, 8, 0),
-      inWorkers,
-      "a changed file changes it",
-    );
+    const changed = await digestCountingWorkers(root, 0);
+    assert.ok(changed.workers >= 1);
+    assert.notEqual(changed.digest, inWorkers.digest, "a changed file changes it");
   } finally {
+    useDigestCache();
     await Deno.remove(root, { recursive: true });
   }
 });

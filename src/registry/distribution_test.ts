@@ -366,7 +366,8 @@ Deno.test({
         tagCache: new FileTagCache(cacheDir),
       });
       const status = await client.check(`${repo}:1.0`, [platform]);
-      // Each request as its method, marked when sent on a direct connection.
+      // Each request as its method, marked when the client says it sent it on its direct
+      // connection (direct_head_test.ts checks that connection from the server's side).
       const requests = logs.filter((line) => / -> \d+( \(direct connection\))?$/.test(line))
         .map((line) => `${line.split(" ")[0]}${line.endsWith("(direct connection)") ? "*" : ""}`);
       return { status, requests };
@@ -381,7 +382,7 @@ Deno.test({
 
       const second = await checkLogged("linux/amd64");
       assert.deepEqual(second.status, first.status);
-      // One HEAD, on a connection of its own (no fetch machinery).
+      // One HEAD, which the client sent on its direct connection.
       assert.deepEqual(second.requests, ["HEAD*"]);
       assert.equal(
         (await checkLogged("linux/arm64")).status.exists,

@@ -2,7 +2,8 @@
  * End-to-end pushes to the registry that requires a login (htpasswd on 127.0.0.1:5001):
  * credentials from a Docker config.json (`DOCKER_CONFIG`), and from the image's
  * `registrySecret`. The base image comes from that registry too, so the build pulls with the
- * same credentials.
+ * same credentials: the registry's access log shows the engine reading the base with them,
+ * where an anonymous read is refused.
  *
  * @module
  */
@@ -21,6 +22,7 @@ import {
   removeImages,
   RUN_ID,
 } from "./harness.ts";
+import { type LoggedRequest, RegistryLog } from "./registry_log.ts";
 
 const SECRET_VAR = "IMGTOOL_E2E_REGISTRY_CREDENTIALS";
 
@@ -44,6 +46,26 @@ function dockerConfigs(facts: Facts): Record<string, string> {
     "docker-config/config.json": JSON.stringify({ auths: { [facts.AUTH_REGISTRY]: { auth } } }),
     "docker-config-empty/config.json": JSON.stringify({ auths: {} }),
   };
+}
+
+/**
+ * Assert that the builder read the base image from the auth registry with credentials: the
+ * registry answered its manifest requests (`requests`, logged during the build) with 200,
+ * which it gives only to a login, and refuses the same manifest to an anonymous client.
+ */
+async function assertBasePulledWithCredentials(facts: Facts, requests: LoggedRequest[]) {
+  const [, repository, tag] = /^[^/]+\/(.+):([^:/]+)$/.exec(facts.AUTH_PYTHON_BASE) ?? [];
+  assert.ok(tag, `not a repository:tag reference: ${facts.AUTH_PYTHON_BASE}`);
+  assert.equal(await manifestStatus(facts.AUTH_PYTHON_BASE), 401, "anonymous read of the base");
+  const byBuilder = requests.filter((request) =>
+    request.path.startsWith(`/v2/${repository}/manifests/`) && request.userAgent !== "imgtool"
+  );
+  assert.ok(
+    byBuilder.some((request) => request.status === 200),
+    `no credentialed read of ${facts.AUTH_PYTHON_BASE} during the build: ${
+      JSON.stringify(byBuilder)
+    }`,
+  );
 }
 
 function assertNoPassword(facts: Facts, output: string): void {
@@ -75,11 +97,17 @@ e2eTest(
         assert.match(image.reason ?? "", new RegExp(facts.AUTH_REGISTRY.replaceAll(".", "\\.")));
       });
 
+      const authLog = await RegistryLog.from(facts, "auth-registry");
       const built = await imgtool(dir, ["build", "spec.ts", ...flags], login);
+      const duringBuild = await authLog.since();
       assertExit(built, 0, "build --push with DOCKER_CONFIG credentials");
       const [image] = jsonImages(built);
       assert.equal(image.status, "built", JSON.stringify(image));
       uri = image.uri;
+
+      await t.step("the engine pulled the base image with the credentials", async () => {
+        await assertBasePulledWithCredentials(facts, duringBuild);
+      });
 
       await t.step("the image is in the auth registry (and not readable anonymously)", async () => {
         assert.equal(await manifestStatus(uri, `${facts.AUTH_USER}:${facts.AUTH_PASSWORD}`), 200);
@@ -120,10 +148,16 @@ e2eTest(
     const flags = ["--push", "--builder", "docker"];
     let uri = "";
     try {
+      const authLog = await RegistryLog.from(facts, "auth-registry");
       const built = await imgtool(dir, ["build", "spec.ts", ...flags], env);
+      const duringBuild = await authLog.since();
       assertExit(built, 0, "build --push with a registry secret");
       uri = built.stdout.trim().split("\n").pop() ?? "";
       assert.match(uri, /\/auth-registry-secret:[0-9a-f]{32}$/);
+
+      await t.step("the engine pulled the base image with the secret's credentials", async () => {
+        await assertBasePulledWithCredentials(facts, duringBuild);
+      });
 
       await t.step("the image is in the auth registry", async () => {
         assert.equal(await manifestStatus(uri, `${facts.AUTH_USER}:${facts.AUTH_PASSWORD}`), 200);

@@ -1,0 +1,301 @@
+// What README.md promises about imgtool itself, each held against a run or the code, with the
+// numbers read from the README's own text so that the two cannot drift apart:
+//
+// - no `node:` module and no CommonJS package loads while a build reads its spec and confirms
+//   its remembered tag in the registry, and that one `HEAD` goes without Deno's `fetch`;
+// - `node:crypto` loads only when there are 4 MiB or more to hash;
+// - the cache folders' limits (entries, bytes, three quarters), the once-a-day touch, the hour
+//   after which unfinished writes go, and the two seconds a file must be unchanged.
+//
+// What a run loads is read from V8's own log (`--log-function-events` writes a
+// `script-details` line for every script the process compiles, Deno's internal ones included),
+// not from imgtool's account of itself. The runs use `--no-code-cache`: other V8 flags would
+// otherwise replace the code cache the other tests and the CLI share.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { IMGTOOL_RUNTIME_FLAGS, IMGTOOL_V8_FLAGS } from "../scripts/runtime_flags.ts";
+import { type CacheLimits, noteCacheUse, pruneCacheDir } from "../src/cache_dir.ts";
+import { DIGEST_CACHE_LIMITS, isSettled } from "../src/digest_cache.ts";
+import { LAST_CHECKED_LIMITS } from "../src/last_checked.ts";
+import { TAG_CACHE_LIMITS } from "../src/registry/tag_cache.ts";
+import { startFakeRegistry } from "./fake_registry.ts";
+import {
+  environmentWithoutImgtool,
+  imgtool,
+  type Ran,
+  REPO_ROOT,
+  runProcess,
+  withTempDir,
+} from "./helpers.ts";
+
+/** The README as one line: its sentences wrap anywhere. */
+const README = Deno.readTextFileSync(join(REPO_ROOT, "README.md")).replace(/\s+/g, " ");
+
+/** The groups of the first match of `pattern` in the README; fails naming the pattern. */
+function readmeSays(pattern: RegExp): string[] {
+  const match = pattern.exec(README);
+  assert.ok(match, `README.md no longer says ${pattern}: update this test with the README`);
+  return match.slice(1);
+}
+
+/** "5,000" as 5000. */
+const count = (text: string) => Number(text.replaceAll(",", ""));
+
+const MIB = 1024 * 1024;
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+const DAY_MS = 24 * HOUR_MS;
+
+// --- what a run loads ----------------------------------------------------------------------
+
+/** Scripts of Deno's Node compatibility layer: `node:` modules and their implementation. */
+const isNodeLayer = (script: string) =>
+  script.startsWith("node:") || script.startsWith("ext:deno_node/");
+/** Deno's `fetch`, loaded on its first use. */
+const FETCH_SCRIPT = "ext:deno_fetch/26_fetch.js";
+
+/**
+ * Run `deno run` with imgtool's permissions and V8 flags (plus V8's log) and `args`; what it
+ * printed and every script it compiled, by name.
+ */
+async function runLogged(
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<{ ran: Ran; scripts: Set<string> }> {
+  const log = await Deno.makeTempFile({ prefix: "imgtool-test-v8-", suffix: ".log" });
+  try {
+    assert.equal(IMGTOOL_V8_FLAGS.length, 1, "imgtool runs with one --v8-flags");
+    const v8Flags = `${
+      IMGTOOL_V8_FLAGS[0]
+    },--log-function-events,--logfile=${log},--no-logfile-per-isolate`;
+    const permissions = IMGTOOL_RUNTIME_FLAGS.filter((flag) => flag.startsWith("--allow-"));
+    const ran = await runProcess(
+      Deno.execPath(),
+      ["run", "--no-code-cache", v8Flags, ...permissions, ...args],
+      {
+        cwd: options.cwd,
+        env: { ...environmentWithoutImgtool(), NO_COLOR: "1", ...options.env },
+        clearEnv: true,
+      },
+    );
+    // `script-details,<id>,<name>,...`: V8 escapes commas in names, so the third field is whole.
+    const scripts = new Set(
+      (await Deno.readTextFile(log)).split("\n")
+        .filter((line) => line.startsWith("script-details,"))
+        .map((line) => line.split(",")[2])
+        .filter((name) => name !== ""),
+    );
+    assert.ok(scripts.size > 0, "V8's log names no script: the log flags no longer work");
+    return { ran, scripts };
+  } finally {
+    await Deno.remove(log);
+  }
+}
+
+/** Scripts `loaded` has that a run of an empty module (Deno's own start) does not. */
+async function beyondDenoStart(loaded: Set<string>, dir: string): Promise<string[]> {
+  const empty = join(dir, "empty.ts");
+  await Deno.writeTextFile(empty, "");
+  const { ran, scripts } = await runLogged([empty], { cwd: dir });
+  assert.equal(ran.code, 0, ran.stderr);
+  return [...loaded].filter((script) => !scripts.has(script));
+}
+
+Deno.test("the script log sees a node: import, and Deno's fetch on its first use", () =>
+  withTempDir(async (dir) => {
+    // The control for the tests below: an absence there means nothing if this cannot see one.
+    const module = join(dir, "uses_node_and_fetch.ts");
+    await Deno.writeTextFile(
+      module,
+      'import { join } from "node:path";\n' +
+        'await fetch("http://127.0.0.1:1/").catch(() => {});\nconsole.log(join("a", "b"));\n',
+    );
+    const { ran, scripts } = await runLogged([module], { cwd: dir });
+    assert.equal(ran.code, 0, ran.stderr);
+    const extra = await beyondDenoStart(scripts, dir);
+    assert.ok(extra.includes("node:path"), extra.join("\n"));
+    assert.ok(extra.includes(FETCH_SCRIPT), extra.join("\n"));
+  }));
+
+// Only the build of a remembered tag: the first check of a tag reads its manifest through the
+// full path, whose timers (the progress interval, the retry pause) load node:timers today.
+Deno.test("a no-op build --push of a remembered tag loads no node: module and no CommonJS package, and sends its HEAD without fetch", async () => {
+  readmeSays(/No `node:` module and no CommonJS package loads while imgtool reads a spec/);
+  readmeSays(/later checks of that tag cost one `HEAD`/);
+  readmeSays(/without Deno's `fetch`/);
+  const registry = await startFakeRegistry();
+  try {
+    await withTempDir(async (dir) => {
+      await Deno.writeTextFile(
+        join(dir, "imgtool.toml"),
+        `registry = "${registry.host}/team"\nplatforms = ["linux/amd64"]\n`,
+      );
+      await Deno.writeTextFile(join(dir, "hello.txt"), "hello\n");
+      await Deno.writeTextFile(
+        join(dir, "spec.ts"),
+        'import { Image } from "imgtool";\n\n' +
+          'export default Image.fromBase("debian:bookworm").clone({ name: "noop" })\n' +
+          '  .withSourceFile("./hello.txt", "/app/hello.txt")\n' +
+          '  .withEnvVars({ MODE: "noop" })\n  .withWorkdir("/app");\n',
+      );
+      const uri = await imgtool(["uri", "spec.ts"], { cwd: dir });
+      assert.equal(uri.code, 0, uri.stderr);
+      const [, repository, tag] = /^[^/]+\/(.+):([0-9a-f]{32})$/.exec(uri.stdout.trim()) ?? [];
+      assert.ok(tag, uri.stdout);
+      await registry.addImage(repository, tag, "linux/amd64");
+
+      const env = { XDG_CACHE_HOME: join(dir, "cache") };
+      const build = ["--config", join(REPO_ROOT, "deno.json"), join(REPO_ROOT, "cli.ts")];
+      const noOp = async () => {
+        const before = registry.requests.length;
+        const run = await runLogged([...build, "build", "--push", "spec.ts"], { cwd: dir, env });
+        assert.equal(run.ran.code, 0, run.ran.stderr);
+        assert.match(run.ran.stderr, /exists \(registry\), skipped/);
+        return { ...run, requests: registry.requests.slice(before) };
+      };
+
+      // The first build reads the manifest and its config; the second remembers the tag.
+      const first = await noOp();
+      const manifest = `/v2/${repository}/manifests/${tag}`;
+      assert.ok(first.requests.includes(`GET ${manifest} -> 200`), first.requests.join("\n"));
+      const second = await noOp();
+      assert.deepEqual(second.requests, [`HEAD ${manifest} -> 200`]);
+
+      // The remembered tag's build: the spec read, validated and hashed, one HEAD sent.
+      const extra = await beyondDenoStart(second.scripts, dir);
+      assert.ok(extra.some((script) => script.endsWith("/cli.ts")), "the log saw imgtool");
+      assert.ok(extra.some((script) => script.endsWith("/spec.ts")), "the log saw the spec");
+      assert.deepEqual(extra.filter(isNodeLayer), [], "Node's layer loaded");
+      // Reading the manifest goes through fetch (the log can tell); the one HEAD does not.
+      assert.ok(first.scripts.has(FETCH_SCRIPT), "the first build's GETs used fetch");
+      assert.ok(!second.scripts.has(FETCH_SCRIPT), "the remembered tag's HEAD used fetch");
+    });
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("node:crypto loads for a tree with the README's 4 MiB to hash, and not for one byte less", () =>
+  withTempDir(async (dir) => {
+    const [mib] = readmeSays(
+      /`node:crypto` \| fast SHA-256 for large trees only, loaded when there are (\d+) MiB or more to hash/,
+    );
+    const threshold = Number(mib) * MIB;
+    const script = join(dir, "hash_tree.ts");
+    await Deno.writeTextFile(
+      script,
+      `import { treeDigest, useDigestCache } from ${
+        JSON.stringify(new URL("../src/digest.ts", import.meta.url).href)
+      };\n` +
+        "useDigestCache({ dir: undefined });\nconsole.log(await treeDigest(Deno.args[0]));\n",
+    );
+    const hashed = async (bytes: number) => {
+      const root = join(dir, `tree-${bytes}`);
+      await Deno.mkdir(join(root, "src"), { recursive: true });
+      await Deno.writeTextFile(join(root, "src", "small.txt"), "x".repeat(1000));
+      // The rest as one sparse file: large, but nearly free on disk.
+      await Deno.writeFile(join(root, "big.bin"), new Uint8Array(0));
+      await Deno.truncate(join(root, "big.bin"), bytes - 1000);
+      const { ran, scripts } = await runLogged([script, root], { cwd: dir });
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.match(ran.stdout, /^[0-9a-f]{64}\n$/);
+      return {
+        digest: ran.stdout,
+        node: (await beyondDenoStart(scripts, dir)).filter(isNodeLayer),
+      };
+    };
+    const below = await hashed(threshold - 1);
+    assert.deepEqual(below.node, [], "one byte under the threshold");
+    const at = await hashed(threshold);
+    assert.ok(at.node.some((script) => /crypto/.test(script)), at.node.join("\n"));
+  }));
+
+// --- the cache folders ---------------------------------------------------------------------
+
+Deno.test("the cache limits the README states are the ones the caches prune to", () => {
+  const [tags, tagMb, specs, specMb, trees, treeMb] = readmeSays(
+    /more than ([\d,]+) tags \((\d+) MB\), ([\d,]+) specs' tag lists \((\d+) MB\) or ([\d,]+) trees' digests \((\d+) MB\)/,
+  );
+  const stated = (entries: string, mb: string): CacheLimits => ({
+    maxEntries: count(entries),
+    maxBytes: Number(mb) * MIB,
+  });
+  assert.deepEqual(TAG_CACHE_LIMITS, stated(tags, tagMb), "the registry tag cache");
+  assert.deepEqual(LAST_CHECKED_LIMITS, stated(specs, specMb), "the checked tags of each spec");
+  assert.deepEqual(DIGEST_CACHE_LIMITS, stated(trees, treeMb), "the digest cache");
+});
+
+Deno.test("a folder over its limits is pruned down to three quarters of them, as the README says", () =>
+  withTempDir((dir) => {
+    readmeSays(/down to three quarters of that/);
+    const limits = { maxEntries: 20, maxBytes: 1000 };
+    const now = Date.now();
+    const write = (folder: string, entries: number, size: number) => {
+      Deno.mkdirSync(folder, { mode: 0o700 });
+      for (let i = 0; i < entries; i++) {
+        const file = join(folder, `entry-${i}.json`);
+        Deno.writeTextFileSync(file, "x".repeat(size));
+        const used = new Date(now - (i + 1) * MINUTE_MS);
+        Deno.utimeSync(file, used, used);
+      }
+      return folder;
+    };
+    const left = (folder: string) => [...Deno.readDirSync(folder)].map((entry) => entry.name);
+    // Too many entries: 21 of at most 20 leave 15, the most recently used.
+    const many = write(join(dir, "many"), limits.maxEntries + 1, 1);
+    pruneCacheDir(many, limits, now);
+    const kept = left(many).sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+    assert.deepEqual(kept, Array.from({ length: 15 }, (_, i) => `entry-${i}.json`));
+    // Too many bytes: 11 entries of 100 bytes, of at most 1000 bytes, leave 7 (700 bytes).
+    const large = write(join(dir, "large"), 11, 100);
+    pruneCacheDir(large, limits, now);
+    assert.equal(left(large).length, 7);
+  }));
+
+Deno.test("a used entry is touched at most once a day, and unfinished writes go after an hour", () =>
+  withTempDir((dir) => {
+    readmeSays(/its modification time is moved to now, at most once a day/);
+    readmeSays(/Temporary files of writes that never finished go after an hour/);
+    const now = Date.now();
+    const aged = (name: string, ageMs: number) => {
+      const file = join(dir, name);
+      Deno.writeTextFileSync(file, "{}");
+      Deno.utimeSync(file, new Date(now - ageMs), new Date(now - ageMs));
+      return file;
+    };
+    const modified = (file: string) => Deno.statSync(file).mtime!.getTime();
+    const recent = aged("recent.json", DAY_MS - MINUTE_MS);
+    const old = aged("old.json", DAY_MS + MINUTE_MS);
+    noteCacheUse(recent, now);
+    noteCacheUse(old, now);
+    assert.equal(modified(recent), now - DAY_MS + MINUTE_MS, "less than a day old: left alone");
+    assert.ok(Math.abs(modified(old) - now) < 1000, "more than a day old: moved to now");
+
+    const folder = join(dir, "cache");
+    Deno.mkdirSync(folder, { mode: 0o700 });
+    Deno.renameSync(recent, join(folder, "recent.json"));
+    const fresh = join(folder, "fresh.tmp");
+    const stale = join(folder, "stale.tmp");
+    for (const [file, ageMs] of [[fresh, HOUR_MS - MINUTE_MS], [stale, HOUR_MS + MINUTE_MS]]) {
+      Deno.writeTextFileSync(file as string, "partial");
+      const when = new Date(now - (ageMs as number));
+      Deno.utimeSync(file as string, when, when);
+    }
+    pruneCacheDir(folder, { maxEntries: 100, maxBytes: MIB }, now);
+    assert.deepEqual(
+      [...Deno.readDirSync(folder)].map((entry) => entry.name).sort(),
+      ["fresh.tmp", "recent.json"],
+    );
+  }));
+
+Deno.test("a file's digest is remembered only once it has been unchanged for two seconds", () =>
+  withTempDir((dir) => {
+    readmeSays(/Only files unchanged for two seconds before they were looked at are remembered/);
+    const file = join(dir, "file.txt");
+    Deno.writeTextFileSync(file, "content");
+    const info = Deno.statSync(file);
+    const changed = Math.max(info.mtime!.getTime(), info.ctime!.getTime());
+    assert.equal(isSettled(info, changed + 1990), false, "just under two seconds");
+    assert.equal(isSettled(info, changed + 2010), true, "just over two seconds");
+  }));
