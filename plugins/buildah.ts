@@ -95,8 +95,11 @@ export const buildah = defineBuilder({
     }
     await run(request, context, [
       "bud",
-      "--layers",
-      // Without it, a failing step leaves its working container (and its image) behind.
+      // --no-cache, not --layers: buildah 1.28 reuses a cached RUN step when the files
+      // bind-mounted into it changed but the step's text did not, which would build a stale
+      // image under a new tag. imgtool's own tags already skip whole images that exist.
+      "--no-cache",
+      // Without --force-rm, a failing step leaves its working container (and its image) behind.
       "--force-rm",
       tls,
       ...auth,

@@ -20,16 +20,33 @@ Deno.test("poetry_project plugin installs Poetry, then only the locked dependenc
   await t.assertSnapshot(golden, asText);
 });
 
-Deno.test("poetry_project plugin in install_project mode builds and installs a wheel", async (t) => {
+Deno.test("poetry_project plugin in install_project mode installs the dependencies, then the project as a wheel", async (t) => {
   const golden = await renderGolden(images.poetryInstall, uv);
-  assert.match(golden, /poetry install --no-root --no-interaction --only main \\\n/);
-  assert.match(golden, /poetry build --format wheel --no-interaction \\\n/);
+  // The dependency step sees only pyproject.toml and poetry.lock, so code edits reuse it.
+  assert.match(golden, /poetry install --no-root --no-interaction --only main\n/);
   assert.match(
     golden,
-    /uv pip install --python \/opt\/venv\/bin\/python --no-deps \/tmp\/imgtool-poetry-project\/dist\/\*\.whl\n/,
+    /\.imgtool\/01-poetry_project\/project\/pyproject\.toml <- file poetryproj\/pyproject\.toml/,
   );
-  assert.match(golden, /id=POETRY_HTTP_BASIC_PRIVATE_PASSWORD/);
-  assert.match(golden, /\.imgtool\/01-poetry_project\/project <- tree poetryproj/);
+  assert.match(
+    golden,
+    /\.imgtool\/01-poetry_project\/project\/poetry\.lock <- file poetryproj\/poetry\.lock/,
+  );
+  // A later step builds the whole project into a fresh dist/ and installs that wheel.
+  assert.match(golden, /\.imgtool\/01-poetry_project\/source <- tree poetryproj/);
+  assert.match(
+    golden,
+    /&& rm -rf \/tmp\/imgtool-poetry-project\/dist \\\n +&& \(cd \/tmp\/imgtool-poetry-project && \/opt\/poetry\/bin\/poetry build --format wheel --no-interaction --no-cache\) \\\n/,
+  );
+  assert.match(
+    golden,
+    /uv pip install --python \/opt\/venv\/bin\/python --no-cache --no-deps --reinstall \/tmp\/imgtool-poetry-project\/dist\/\*\.whl\n/,
+  );
+  // Both steps get the secret.
+  assert.equal(
+    golden.match(/--mount=type=secret,id=POETRY_HTTP_BASIC_PRIVATE_PASSWORD/g)?.length,
+    2,
+  );
   await t.assertSnapshot(golden, asText);
 });
 
@@ -49,7 +66,7 @@ Deno.test("poetry_project plugin installs Poetry with pip when the installer is 
   );
   assert.match(
     golden,
-    /\/opt\/venv\/bin\/python -m pip install --disable-pip-version-check --no-deps /,
+    /\/opt\/venv\/bin\/python -m pip install --disable-pip-version-check --no-cache-dir --no-deps --force-reinstall /,
   );
   assert.doesNotMatch(golden, /\buv\b/);
   await t.assertSnapshot(golden, asText);
@@ -67,6 +84,18 @@ Deno.test("poetry_project plugin without cache mounts turns Poetry's cache off",
   assert.doesNotMatch(golden, /type=cache/);
   assert.match(golden, /poetry install --no-root --no-interaction --no-cache\n/);
   const install = await renderGolden(images.poetryInstall, noCache);
-  assert.match(install, /poetry build --format wheel --no-interaction --no-cache \\\n/);
+  assert.match(install, /poetry build --format wheel --no-interaction --no-cache\) \\\n/);
   await t.assertSnapshot(`${golden}\n=== install_project ===\n${install}`, asText);
+});
+
+Deno.test("poetry_project plugin mounts one cache per step at most (buildah 1.28 keeps all but the last locked cache of a step locked until the build ends)", async () => {
+  for (const image of [images.poetryDependencies, images.poetryInstall, images.poetryTwice]) {
+    for (const config of [uv, pip]) {
+      const golden = await renderGolden(image, config);
+      const poetrySection = golden.slice(golden.indexOf("withPoetryProject"));
+      for (const step of poetrySection.split(/\n(?=RUN )/).filter((s) => s.startsWith("RUN "))) {
+        assert.ok((step.match(/type=cache/g) ?? []).length <= 1, step);
+      }
+    }
+  }
 });

@@ -241,3 +241,239 @@ export function projectContext(
       : []),
   ];
 }
+
+// --- version constraints: `requires-python`, Poetry's `requires-poetry` --------------------
+
+/** A PEP 440 version: epoch, release numbers, and the pre-, post- and dev-release parts. */
+interface ParsedVersion {
+  readonly epoch: number;
+  readonly release: readonly number[];
+  /** Phase (0 a, 1 b, 2 rc) and number. */
+  readonly pre?: readonly [number, number];
+  readonly post?: number;
+  readonly dev?: number;
+}
+
+/** One comparison; a constraint is alternatives (`||`), each a list that must all hold. */
+interface VersionClause {
+  readonly op: "==" | "!=" | "<" | "<=" | ">" | ">=" | "===" | "*";
+  readonly version?: ParsedVersion;
+  /** `==` and `!=` only: compare the release as a prefix (`3.11.*`). */
+  readonly wildcard?: boolean;
+  /** `===` only: the text, compared as it is. */
+  readonly text?: string;
+}
+
+const PRE_PHASES: Readonly<Record<string, number>> = {
+  a: 0,
+  alpha: 0,
+  b: 1,
+  beta: 1,
+  c: 2,
+  rc: 2,
+  pre: 2,
+  preview: 2,
+};
+
+// PEP 440's permissive spelling (its appendix regular expression), local label ignored.
+const VERSION_TEXT = new RegExp(
+  "^v?(?:(\\d+)!)?(\\d+(?:\\.\\d+)*)" +
+    "(?:[-_.]?(alpha|beta|preview|pre|rc|a|b|c)[-_.]?(\\d+)?)?" +
+    "(?:-(\\d+)|[-_.]?(post|rev|r)[-_.]?(\\d+)?)?" +
+    "(?:[-_.]?(dev)[-_.]?(\\d+)?)?" +
+    "(?:\\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?$",
+  "i",
+);
+
+function parseVersion(text: string): ParsedVersion | undefined {
+  const match = VERSION_TEXT.exec(text.trim());
+  if (!match) return undefined;
+  const [, epoch, release, phase, pre, postDash, postWord, post, dev, devNumber] = match;
+  return {
+    epoch: Number(epoch ?? 0),
+    release: release.split(".").map(Number),
+    pre: phase === undefined ? undefined : [PRE_PHASES[phase.toLowerCase()], Number(pre ?? 0)],
+    post: postDash !== undefined
+      ? Number(postDash)
+      : postWord !== undefined
+      ? Number(post ?? 0)
+      : undefined,
+    dev: dev === undefined ? undefined : Number(devNumber ?? 0),
+  };
+}
+
+function compareNumbers(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const difference = (a[i] ?? 0) - (b[i] ?? 0);
+    if (difference !== 0) return Math.sign(difference);
+  }
+  return 0;
+}
+
+// PEP 440's order: 1.0.dev1 < 1.0a1.dev1 < 1.0a1 < 1.0 < 1.0.post1.dev1 < 1.0.post1.
+function versionOrder(version: ParsedVersion): number[] {
+  const pre = version.pre ??
+    (version.post === undefined && version.dev !== undefined ? [-1, 0] : [3, 0]);
+  return [
+    ...pre,
+    version.post ?? -1,
+    version.dev ?? Number.MAX_SAFE_INTEGER,
+  ];
+}
+
+function compareVersions(a: ParsedVersion, b: ParsedVersion): number {
+  return Math.sign(a.epoch - b.epoch) || compareNumbers(a.release, b.release) ||
+    compareNumbers(versionOrder(a), versionOrder(b));
+}
+
+function isFinal(version: ParsedVersion): boolean {
+  return version.pre === undefined && version.dev === undefined;
+}
+
+/** The release `version` with segment `index` raised by one and the rest dropped. */
+function bumped(version: ParsedVersion, index: number): ParsedVersion {
+  const release = version.release.slice(0, index + 1);
+  while (release.length <= index) release.push(0);
+  release[index] += 1;
+  return { epoch: version.epoch, release };
+}
+
+function clauseAllows(clause: VersionClause, version: ParsedVersion, text: string): boolean {
+  const wanted = clause.version as ParsedVersion;
+  switch (clause.op) {
+    case "*":
+      return true;
+    case "===":
+      return text.trim() === clause.text;
+    case "==":
+    case "!=": {
+      const equal = clause.wildcard
+        ? version.epoch === wanted.epoch &&
+          compareNumbers(version.release.slice(0, wanted.release.length), wanted.release) === 0
+        : compareVersions(version, wanted) === 0;
+      return clause.op === "==" ? equal : !equal;
+    }
+    case "<=":
+      return compareVersions(version, wanted) <= 0;
+    case ">=":
+      return compareVersions(version, wanted) >= 0;
+    case "<":
+      // `<3.12` does not allow 3.12's own pre-releases (PEP 440).
+      return compareVersions(version, wanted) < 0 &&
+        !(isFinal(wanted) && !isFinal(version) &&
+          compareNumbers(version.release, wanted.release) === 0);
+    case ">":
+      // `>3.12` does not allow 3.12's post-releases (PEP 440).
+      return compareVersions(version, wanted) > 0 &&
+        !(wanted.post === undefined && version.post !== undefined &&
+          compareNumbers(version.release, wanted.release) === 0);
+  }
+}
+
+// One clause: an operator (PEP 440's or Poetry's `^`, `~`), then a version or a wildcard.
+const CLAUSE = /\s*(===|==|!=|~=|<=|>=|<|>|\^|~|=)?\s*([^\s,|<>=!~^]+)\s*,?/y;
+
+/** The clauses one operator and version stand for, or `undefined` if they mean nothing. */
+function clausesOf(op: string | undefined, text: string): VersionClause[] | undefined {
+  if (op === "===") return [{ op: "===", text }];
+  if (text === "*") {
+    return op === undefined || op === "==" || op === "=" ? [{ op: "*" }] : undefined;
+  }
+  const wildcard = text.endsWith(".*");
+  const version = parseVersion(wildcard ? text.slice(0, -2) : text);
+  if (version === undefined) return undefined;
+  const { length } = version.release;
+  switch (op) {
+    case undefined:
+    case "=":
+    case "==":
+      return [{ op: "==", version, wildcard }];
+    case "!=":
+      return [{ op: "!=", version, wildcard }];
+    case "^": {
+      // Up to the next change of the left-most non-zero segment (Poetry's caret).
+      const nonZero = version.release.findIndex((segment) => segment !== 0);
+      const index = nonZero === -1 ? length - 1 : nonZero;
+      return [{ op: ">=", version }, { op: "<", version: bumped(version, index) }];
+    }
+    case "~":
+      return [{ op: ">=", version }, { op: "<", version: bumped(version, length > 1 ? 1 : 0) }];
+    case "~=":
+      // PEP 440 wants at least two release segments (tools read `~=2` differently).
+      if (length < 2 || wildcard) return undefined;
+      return [{ op: ">=", version }, { op: "<", version: bumped(version, length - 2) }];
+    default:
+      return wildcard ? undefined : [{ op: op as VersionClause["op"], version }];
+  }
+}
+
+/** A constraint as alternatives of all-of lists, or `undefined` if it is not one. */
+function parseConstraint(constraint: string): VersionClause[][] | undefined {
+  const alternatives: VersionClause[][] = [];
+  for (const alternative of constraint.split(/\|\|?/)) {
+    const clauses: VersionClause[] = [];
+    const text = alternative.trim();
+    CLAUSE.lastIndex = 0;
+    while (CLAUSE.lastIndex < text.length) {
+      const start = CLAUSE.lastIndex;
+      const match = CLAUSE.exec(text);
+      if (!match || CLAUSE.lastIndex === start) return undefined;
+      const found = clausesOf(match[1], match[2]);
+      if (found === undefined) return undefined;
+      clauses.push(...found);
+    }
+    alternatives.push(clauses.length > 0 ? clauses : [{ op: "*" }]);
+  }
+  return alternatives;
+}
+
+/**
+ * Whether `version` satisfies `constraint`, written in PEP 440's syntax (`>=2.0,<3`, `~=2.1`,
+ * `==2.*`) or Poetry's (`^2.1`, `~2.1`, `2.1.*`, `>=1.2 <2 || ^3`); `undefined` when either is
+ * not one imgtool understands, so that nothing is claimed about it.
+ *
+ * @example
+ * ```ts
+ * import { versionAllows } from "./python.ts";
+ * console.log(versionAllows(">=2.0,<3", "2.1.3"), versionAllows("^1.8", "2.1.3")); // true false
+ * console.log(versionAllows("a lot", "2.1.3")); // undefined
+ * ```
+ */
+export function versionAllows(constraint: string, version: string): boolean | undefined {
+  const alternatives = parseConstraint(constraint);
+  const parsed = parseVersion(version);
+  if (alternatives === undefined || parsed === undefined) return undefined;
+  return alternatives.some((clauses) =>
+    clauses.every((clause) => clauseAllows(clause, parsed, version))
+  );
+}
+
+/**
+ * Whether a release of Python `major.minor` (any patch release) satisfies a
+ * `requires-python`-style constraint (PEP 440's syntax or Poetry's); `undefined` when the
+ * constraint is not one imgtool understands.
+ *
+ * @example
+ * ```ts
+ * import { pythonVersionAllows } from "./python.ts";
+ * console.log(pythonVersionAllows("^3.11", [3, 12]), pythonVersionAllows("3.8.6", [3, 12])); // true false
+ * console.log(pythonVersionAllows(">=3.12.4", [3, 12])); // true
+ * ```
+ */
+export function pythonVersionAllows(
+  constraint: string,
+  python: readonly [number, number],
+): boolean | undefined {
+  const alternatives = parseConstraint(constraint);
+  if (alternatives === undefined) return undefined;
+  // Python's patch releases stay far below 100.
+  for (let patch = 0; patch < 100; patch++) {
+    const text = `${python[0]}.${python[1]}.${patch}`;
+    const version = parseVersion(text) as ParsedVersion;
+    const allowed = alternatives.some((clauses) =>
+      clauses.every((clause) => clauseAllows(clause, version, text))
+    );
+    if (allowed) return true;
+  }
+  return false;
+}
