@@ -29,8 +29,10 @@ import {
   withTempDir,
 } from "./helpers.ts";
 
-/** The README as one line: its sentences wrap anywhere. */
-const README = Deno.readTextFileSync(join(REPO_ROOT, "README.md")).replace(/\s+/g, " ");
+/** The README and the page it sends readers to for the inside, as one line: sentences wrap. */
+const README = ["README.md", "docs/how-it-works.md"]
+  .map((file) => Deno.readTextFileSync(join(REPO_ROOT, file)))
+  .join(" ").replace(/\s+/g, " ");
 
 /** The groups of the first match of `pattern` in the README; fails naming the pattern. */
 function readmeSays(pattern: RegExp): string[] {
