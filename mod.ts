@@ -19,16 +19,8 @@
  * @module
  */
 
-// Order matters: the plugin contract and helpers come before `Image`, whose module loads
-// the built-in plugins, which import them from here.
-export * from "./src/errors.ts";
-export * from "./src/secret.ts";
-export * from "./src/dockerfile.ts";
-export * from "./src/text_safety.ts";
-export { isInside, outsideProjectProblem, projectRoot } from "./src/project.ts";
-export * from "./src/plugin.ts";
-/** POSIX path helpers for plugins (no `node:path`: see `src/path.ts`). */
-export * as paths from "./src/path.ts";
+// The plugin contract (layer and builder plugins, Dockerfile helpers, errors, secrets).
+export * from "./contract.ts";
 export {
   activeConfig,
   defaultConfig,
@@ -36,11 +28,8 @@ export {
   parsePlatforms,
   setActiveConfig,
 } from "./src/config.ts";
-export type { Config, ConfigOverrides, Installer, LoadConfigOptions } from "./src/config.ts";
 export { redactor } from "./src/secrets.ts";
 export type { BuildSecret } from "./src/secrets.ts";
-export * from "./src/builder.ts";
-export * from "./src/exec.ts";
 export { Image, isImage } from "./src/image.ts";
 export type {
   CloneOptions,

@@ -12,7 +12,14 @@
  * @module
  */
 
-import { definePlugin, type Diagnostic, type Mount, run, type Secret, shellQuote } from "../mod.ts";
+import {
+  definePlugin,
+  type Diagnostic,
+  type Mount,
+  run,
+  type Secret,
+  shellQuote,
+} from "../contract.ts";
 
 /** The layer's options. */
 export interface Options {

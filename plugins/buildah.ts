@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type BuilderContext, BuildError, type BuildRequest, defineBuilder } from "../mod.ts";
+import { type BuilderContext, BuildError, type BuildRequest, defineBuilder } from "../contract.ts";
 
 /** Follow buildah's output: the current step, and the lines since it started. */
 export class BuildahSteps {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { definePlugin, type Diagnostic, run, type Secret } from "../mod.ts";
+import { definePlugin, type Diagnostic, run, type Secret } from "../contract.ts";
 
 /** The layer's options. */
 export interface Options {

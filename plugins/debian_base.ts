@@ -17,7 +17,7 @@ import {
   type PluginContext,
   run,
   shellQuote,
-} from "../mod.ts";
+} from "../contract.ts";
 import { aptCacheMounts, aptInstallCommands, normalizePackages } from "./apt.ts";
 import { installerCache, pipInstall } from "./shared/python.ts";
 

@@ -20,7 +20,7 @@ import {
   paths,
   type Platform,
   type Probe,
-} from "../mod.ts";
+} from "../contract.ts";
 
 const { dirname } = paths;
 

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { definePlugin, type Diagnostic, paths } from "../mod.ts";
+import { definePlugin, type Diagnostic, paths } from "../contract.ts";
 import { parseDockerignore } from "./dockerignore.ts";
 
 const { basename, dirname, join } = paths;

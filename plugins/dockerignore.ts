@@ -7,7 +7,7 @@
  * @module
  */
 
-import { definePlugin, type Diagnostic, paths } from "../mod.ts";
+import { definePlugin, type Diagnostic, paths } from "../contract.ts";
 
 const { dirname } = paths;
 

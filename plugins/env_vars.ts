@@ -14,7 +14,12 @@
  * @module
  */
 
-import { canQuoteForDockerfile, definePlugin, type Diagnostic, ENV_NAME_PATTERN } from "../mod.ts";
+import {
+  canQuoteForDockerfile,
+  definePlugin,
+  type Diagnostic,
+  ENV_NAME_PATTERN,
+} from "../contract.ts";
 
 /** The layer's options. */
 export interface Options {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { BuilderPlugin } from "../mod.ts";
+import type { BuilderPlugin } from "../contract.ts";
 import buildah from "./buildah.ts";
 import docker from "./docker.ts";
 

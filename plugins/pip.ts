@@ -11,7 +11,7 @@
  * @module
  */
 
-import { definePlugin, run, type Secret, shellQuoteExpanding } from "../mod.ts";
+import { definePlugin, run, type Secret, shellQuoteExpanding } from "../contract.ts";
 import {
   indexProblems,
   type IndexSettings,

@@ -38,7 +38,7 @@ import {
   run,
   type Secret,
   shellQuote,
-} from "../mod.ts";
+} from "../contract.ts";
 import {
   extraArgsProblems,
   pipInstall,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { definePlugin, type Diagnostic, type PluginContext } from "../mod.ts";
+import { definePlugin, type Diagnostic, type PluginContext } from "../contract.ts";
 import { referenceProblems } from "./base_image.ts";
 
 /** The layer's options. */

@@ -39,7 +39,7 @@ import {
   type Secret,
   shellQuote,
   type ValidateContext,
-} from "../mod.ts";
+} from "../contract.ts";
 import { installerIdentity, pipInstall } from "./shared/python.ts";
 import {
   analyzeRequirements,

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { copy, definePlugin, isSafePath, paths } from "../mod.ts";
+import { copy, definePlugin, isSafePath, paths } from "../contract.ts";
 import { sourceProblems } from "./shared/source.ts";
 
 const { basename, dirname } = paths;

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { copy, definePlugin, paths } from "../mod.ts";
+import { copy, definePlugin, paths } from "../contract.ts";
 import { sourceProblems } from "./shared/source.ts";
 
 const { basename } = paths;

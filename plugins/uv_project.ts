@@ -29,7 +29,7 @@ import {
   run,
   shellQuote,
   shellQuoteExpanding,
-} from "../mod.ts";
+} from "../contract.ts";
 import {
   indexArgs,
   indexProblems,

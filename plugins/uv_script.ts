@@ -20,7 +20,7 @@ import {
   run,
   shellQuote,
   shellQuoteExpanding,
-} from "../mod.ts";
+} from "../contract.ts";
 import { pythonAllows } from "./shared/pep440.ts";
 import {
   indexProblems,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { definePlugin, type Diagnostic, dockerfileQuote, isSafePath, paths } from "../mod.ts";
+import { definePlugin, type Diagnostic, dockerfileQuote, isSafePath, paths } from "../contract.ts";
 
 /** The layer's options. */
 export interface Options {

@@ -17,7 +17,7 @@ import {
   type Secret,
   shellQuote,
   shellQuoteExpanding,
-} from "../../mod.ts";
+} from "../../contract.ts";
 
 /** Index options as the layers keep them. */
 export interface IndexSettings {

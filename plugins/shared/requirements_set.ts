@@ -19,7 +19,7 @@
  * @module
  */
 
-import { paths } from "../../mod.ts";
+import { paths } from "../../contract.ts";
 import {
   logicalLines,
   physicalLines,

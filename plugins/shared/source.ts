@@ -7,14 +7,14 @@
  * @module
  */
 
-import { type Diagnostic, isSafePath, type ValidateContext } from "../../mod.ts";
+import { type Diagnostic, isSafePath, type ValidateContext } from "../../contract.ts";
 
 /**
  * The problems of copying `src` (a `kind`, relative to the spec's folder) to `dst`.
  *
  * @example
  * ```ts
- * import type { ValidateContext } from "../../mod.ts";
+ * import type { ValidateContext } from "../../contract.ts";
  * import { sourceProblems } from "./source.ts";
  * const context = {
  *   resolve: (path: string) => `/work/app/${path}`,

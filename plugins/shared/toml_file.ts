@@ -7,7 +7,7 @@
  */
 
 import { parse as parseToml } from "smol-toml";
-import type { IdentifyContext } from "../../mod.ts";
+import type { IdentifyContext } from "../../contract.ts";
 
 /** A parsed TOML table. */
 export type TomlTable = Readonly<Record<string, unknown>>;
@@ -20,7 +20,7 @@ const parsed = new Map<string, { readonly text: string; readonly table: TomlTabl
  *
  * @example
  * ```ts
- * import type { IdentifyContext } from "../../mod.ts";
+ * import type { IdentifyContext } from "../../contract.ts";
  * import { readToml } from "./toml_file.ts";
  * const context = { readText: () => 'name = "demo"\n' } as unknown as IdentifyContext;
  * console.log(readToml(context, "/work/app/pyproject.toml")); // [Object: null prototype] { name: "demo" }

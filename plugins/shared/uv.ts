@@ -7,7 +7,12 @@
  * @module
  */
 
-import { type Diagnostic, type IdentifyContext, paths, type PythonVersion } from "../../mod.ts";
+import {
+  type Diagnostic,
+  type IdentifyContext,
+  paths,
+  type PythonVersion,
+} from "../../contract.ts";
 import { pythonAllows, versionAllows } from "./pep440.ts";
 import { isTable, readToml, stringsOf, tableAt, type TomlTable } from "./toml_file.ts";
 
@@ -43,7 +48,7 @@ export interface UvVersionDemand {
  *
  * @example
  * ```ts
- * import type { IdentifyContext } from "../../mod.ts";
+ * import type { IdentifyContext } from "../../contract.ts";
  * import { requiredUvVersions } from "./uv.ts";
  * const files: Record<string, string> = { "/repo/uv.toml": 'required-version = ">=0.9"\n' };
  * const context = { readText: (path: string) => files[path] } as unknown as IdentifyContext;

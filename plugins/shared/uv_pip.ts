@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Diagnostic, paths, shellQuote, shellQuoteExpanding } from "../../mod.ts";
+import { type Diagnostic, paths, shellQuote, shellQuoteExpanding } from "../../contract.ts";
 import { localRequirement, parseRequirement, requirementName } from "./pep508.ts";
 import { stringsOf, tableAt, type TomlTable } from "./toml_file.ts";
 import {

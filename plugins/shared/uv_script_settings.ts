@@ -8,7 +8,12 @@
  * @module
  */
 
-import { controlCharacterProblem, type Diagnostic, type Installer, shellQuote } from "../../mod.ts";
+import {
+  controlCharacterProblem,
+  type Diagnostic,
+  type Installer,
+  shellQuote,
+} from "../../contract.ts";
 import { isTable, type TomlTable } from "./toml_file.ts";
 
 /** The installer options a script's settings ask for. */

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Diagnostic } from "../../mod.ts";
+import type { Diagnostic } from "../../contract.ts";
 import { requirementName } from "./pep508.ts";
 import { isTable, stringsOf, tableAt, type TomlTable } from "./toml_file.ts";
 

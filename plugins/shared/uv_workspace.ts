@@ -12,7 +12,7 @@
  * @module
  */
 
-import { type IdentifyContext, isInside, paths, type PluginContext } from "../../mod.ts";
+import { type IdentifyContext, isInside, paths, type PluginContext } from "../../contract.ts";
 import { normalizeName, requirementName } from "./pep508.ts";
 import { isTable, readToml, stringsOf, tableAt, type TomlTable } from "./toml_file.ts";
 
