@@ -81,6 +81,26 @@ export function installerCache(
 }
 
 /**
+ * The first command of an install step on a base whose Python imgtool does not know: it fails
+ * the step with what to do when the image has no `python3` (the failure report names the
+ * layer and the spec line).
+ *
+ * @example
+ * ```ts
+ * import { NEEDS_PYTHON } from "./python.ts";
+ * console.log(NEEDS_PYTHON.startsWith("{ command -v python3")); // true
+ * ```
+ */
+// A group of its own, so that it binds as one command between the step's other `&&`s.
+export const NEEDS_PYTHON: string = `{ command -v python3 >/dev/null 2>&1 || { printf '%s\\n' ${
+  shellQuote(
+    "imgtool: this layer installs Python packages, and the base image has no python3 on " +
+      "PATH: start from Image.fromDebianBase(), or install Python first " +
+      '(withAptPackages(["python3", "python3-venv", "python3-pip"]))',
+  )
+} >&2; exit 1; }; }`;
+
+/**
  * `pip install` (or `uv pip install`) of `args` into the image's Python environment,
  * with the index options. `args` are already shell words.
  */
@@ -94,31 +114,35 @@ export function pipInstall(
   const noCache = context.config.cacheMounts
     ? []
     : [context.config.installer === "uv" ? "--no-cache" : "--no-cache-dir"];
+  // Without a known environment the step uses the image's python3: say so plainly when the
+  // base has none, rather than fail on `--python ""` or `python3: not found`.
+  const guard = python ? [] : [NEEDS_PYTHON];
   if (context.config.installer === "uv") {
     // Without a known environment: the image's python3 (a venv's, if it is on PATH).
     const target = python
       ? ["--python", shellQuote(python.python)]
       : ["--python", '"$(command -v python3)"', "--break-system-packages"];
+    const install = [uvCommand(context), "pip", "install", ...target, ...noCache, ...options]
+      .concat(args).join(" ");
     return {
-      command: [uvCommand(context), "pip", "install", ...target, ...noCache, ...options, ...args]
-        .join(" "),
+      command: [...guard, install].join(" && "),
       mounts: [...installerCache(context), ...uvMount(context)],
       env: { UV_LINK_MODE: "copy", UV_PYTHON_DOWNLOADS: "never" },
     };
   }
   const interpreter = python ? shellQuote(python.python) : "python3";
+  const install = [
+    interpreter,
+    "-m",
+    "pip",
+    "install",
+    "--disable-pip-version-check",
+    ...noCache,
+    ...options,
+    ...args,
+  ].join(" ");
   return {
-    command: [
-      interpreter,
-      "-m",
-      "pip",
-      "install",
-      "--disable-pip-version-check",
-      ...noCache,
-      ...options,
-      ...args,
-    ]
-      .join(" "),
+    command: [...guard, install].join(" && "),
     mounts: installerCache(context),
     env: {},
   };
