@@ -842,7 +842,9 @@ export class RegistryClient {
   #baseUrl(ref: Reference): string {
     const plain = this.#transport.plainHttpAllowed(ref.host) ||
       this.#transport.plainHttpAllowed(ref.registry);
-    return `${plain ? "http" : "https"}://${ref.host}`;
+    // As URL.origin spells it (host in lower case, no default port), so that it compares
+    // equal to the origin of the URLs made from it.
+    return new URL(`${plain ? "http" : "https"}://${ref.host}`).origin;
   }
 
   async #readBody(

@@ -338,3 +338,23 @@ Deno.test("putIndex() and check() refuse bad input before any request", async ()
     /over 4 MiB/,
   );
 });
+
+Deno.test("a registry named with upper case or its default port still gets its credentials", async () => {
+  for (const registry of ["Registry.Example", "registry.example:443"]) {
+    const sent: (string | null)[] = [];
+    const client = new RegistryClient({
+      credentials: { username: "me", password: "secret-pass" },
+      fetch: (_input, init) => {
+        const authorization = new Headers(init?.headers).get("authorization");
+        sent.push(authorization);
+        return Promise.resolve(
+          authorization
+            ? new Response(null, { status: 404 })
+            : new Response(null, { status: 401, headers: { "www-authenticate": "Basic" } }),
+        );
+      },
+    });
+    assert.equal(await client.getManifest(`${registry}/app:1`), undefined, registry);
+    assert.deepEqual(sent, [null, `Basic ${btoa("me:secret-pass")}`], registry);
+  }
+});
