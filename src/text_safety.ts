@@ -80,7 +80,7 @@ export function controlCharacterProblem(value: string, what: string): Diagnostic
   const match = CONTROL.exec(value);
   if (!match) return undefined;
   const char = match[0];
-  const code = `U+${char.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+  const code = codePoint(char);
   const name = char === "\n"
     ? "a line break"
     : char === "\r"
@@ -119,9 +119,7 @@ export function instructionTextProblem(instruction: string, escape = "\\"): stri
   // deno-lint-ignore no-control-regex
   const control = /[\x00-\x08\x0b-\x1f\x7f]/.exec(instruction);
   if (control) {
-    return `it holds a control character (U+${
-      control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")
-    })`;
+    return `it holds a control character (${codePoint(control[0])})`;
   }
   const lines = instruction.split("\n");
   // A comment of one line is fine: it ends at its line, and its text is the plugin's.
@@ -152,4 +150,9 @@ export function instructionTextProblem(instruction: string, escape = "\\"): stri
     }
     return false;
   }
+}
+
+/** `char` as Unicode writes it: `U+000A`. */
+function codePoint(char: string): string {
+  return `U+${char.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
 }

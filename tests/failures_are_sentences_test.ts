@@ -247,6 +247,33 @@ const CASES: Case[] = [
     }),
   },
   {
+    // The folder is checked once per set of ignore rules: image a leaving it out does not
+    // let image b, which takes it, pass.
+    name: "an unreadable folder one image leaves out is still named for the image that takes it",
+    files: {
+      ...SIMPLE_FILES,
+      "spec.ts": `${HEADER}const app = Image.fromDebianBase({ name: "app" })
+  .withSourceFolder("./src", "/app/src");
+export const a = app.withDockerignore("./.dockerignore");
+export const b = app;
+`,
+      ".dockerignore": "src/data\n",
+    },
+    args: () => ["validate", "spec.ts"],
+    setup: (dir) => hideFromOthers(join(dir, "src", "data"), 0o700),
+    unprivileged: true,
+    skip: CAN_DROP_READ_ALL,
+    expect: (dir) => ({
+      code: 2,
+      message: new RegExp(
+        `withSourceFolder, plugin source_folder\\): cannot read the folder ${
+          literally(join(dir, "src", "data"))
+        }`,
+      ),
+      hint: /chmod a\+rx/,
+    }),
+  },
+  {
     name: "the same unreadable folder stops dockerfile --out before anything is written",
     files: SIMPLE_FILES,
     args: (dir) => ["dockerfile", "spec.ts", "--out", join(dir, "out")],

@@ -8,6 +8,7 @@
 
 import { dirname, join, resolve } from "../path.ts";
 import type { Flags } from "../cli/args.ts";
+import { currentUid } from "../cache_dir.ts";
 import { collectRefs, type Ref } from "../canonical.ts";
 import { type Config, loadConfig, parsePlatforms, setActiveConfig } from "../config.ts";
 import { type Diagnostic, ValidationError } from "../errors.ts";
@@ -92,8 +93,10 @@ export async function ensureValid(
  */
 export function unreadableInputs(plans: readonly ImagePlan[]): Diagnostic[] {
   const problems: Diagnostic[] = [];
-  // Images that share layers read the same paths: look at each once.
+  // Images that share layers read the same paths: look at each once (a folder once per set
+  // of ignore rules, which decide what of it is read; images without rules share one look).
   const seen = new Map<string, string | undefined>();
+  const rules = new Map<IgnoreRules, number>();
   for (const plan of plans) {
     plan.layers.forEach((planned, index) => {
       let refs: Ref[];
@@ -104,7 +107,10 @@ export function unreadableInputs(plans: readonly ImagePlan[]): Diagnostic[] {
       }
       const reported = new Set<string>();
       for (const ref of refs) {
-        const key = `${ref.$ref}:${ref.path}`;
+        const scope = ref.$ref === "file" || plan.ignore.empty
+          ? ""
+          : rules.get(plan.ignore) ?? rules.set(plan.ignore, rules.size + 1).size;
+        const key = `${ref.$ref}:${scope}:${ref.path}`;
         if (!seen.has(key)) {
           seen.set(
             key,
@@ -125,7 +131,7 @@ export function unreadableInputs(plans: readonly ImagePlan[]): Diagnostic[] {
 }
 
 function deniedProblem(ref: Ref, denied: string): { message: string; hint: string } {
-  const user = `the user running imgtool (uid ${uid()})`;
+  const user = `the user running imgtool (uid ${currentUid() ?? "?"})`;
   if (ref.$ref === "file") {
     return {
       message: `cannot read ${denied}: permission denied`,
@@ -185,12 +191,4 @@ function deniedFolder(root: string, ignore: IgnoreRules): string | undefined {
 function isDenied(error: unknown): boolean {
   return error instanceof Deno.errors.PermissionDenied ||
     ["EACCES", "EPERM"].includes((error as { code?: string })?.code ?? "");
-}
-
-function uid(): string {
-  try {
-    return String(Deno.uid() ?? "?");
-  } catch {
-    return "?";
-  }
 }
