@@ -219,6 +219,37 @@ export function readCacheEntry(file: string, maxBytes: number): string | undefin
 }
 
 /**
+ * The cache entry `file` read back ({@link readCacheEntry}) as JSON and checked by `parse`,
+ * which returns `undefined` for an entry it does not believe; a believed entry is noted as
+ * used ({@link noteCacheUse}). Never fails: text that is not JSON is no entry.
+ *
+ * @example
+ * ```ts
+ * import { readJsonCacheEntry, writeCacheEntry } from "./cache_dir.ts";
+ * const file = `${Deno.makeTempDirSync()}/tags/a.json`;
+ * writeCacheEntry(file, `{"n":1}\n`);
+ * const parse = (value: unknown) => (value as { n?: unknown })?.n === 1 ? 1 : undefined;
+ * console.log(readJsonCacheEntry(file, 1024, parse)); // 1
+ * ```
+ */
+export function readJsonCacheEntry<T>(
+  file: string,
+  maxBytes: number,
+  parse: (value: unknown) => T | undefined,
+): T | undefined {
+  const text = readCacheEntry(file, maxBytes);
+  if (text === undefined) return undefined;
+  let entry: T | undefined;
+  try {
+    entry = parse(JSON.parse(text));
+  } catch {
+    return undefined; // Not JSON: nothing remembered.
+  }
+  if (entry !== undefined) noteCacheUse(file);
+  return entry;
+}
+
+/**
  * Write the cache entry `file` whole (`writeWholeSync`), in a private folder
  * ({@link privateCacheDir}, made if missing). An entry in its place that is not a regular
  * file of the user's is left alone. Returns whether it was written; never fails.

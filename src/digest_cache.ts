@@ -37,9 +37,8 @@
 
 import {
   type CacheLimits,
-  noteCacheUse,
   pruneCacheDir,
-  readCacheEntry,
+  readJsonCacheEntry,
   writeCacheEntry,
 } from "./cache_dir.ts";
 import { join, resolve } from "./path.ts";
@@ -218,16 +217,11 @@ export class DigestCache {
   #load(): Map<string, Entry> {
     const file = this.#file;
     if (file === undefined) return new Map();
-    const text = readCacheEntry(file, MAX_FILE_BYTES);
-    if (text === undefined) return new Map();
-    try {
-      const entries = parseCache(JSON.parse(text), this.root);
-      if (entries.size > 0) noteCacheUse(file);
-      return entries;
-    } catch {
-      // Not JSON: nothing remembered.
-      return new Map();
-    }
+    const parse = (value: unknown) => {
+      const entries = parseCache(value, this.root);
+      return entries.size > 0 ? entries : undefined;
+    };
+    return readJsonCacheEntry(file, MAX_FILE_BYTES, parse) ?? new Map();
   }
 }
 

@@ -16,9 +16,8 @@
 import {
   type CacheLimits,
   imgtoolCacheDir,
-  noteCacheUse,
   pruneCacheDir,
-  readCacheEntry,
+  readJsonCacheEntry,
   writeCacheEntry,
 } from "./cache_dir.ts";
 import { join } from "./path.ts";
@@ -98,17 +97,13 @@ export class LastChecked {
    */
   recall(selection: CheckedSelection): string[] {
     const key = selectionKey(selection);
-    let uris: string[] = [];
-    const file = this.#file(key);
-    try {
-      const entry = JSON.parse(readCacheEntry(file, MAX_ENTRY_BYTES) ?? "null");
-      if (entry?.key === key && Array.isArray(entry.uris)) {
-        uris = entry.uris.filter(isReference);
-        noteCacheUse(file);
-      }
-    } catch {
-      // Not JSON: no guess.
-    }
+    const parse = (value: unknown) => {
+      const entry = value as { key?: unknown; uris?: unknown } | null;
+      return entry?.key === key && Array.isArray(entry.uris)
+        ? entry.uris.filter(isReference)
+        : undefined;
+    };
+    const uris = readJsonCacheEntry(this.#file(key), MAX_ENTRY_BYTES, parse) ?? [];
     this.#recalled.set(key, uris);
     return [...uris];
   }

@@ -9,6 +9,7 @@
 
 import { isFile, readWholeText, readWholeTextSync } from "./fs.ts";
 import { join } from "./path.ts";
+import { encodeBase64 } from "./registry/errors.ts";
 import type { Config } from "./config.ts";
 import type { Secret } from "./secret.ts";
 
@@ -168,21 +169,13 @@ function wholeForms(value: string): string[] {
 /** The lines of a value and the base64 forms of it and of its lines (see {@link redactor}). */
 function pieceForms(value: string): string[] {
   const lines = value.split(/\r\n|\r|\n/).filter((line) => line.trim() !== "");
-  const encoded = wholeForms(value).map(base64);
+  const encoded = wholeForms(value).map(encodeBase64);
   return [
     ...lines.map((line) => line.trim()),
     ...encoded,
     ...encoded.flatMap((text) => wrapped(text, BASE64_WRAP)),
-    ...lines.flatMap((line) => [line, line.trim()]).map(base64),
+    ...lines.flatMap((line) => [line, line.trim()]).map(encodeBase64),
   ];
-}
-
-/** Base64 of the UTF-8 bytes of `text`. */
-function base64(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }
 
 /** `text` cut into lines of `width` characters (the last one may be shorter). */

@@ -17,9 +17,8 @@
 import {
   type CacheLimits,
   imgtoolCacheDir,
-  noteCacheUse,
   pruneCacheDir,
-  readCacheEntry,
+  readJsonCacheEntry,
   writeCacheEntry,
 } from "../cache_dir.ts";
 import { join } from "../path.ts";
@@ -115,16 +114,8 @@ export class FileTagCache implements TagCache {
    * or not the user's own.
    */
   get(reference: string): SeenTag | undefined {
-    const file = this.#file(reference);
-    const text = readCacheEntry(file, MAX_ENTRY_BYTES);
-    if (text === undefined) return undefined;
-    try {
-      const seen = parseEntry(JSON.parse(text), reference);
-      if (seen) noteCacheUse(file);
-      return seen;
-    } catch {
-      return undefined;
-    }
+    const parse = (value: unknown) => parseEntry(value, reference);
+    return readJsonCacheEntry(this.#file(reference), MAX_ENTRY_BYTES, parse);
   }
 
   /** Remember what the reference is now; a folder that cannot be written is skipped. */
