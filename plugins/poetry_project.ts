@@ -25,7 +25,6 @@
  * @module
  */
 
-import { parse as parseToml } from "smol-toml";
 import {
   type Config,
   type ContextEntry,
@@ -46,6 +45,7 @@ import {
   uvCommand,
   versionAllows,
 } from "./shared/python.ts";
+import { isTable, readToml, tableAt, type TomlTable } from "./shared/toml_file.ts";
 
 const { dirname, join, relative, resolve } = paths;
 
@@ -153,36 +153,22 @@ export interface LocalDependency {
   readonly namedIn: string;
 }
 
-type Table = Record<string, unknown>;
+type Table = TomlTable;
 
-function isTable(value: unknown): value is Table {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** A TOML file's top table, or the problem reading it; `undefined` when it cannot be read. */
-function readToml(
+/** A TOML file's top table, or the problem reading it; neither when it cannot be read. */
+function readPoetryToml(
   context: IdentifyContext,
   file: string,
 ): { table?: Table; problem?: Diagnostic } {
-  const text = context.readText(file);
-  if (text === undefined) return {};
-  try {
-    return { table: parseToml(text) as Table };
-  } catch (error) {
-    return {
-      problem: {
-        message: `${file} is not valid TOML: ${(error as Error).message.split("\n")[0]}`,
-        hint: "fix the file (`poetry check` reports the same)",
-        file,
-      },
-    };
-  }
-}
-
-function table(value: unknown, ...keys: string[]): Table {
-  let current: unknown = value;
-  for (const key of keys) current = isTable(current) ? current[key] : undefined;
-  return isTable(current) ? current : {};
+  const read = readToml(context, file);
+  if (!(read instanceof Error)) return { table: read };
+  return {
+    problem: {
+      message: `${file} is not valid TOML: ${read.message.split("\n")[0]}`,
+      hint: "fix the file (`poetry check` reports the same)",
+      file,
+    },
+  };
 }
 
 /**
@@ -201,13 +187,13 @@ function table(value: unknown, ...keys: string[]): Table {
  * ```
  */
 export function poetryPathDependencies(pyproject: unknown, file: string): LocalDependency[] {
-  const poetry = table(pyproject, "tool", "poetry");
+  const poetry = tableAt(pyproject, "tool", "poetry");
   const sections: [string, Table][] = [
-    ["[tool.poetry.dependencies]", table(poetry, "dependencies")],
-    ["[tool.poetry.dev-dependencies]", table(poetry, "dev-dependencies")],
-    ...Object.entries(table(poetry, "group")).map(([group, value]): [string, Table] => [
+    ["[tool.poetry.dependencies]", tableAt(poetry, "dependencies")],
+    ["[tool.poetry.dev-dependencies]", tableAt(poetry, "dev-dependencies")],
+    ...Object.entries(tableAt(poetry, "group")).map(([group, value]): [string, Table] => [
       `[tool.poetry.group.${group}.dependencies]`,
-      table(value, "dependencies"),
+      tableAt(value, "dependencies"),
     ]),
   ];
   const found: LocalDependency[] = [];
@@ -229,10 +215,10 @@ export function poetryPathDependencies(pyproject: unknown, file: string): LocalD
 
 /** The problems of `[project]` dependencies that name a local path by an absolute URL. */
 function absoluteUrlProblems(pyproject: Table, file: string): Diagnostic[] {
-  const project = table(pyproject, "project");
+  const project = tableAt(pyproject, "project");
   const lists: [string, unknown][] = [
     ["[project] dependencies", project.dependencies],
-    ...Object.entries(table(project, "optional-dependencies")).map((
+    ...Object.entries(tableAt(project, "optional-dependencies")).map((
       [extra, list],
     ): [string, unknown] => [`[project.optional-dependencies] ${extra}`, list]),
   ];
@@ -258,7 +244,7 @@ function absoluteUrlProblems(pyproject: Table, file: string): Diagnostic[] {
 function lockedLocalDependencies(lock: Table, projectDir: string, file: string): LocalDependency[] {
   const packages = Array.isArray(lock.package) ? lock.package : [];
   return packages.flatMap((entry): LocalDependency[] => {
-    const source = table(entry, "source");
+    const source = tableAt(entry, "source");
     if (!isTable(entry) || typeof entry.name !== "string") return [];
     if (!["directory", "file"].includes(String(source.type))) return [];
     if (typeof source.url !== "string") return [];
@@ -297,14 +283,14 @@ function localDependencies(options: Options, context: IdentifyContext): LocalDep
       queue.push(dependency);
     }
   };
-  const own = readToml(context, pyproject);
+  const own = readPoetryToml(context, pyproject);
   if (own.problem) problems.push(own.problem);
   if (own.table) {
     add(poetryPathDependencies(own.table, pyproject));
     problems.push(...absoluteUrlProblems(own.table, pyproject));
   }
   const lock = lockFile(options, context);
-  const locked = readToml(context, lock);
+  const locked = readPoetryToml(context, lock);
   if (locked.problem) problems.push(locked.problem);
   if (locked.table) add(lockedLocalDependencies(locked.table, projectDir, lock));
   while (queue.length > 0) {
@@ -313,7 +299,7 @@ function localDependencies(options: Options, context: IdentifyContext): LocalDep
     if (!context.isDirectory(dependency.path)) continue;
     const file = join(dependency.path, "pyproject.toml");
     if (!context.isFile(file)) continue;
-    const theirs = readToml(context, file);
+    const theirs = readPoetryToml(context, file);
     if (theirs.problem) problems.push(theirs.problem);
     if (theirs.table) add(poetryPathDependencies(theirs.table, file));
   }
@@ -327,10 +313,10 @@ function isInside(path: string, folder: string): boolean {
 /** The problems of the project's demands on the Poetry version and the image's Python. */
 function demandProblems(options: Options, context: IdentifyContext): Diagnostic[] {
   const pyproject = context.resolve(options.pyprojectFile);
-  const parsed = readToml(context, pyproject).table;
+  const parsed = readPoetryToml(context, pyproject).table;
   if (parsed === undefined) return [];
   const problems: Diagnostic[] = [];
-  const requiresPoetry = table(parsed, "tool", "poetry")["requires-poetry"];
+  const requiresPoetry = tableAt(parsed, "tool", "poetry")["requires-poetry"];
   const { command, version = DEFAULT_POETRY_VERSION } = settings(context);
   // With `command`, the image's own Poetry runs: its version is not known here.
   if (
@@ -348,8 +334,8 @@ function demandProblems(options: Options, context: IdentifyContext): Diagnostic[
   const python = context.state.python?.version;
   if (python === undefined) return problems;
   const demands: [string, unknown][] = [
-    ["[project] requires-python", table(parsed, "project")["requires-python"]],
-    ["[tool.poetry.dependencies] python", table(parsed, "tool", "poetry", "dependencies").python],
+    ["[project] requires-python", tableAt(parsed, "project")["requires-python"]],
+    ["[tool.poetry.dependencies] python", tableAt(parsed, "tool", "poetry", "dependencies").python],
   ];
   for (const [where, demand] of demands) {
     if (typeof demand !== "string" || pythonVersionAllows(demand, python) !== false) continue;
@@ -450,10 +436,10 @@ function stagedFiles(
 /** Is this local folder a Poetry project, which `poetry build` can build without a network? */
 function isPoetryProject(folder: string, context: IdentifyContext): boolean {
   const file = join(folder, "pyproject.toml");
-  const parsed = context.isFile(file) ? readToml(context, file).table : undefined;
+  const parsed = context.isFile(file) ? readPoetryToml(context, file).table : undefined;
   if (parsed === undefined) return false;
-  const backend = table(parsed, "build-system")["build-backend"];
-  return typeof table(parsed, "tool", "poetry").name === "string" ||
+  const backend = tableAt(parsed, "build-system")["build-backend"];
+  return typeof tableAt(parsed, "tool", "poetry").name === "string" ||
     (typeof backend === "string" && backend.startsWith("poetry.core"));
 }
 

@@ -140,7 +140,8 @@ Deno.test("pythonVersionFor() picks the lowest Python 3 that requires-python all
   const cases: [string, [number, number] | undefined][] = [
     [">=3.12", [3, 12]],
     [">= 3.10", [3, 10]],
-    [">3.11", [3, 12]],
+    // 3.11.1 > 3.11 (PEP 440; Python's packaging agrees), so an image's 3.11 qualifies.
+    [">3.11", [3, 11]],
     [">3.11.2", [3, 11]],
     ["~=3.11", [3, 11]],
     ["==3.13.*", [3, 13]],
@@ -149,7 +150,8 @@ Deno.test("pythonVersionFor() picks the lowest Python 3 that requires-python all
     ["<3.12", [3, 8]],
     ["<=3.9", [3, 8]],
     [">=3.10,<3.11", [3, 10]],
-    [">=3.9, !=3.9", [3, 10]],
+    // `!=3.9` excludes 3.9.0 only (PEP 440; packaging agrees): later 3.9 releases qualify.
+    [">=3.9, !=3.9", [3, 9]],
     [">=3.8,!=3.8.*,!=3.9.*", [3, 10]],
     ["!=3.8.1", [3, 8]],
     [">=3", [3, 8]],
