@@ -11,6 +11,10 @@
  * included. All variables of a layer are set by one `ENV`, so a reference to a variable the
  * same layer sets sees its value from before the layer.
  *
+ * Without `expand`, validation warns about each value that holds such a reference, which
+ * stays literal (a warning: the value is valid, but `/opt/bin:$PATH` is rarely meant
+ * literally).
+ *
  * @module
  */
 
@@ -91,6 +95,54 @@ export function escapeInQuotes(text: string): string {
   return text.replace(/[\\"$]/g, (char) => `\\${char}`);
 }
 
+/**
+ * The warning for a value that, without `expand`, keeps references such as `$PATH` as
+ * literal text: most often the user meant to extend the image's variable. `undefined` when
+ * the value refers to nothing (`$5`, `$$`, `${A:-b}` are not references).
+ *
+ * @example
+ * ```ts
+ * import { literalReferenceWarning } from "./env_vars.ts";
+ * const warning = literalReferenceWarning("PATH", "/opt/tool/bin:$PATH");
+ * console.log(warning?.message); // ENV PATH holds "$PATH", which stays literal
+ * console.log(literalReferenceWarning("PRICE", "costs $5")); // undefined
+ * ```
+ */
+export function literalReferenceWarning(name: string, value: string): Diagnostic | undefined {
+  const references = new Set<string>();
+  const variables = new Set<string>();
+  let at = 0;
+  for (const part of segments(value)) {
+    if ("variable" in part) {
+      // As written: `$PATH` or `${PATH}`.
+      const written = value.startsWith("${", at) ? `\${${part.variable}}` : `$${part.variable}`;
+      references.add(written);
+      variables.add(part.variable);
+      at += written.length;
+    } else {
+      at += part.text.length;
+    }
+  }
+  if (references.size === 0) return undefined;
+  const quoted = [...references].map((reference) => JSON.stringify(reference));
+  return {
+    severity: "warning",
+    message: `ENV ${name} holds ${listed(quoted)}, which ${
+      quoted.length === 1 ? "stays" : "stay"
+    } literal`,
+    hint: `pass { expand: true } to withEnvVars to refer to the image's ${
+      listed([...variables])
+    }, or ignore this if the text is meant literally`,
+  };
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listed(items: readonly string[]): string {
+  return items.length < 2
+    ? items.join("")
+    : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
 /** The env vars plugin. */
 export const envVars = definePlugin<Options>({
   name: "env_vars",
@@ -119,6 +171,9 @@ export const envVars = definePlugin<Options>({
           }, which no environment variable can hold`,
           hint: "remove it; if the value comes from a file, check how it was read",
         });
+      } else if (!options.expand) {
+        const warning = literalReferenceWarning(name, value);
+        if (warning) problems.push(warning);
       }
     }
     return problems;

@@ -7,7 +7,11 @@
  */
 
 /**
- * A problem found in a spec, as validation reports it.
+ * A problem found in a spec, as validation reports it. An error (the default) makes the spec
+ * invalid: nothing is built and the command exits with status 2. A `severity: "warning"`
+ * points out something that is probably not what the user meant but is valid as written:
+ * it is printed (as `warning:`, after the errors), and never changes the exit status or stops
+ * a build.
  *
  * @example
  * ```ts
@@ -15,8 +19,17 @@
  * export const exposePort = definePlugin<{ readonly port: number }>({
  *   name: "expose_port",
  *   validate(options): Diagnostic[] {
- *     if (Number.isInteger(options.port) && options.port > 0 && options.port < 65536) return [];
- *     return [{ message: `port ${options.port} is out of range`, hint: "use 1 to 65535" }];
+ *     if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
+ *       return [{ message: `port ${options.port} is out of range`, hint: "use 1 to 65535" }];
+ *     }
+ *     if (options.port < 1024) {
+ *       return [{
+ *         severity: "warning",
+ *         message: `port ${options.port} needs root to listen on`,
+ *         hint: "use a port from 1024 up, or ignore this if the image runs as root",
+ *       }];
+ *     }
+ *     return [];
  *   },
  *   render: (options) => ({ instructions: [`EXPOSE ${options.port}`] }),
  * });
@@ -35,6 +48,25 @@ export interface Diagnostic {
   layer?: { plugin: string; method: string; index: number };
   /** Where the user called the method (spec file and line). */
   callSite?: string;
+  /**
+   * `"error"` (the default): the spec is invalid. `"warning"`: reported, but the spec is
+   * valid; for what is allowed yet rarely meant (a literal `$PATH` in a value).
+   */
+  severity?: "error" | "warning";
+}
+
+/**
+ * Is the diagnostic a warning (reported, but the spec stays valid)? Anything but
+ * `severity: "warning"` is an error.
+ *
+ * @example
+ * ```ts
+ * import { isWarning } from "imgtool";
+ * console.log(isWarning({ message: "a", severity: "warning" }), isWarning({ message: "b" })); // true false
+ * ```
+ */
+export function isWarning(diagnostic: Diagnostic): boolean {
+  return diagnostic.severity === "warning";
 }
 
 /**
@@ -100,25 +132,34 @@ export class SpecError extends ImgtoolError {
 }
 
 /**
- * Every problem validation found, reported at once (exit status 2).
+ * Every problem validation found, reported at once (exit status 2). The warnings found
+ * alongside travel with it, so that they are reported after the errors.
  *
  * @example
  * ```ts
  * import { ValidationError } from "imgtool";
- * const error = new ValidationError([{ message: "file not found: req.txt" }]);
- * console.log(error.diagnostics.length); // 1
+ * const error = new ValidationError([
+ *   { message: "file not found: req.txt" },
+ *   { message: "ENV PATH holds \"$PATH\", which stays literal", severity: "warning" },
+ * ]);
+ * console.log(error.diagnostics.length, error.message.split("\n")[0]); // 2 1 problem found:
  * ```
  */
 export class ValidationError extends ImgtoolError {
-  /** The problems, in spec order. */
+  /** The problems, in spec order, and any warnings ({@link isWarning}). */
   readonly diagnostics: readonly Diagnostic[];
 
   /** Make a validation error from its diagnostics. */
   constructor(diagnostics: readonly Diagnostic[]) {
-    const count = diagnostics.length;
-    super(`${count} problem${count === 1 ? "" : "s"} found:\n${formatDiagnostics(diagnostics)}`, {
-      exitCode: 2,
-    });
+    const errors = diagnostics.filter((d) => !isWarning(d));
+    const warnings = diagnostics.filter(isWarning);
+    const count = errors.length;
+    super(
+      `${count} problem${count === 1 ? "" : "s"} found:\n${formatDiagnostics(errors)}${
+        warnings.length > 0 ? `\n${formatWarnings(warnings)}` : ""
+      }`,
+      { exitCode: 2 },
+    );
     this.name = "ValidationError";
     this.diagnostics = diagnostics;
   }
@@ -153,7 +194,7 @@ export class BuildError extends ImgtoolError {
 }
 
 /**
- * Render diagnostics as an indented list, one problem per entry.
+ * Render diagnostics as an indented list, one problem per entry (a warning marked `warning:`).
  *
  * @example
  * ```ts
@@ -169,14 +210,45 @@ export function formatDiagnostics(diagnostics: readonly Diagnostic[]): string {
 }
 
 function formatDiagnostic(d: Diagnostic): string {
+  const lines = [`  - ${isWarning(d) ? "warning: " : ""}${located(d)}`];
+  if (d.callSite) lines.push(`    at ${d.callSite}`);
+  if (d.hint) lines.push(`    fix: ${d.hint}`);
+  return lines.join("\n");
+}
+
+/**
+ * Render warnings as `warning:` lines, each with where it was found and its hint;
+ * errors among `diagnostics` are left out.
+ *
+ * @example
+ * ```ts
+ * import { formatWarnings } from "imgtool";
+ * const warning = {
+ *   severity: "warning",
+ *   image: "default",
+ *   message: "port 80 needs root to listen on",
+ *   hint: "use a port from 1024 up",
+ * } as const;
+ * console.log(formatWarnings([warning, { message: "an error, left out" }])); // warning: image "default": port 80 needs root to listen on
+ * //   hint: use a port from 1024 up
+ * ```
+ */
+export function formatWarnings(diagnostics: readonly Diagnostic[]): string {
+  return diagnostics.filter(isWarning).map((d) => {
+    const lines = [`warning: ${located(d)}`];
+    if (d.callSite) lines.push(`  at ${d.callSite}`);
+    if (d.hint) lines.push(`  hint: ${d.hint}`);
+    return lines.join("\n");
+  }).join("\n");
+}
+
+/** The diagnostic's message, led by the image and the layer it was found in. */
+function located(d: Diagnostic): string {
   const where = [
     d.image !== undefined ? `image "${d.image}"` : undefined,
     d.layer ? `layer ${d.layer.index} (${d.layer.method}, plugin ${d.layer.plugin})` : undefined,
   ].filter(Boolean).join(", ");
-  const lines = [`  - ${where ? `${where}: ` : ""}${d.message}`];
-  if (d.callSite) lines.push(`    at ${d.callSite}`);
-  if (d.hint) lines.push(`    fix: ${d.hint}`);
-  return lines.join("\n");
+  return `${where ? `${where}: ` : ""}${d.message}`;
 }
 
 /**

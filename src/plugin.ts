@@ -574,7 +574,23 @@ export interface LayerPlugin<O = unknown> {
   /**
    * The layer's problems: missing files, invalid names, options that do not fit together.
    * Return every problem at once; an empty array or nothing means the layer is fine.
-   * Thrown errors are reported as problems of this plugin.
+   * Thrown errors are reported as problems of this plugin. A diagnostic with
+   * `severity: "warning"` points out what is valid but rarely meant: it is reported the
+   * same way (image, layer, method, spec line), marked `warning:`, and never fails
+   * `validate` or stops a build.
+   *
+   * @example
+   * ```ts
+   * import { definePlugin } from "imgtool";
+   * export const exposePort = definePlugin<{ readonly port: number }>({
+   *   name: "expose_port",
+   *   validate: (options) =>
+   *     options.port < 1024
+   *       ? [{ severity: "warning", message: `port ${options.port} needs root to listen on` }]
+   *       : [],
+   *   render: (options) => ({ instructions: [`EXPOSE ${options.port}`] }),
+   * });
+   * ```
    */
   validate?(options: O, context: ValidateContext): Awaitable<readonly Diagnostic[] | void>;
 

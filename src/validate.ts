@@ -2,13 +2,15 @@
  * Stage "validate": every problem of every image, found at once. Runs each layer's
  * `validate` hook, checks the secrets each layer asks for have a value, checks that no
  * file a layer names is excluded by the image's `.dockerignore`, and checks the image-level
- * settings. Problems carry the image, the layer, the method and the spec line.
+ * settings. Problems carry the image, the layer, the method and the spec line. A plugin's
+ * diagnostic may be a warning (`severity: "warning"`): it goes the same way, marked so, and
+ * callers that ask for warnings report them without failing.
  *
  * @module
  */
 
 import { canonicalJson, collectRefs } from "./canonical.ts";
-import type { Diagnostic } from "./errors.ts";
+import { type Diagnostic, isWarning } from "./errors.ts";
 import { contribution } from "./identify.ts";
 import { hookProblem, type ImagePlan, layerProblem, type PlannedLayer } from "./plan.ts";
 import type { ValidateContext } from "./plugin.ts";
@@ -17,13 +19,18 @@ import { optionTextProblems } from "./text_safety.ts";
 import { outsideProjectProblem } from "./project.ts";
 
 /**
- * Validate planned images; returns their problems, in spec order (none means valid).
+ * Validate planned images; returns their problems, in spec order (none means valid). With
+ * `options.warnings`, the warnings too ({@link isWarning}); they never make a spec invalid.
  *
  * @example
  * ```ts
  * import { defaultConfig, Image, planImage, validateImages } from "imgtool";
  * const plan = planImage(Image.fromBase("debian:bookworm").withEnvVars({ "1BAD": "x" }), "default", defaultConfig());
  * console.log((await validateImages([plan])).length); // 1
+ * // A literal `$PATH` without `expand` is valid, and worth a warning.
+ * const literal = Image.fromBase("debian:bookworm").withEnvVars({ PATH: "/opt/bin:$PATH" });
+ * const warned = await validateImages([planImage(literal, "default", defaultConfig())], { warnings: true });
+ * console.log(warned.map((d) => d.severity)); // [ "warning" ]
  * ```
  */
 export async function validateImages(
@@ -31,7 +38,8 @@ export async function validateImages(
   options: ValidateOptions = {},
 ): Promise<Diagnostic[]> {
   const perImage = await Promise.all(plans.map((plan) => validatePlan(plan, options)));
-  return perImage.flat();
+  const found = perImage.flat();
+  return options.warnings ? found : found.filter((d) => !isWarning(d));
 }
 
 /**
@@ -54,6 +62,12 @@ export interface ValidateOptions {
    * like `imgtool dockerfile`, need no values.
    */
   readonly secretValues?: boolean;
+  /**
+   * Also return the warnings (default false): diagnostics with `severity: "warning"`, which
+   * point out what is valid but rarely meant, such as a literal `$PATH` in an environment
+   * value.
+   */
+  readonly warnings?: boolean;
 }
 
 async function validatePlan(plan: ImagePlan, options: ValidateOptions): Promise<Diagnostic[]> {
@@ -93,7 +107,9 @@ async function validateLayer(
   }
   try {
     for (const found of (await plugin.validate?.(options, context)) ?? []) {
-      problems.push(problem(found));
+      // A plugin's warning stays one; any other severity a plugin writes is an error.
+      const { severity: _, ...said } = problem(found);
+      problems.push(isWarning(found) ? { ...said, severity: "warning" } : said);
     }
   } catch (error) {
     problems.push(hookProblem(plan.exportName, layer, index, "validate", error));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Image } from "imgtool";
 import * as images from "./fixtures/project/images.ts";
 import { asText, dockerUnquote, fixtureConfig, renderGolden } from "./helpers.ts";
-import { identify, planImage, type RenderedImage, renderImage } from "../mod.ts";
+import { identify, planImage, type RenderedImage, renderImage, validateImages } from "../mod.ts";
 
 const config = fixtureConfig();
 
@@ -137,4 +137,76 @@ Deno.test("env_vars plugin counts expand in the identity; expand: false is the d
   const literal = await tag(base.withEnvVars(vars));
   assert.equal(await tag(base.withEnvVars(vars, { expand: false })), literal);
   assert.notEqual(await tag(base.withEnvVars(vars, { expand: true })), literal);
+});
+
+/** The warnings validation gives for an image. */
+async function warningsOf(image: Image) {
+  const found = await validateImages([planImage(image, "default", config)], { warnings: true });
+  return found.filter((d) => d.severity === "warning");
+}
+
+const LITERAL_HINT = (names: string) =>
+  `pass { expand: true } to withEnvVars to refer to the image's ${names}, ` +
+  "or ignore this if the text is meant literally";
+
+Deno.test("env_vars plugin without expand warns once per variable whose value holds $NAME or ${NAME}, naming the variable and each reference as written", async () => {
+  const image = Image.fromBase("debian:bookworm-slim").withEnvVars({
+    PATH: "/opt/tool/bin:$PATH",
+    PLAIN: "no references here",
+    DATA: "${HOME}/data:$HOME:${HOME}:$LANG",
+  });
+  const found = await warningsOf(image);
+  assert.deepEqual(found.map((d) => [d.message, d.hint, d.layer?.method, d.layer?.plugin]), [
+    [
+      'ENV PATH holds "$PATH", which stays literal',
+      LITERAL_HINT("PATH"),
+      "withEnvVars",
+      "env_vars",
+    ],
+    [
+      'ENV DATA holds "${HOME}", "$HOME" and "$LANG", which stay literal',
+      LITERAL_HINT("HOME and LANG"),
+      "withEnvVars",
+      "env_vars",
+    ],
+  ]);
+  // A warning leaves the layer valid.
+  assert.deepEqual(await validateImages([planImage(image, "default", config)]), []);
+});
+
+Deno.test("env_vars plugin warns exactly for the values expand would change: `$5`, `$$`, `${A:-b}`, `${}` and a lone `$` are not references", async () => {
+  const values: Record<string, string> = {
+    REF: "/x:$PATH",
+    BRACED: "${LANG}",
+    GLUED: "$LANGx",
+    AFTER_DOLLARS: "$$PATH",
+    BACKSLASHED: "\\$PATH",
+    MULTILINE: "line\n$LANG",
+    UNSET: "$NOT_SET_ANYWHERE",
+    PRICE: "costs $5",
+    PID: "$$",
+    DEFAULTED: "${A:-b}",
+    EMPTY_BRACES: "${}",
+    DIGIT: "${9}",
+    LONE: "100$",
+    SPACED: "$ PATH",
+  };
+  const base = Image.fromBase("debian:bookworm-slim");
+  // What expand would do, as BuildKit evaluates the rendered ENV: an independent account of
+  // which values hold references.
+  const expanded = evaluateEnv(
+    await renderImage(planImage(base.withEnvVars(values, { expand: true }), "default", config)),
+    BASE_ENV,
+  );
+  const changed = Object.keys(values).filter((name) => expanded[name] !== values[name]).sort();
+  const warned = (await warningsOf(base.withEnvVars(values)))
+    .map((d) => /^ENV (\w+) holds /.exec(d.message)?.[1]).sort();
+  assert.ok(changed.includes("REF") && !changed.includes("PRICE"), changed.join(", "));
+  assert.deepEqual(warned, changed);
+});
+
+Deno.test("env_vars plugin with expand gives no warning", async () => {
+  const image = Image.fromBase("debian:bookworm-slim")
+    .withEnvVars({ PATH: "/opt/tool/bin:$PATH", DATA: "${HOME}/data" }, { expand: true });
+  assert.deepEqual(await warningsOf(image), []);
 });

@@ -4,18 +4,19 @@
  * engine otherwise), build and push what is missing, and report each image as built,
  * skipped or failed. It names the configuration file it used (`config: PATH`, or
  * `config: none (defaults)`, on standard error; `config` in `--json` output, `null` for
- * none).
+ * none). Validation warnings are printed before the build (in `--json` output, as
+ * `warnings`) and never stop it.
  *
  * @module
  */
 
 import type { Flags } from "../cli/args.ts";
-import { err, out, outJson } from "../cli/output.ts";
+import { diagnosticsJson, err, out, outJson, reportWarnings } from "../cli/output.ts";
 import type { BuilderContext, BuilderPlugin } from "../builder.ts";
 import type { Config } from "../config.ts";
 import { buildImage } from "../build.ts";
 import { checkImage } from "../check.ts";
-import { ImgtoolError } from "../errors.ts";
+import { type Diagnostic, ImgtoolError } from "../errors.ts";
 import { exec } from "../exec.ts";
 import { identify, type ImageIdentity } from "../identify.ts";
 import type { ImagePlan } from "../plan.ts";
@@ -93,14 +94,16 @@ export async function buildCommand(
         if (plan.info.registry) registry.preconnect(`${plan.info.registry}/${plan.info.name}`);
       }
     }
-    await ensureValid(plans);
+    // Warnings never stop a build; `--quiet` output leaves them out.
+    const warnings = await ensureValid(plans, { warnings: flags.json || !flags.quiet });
+    if (!flags.json) reportWarnings(warnings);
     const identities = new Map<ImagePlan, ImageIdentity>();
     for (const plan of plans) identities.set(plan, await identify(plan));
     if (lastChecked) {
       const checked = plans.filter((plan) => plan.info.registry && !identities.get(plan)!.prebuilt);
       lastChecked.remember(selection, checked.map((plan) => identities.get(plan)!.uri));
     }
-    return await buildPlans(plans, identities, flags, registry, builders, signal, config);
+    return await buildPlans(plans, identities, flags, registry, builders, signal, config, warnings);
   } finally {
     await registry.close();
   }
@@ -115,6 +118,7 @@ async function buildPlans(
   builders: () => Promise<readonly BuilderPlugin[]>,
   signal: AbortSignal,
   config: Config,
+  warnings: readonly Diagnostic[],
 ): Promise<number> {
   const progress = (line: string) => {
     if (!flags.quiet && !flags.json) err(line);
@@ -213,7 +217,12 @@ async function buildPlans(
 
   const failed = reports.filter((r) => r.status === "failed").length;
   if (flags.json) {
-    outJson({ ok: failed === 0, config: config.file ?? null, images: reports });
+    outJson({
+      ok: failed === 0,
+      config: config.file ?? null,
+      images: reports,
+      warnings: diagnosticsJson(warnings),
+    });
   } else {
     for (const r of reports) if (r.status !== "failed") out(r.uri);
     const built = reports.filter((r) => r.status === "built").length;

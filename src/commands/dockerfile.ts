@@ -10,7 +10,7 @@
 
 import { dirname, resolve } from "../path.ts";
 import type { Flags } from "../cli/args.ts";
-import { out, outJson } from "../cli/output.ts";
+import { out, outJson, reportWarnings } from "../cli/output.ts";
 import { writeContext } from "../context.ts";
 import { systemError, UsageError } from "../errors.ts";
 import { renderImage } from "../render.ts";
@@ -26,7 +26,8 @@ export async function dockerfileCommand(specPath: string, flags: Flags): Promise
     });
   }
   // Printing or writing the Dockerfile needs no secret values; building it does.
-  await ensureValid(plans, { secretValues: false });
+  // Warnings go to standard error: standard output is the Dockerfile.
+  reportWarnings(await ensureValid(plans, { secretValues: false }));
   const [plan] = plans;
   const rendered = await renderImage(plan);
   const buildArgs = Object.entries(rendered.buildArgs)

@@ -11,7 +11,7 @@ import type { Flags } from "../cli/args.ts";
 import { currentUid } from "../cache_dir.ts";
 import { collectRefs, type Ref } from "../canonical.ts";
 import { type Config, loadConfig, parsePlatforms, setActiveConfig } from "../config.ts";
-import { type Diagnostic, ValidationError } from "../errors.ts";
+import { type Diagnostic, isWarning, ValidationError } from "../errors.ts";
 import { contribution } from "../identify.ts";
 import type { IgnoreRules } from "../ignore.ts";
 import { type LoadedSpec, loadSpec, selectImages } from "../load.ts";
@@ -62,16 +62,22 @@ export async function prepare(
 
 /**
  * Validate the plans; throws a {@link ValidationError} with every problem, in spec order:
- * the validators' and {@link unreadableInputs}.
+ * the validators' and {@link unreadableInputs}, and the warnings beside them. Returns the
+ * warnings of a valid spec, for the command to report; they never fail it. Warnings are
+ * asked for unless `options.warnings` is false (`--quiet` output has no use for them).
  */
 export async function ensureValid(
   plans: readonly ImagePlan[],
   options: ValidateOptions = {},
-): Promise<void> {
-  const found = [...await validateImages(plans, options), ...unreadableInputs(plans)];
+): Promise<Diagnostic[]> {
+  const found = [
+    ...await validateImages(plans, { ...options, warnings: options.warnings ?? true }),
+    ...unreadableInputs(plans),
+  ];
   const order = (d: Diagnostic) => plans.findIndex((plan) => plan.exportName === d.image);
   const diagnostics = found.sort((a, b) => order(a) - order(b));
-  if (diagnostics.length > 0) throw new ValidationError(diagnostics);
+  if (diagnostics.some((d) => !isWarning(d))) throw new ValidationError(diagnostics);
+  return diagnostics;
 }
 
 /**
