@@ -47,7 +47,7 @@ export type {
   UvProjectOptions,
 } from "./src/image.ts";
 export { planImage } from "./src/plan.ts";
-export type { ImagePlan, PlannedLayer, PlanOverrides } from "./src/plan.ts";
+export type { BaseFacts, ImagePlan, PlannedLayer, PlanOverrides } from "./src/plan.ts";
 export type { IgnoreRules } from "./src/ignore.ts";
 export { identify, identifySync } from "./src/identify.ts";
 export type { ImageIdentity } from "./src/identify.ts";

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { type BuilderContext, BuildError, type BuildRequest, defineBuilder } from "../contract.ts";
+import {
+  type BuilderContext,
+  BuildError,
+  type BuildRequest,
+  defineBuilder,
+  parseImageRunConfig,
+} from "../contract.ts";
 
 /** Follow buildah's output: the current step, and the lines since it started. */
 export class BuildahSteps {
@@ -145,6 +151,14 @@ export const buildah = defineBuilder({
       ],
     }).catch(() => undefined);
     return result?.code === 0 && result.stdout.trim() === platforms[0];
+  },
+  async imageConfig(reference, _platform, context) {
+    const result = await context.exec("buildah", {
+      args: ["inspect", "--type", "image", "--format", "{{json .OCIv1.Config}}", reference],
+    });
+    // Not in buildah's store: the build pulls it, and the core reads it from the registry.
+    if (result.code !== 0) return undefined;
+    return parseImageRunConfig(JSON.parse(result.stdout));
   },
 });
 

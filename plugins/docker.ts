@@ -17,6 +17,7 @@ import {
   type BuildRequest,
   defineBuilder,
   type ExecOptions,
+  parseImageRunConfig,
   paths,
   type Platform,
   type Probe,
@@ -292,6 +293,14 @@ export const docker = defineBuilder({
       args: ["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", uri],
     }).catch(() => undefined);
     return result?.code === 0 && result.stdout.trim() === platforms[0];
+  },
+  async imageConfig(reference, _platform, context) {
+    const result = await runDocker(context, {
+      args: ["image", "inspect", "--format", "{{json .Config}}", reference],
+    });
+    // Not in the engine's store: the build pulls it, and the core reads it from the registry.
+    if (result.code !== 0) return undefined;
+    return parseImageRunConfig(JSON.parse(result.stdout));
   },
 });
 

@@ -69,6 +69,11 @@ export const dockerfile = definePlugin<Options>({
     }
     return undefined;
   },
+  // Later layers that need root run as root when the Dockerfile's image runs as another user.
+  nextState: (options, context) => {
+    const user = finalUser(splitDirectives(context.readText(options.file) ?? "").body);
+    return user === undefined ? undefined : { user: user || undefined };
+  },
   identify: (options, context) => ({
     dockerfile: context.readText(options.file) ?? null,
     name: basename(context.resolve(options.file)),
@@ -117,4 +122,34 @@ export function splitDirectives(
     directives[name] = match[2];
   }
   return { directives, body: lines.slice(index).join("\n").replace(/\s+$/, "") };
+}
+
+/**
+ * The user the last stage of a Dockerfile switches to with its last `USER` instruction:
+ * `""` for root, `undefined` when the stage has none, or names it through a variable or in a
+ * form imgtool does not write back (then nothing is assumed).
+ *
+ * @example
+ * ```ts
+ * import { finalUser } from "./dockerfile.ts";
+ * console.log(finalUser("FROM a AS build\nUSER builder\nFROM b\nUSER app:app\n")); // app:app
+ * console.log(finalUser("FROM a\nUSER app\nFROM b\n")); // undefined
+ * console.log(JSON.stringify(finalUser("FROM b\nUSER app\nUSER 0\n"))); // ""
+ * ```
+ */
+export function finalUser(body: string): string | undefined {
+  let user: string | undefined;
+  for (const line of body.split("\n")) {
+    if (/^\s*FROM\s/i.test(line)) user = undefined;
+    const match = /^\s*USER\s+(\S+)\s*$/i.exec(line);
+    if (!match) continue;
+    const value = match[1];
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(value)) {
+      user = undefined;
+      continue;
+    }
+    const name = value.split(":")[0];
+    user = name === "root" || name === "0" ? "" : value;
+  }
+  return user;
 }

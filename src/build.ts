@@ -8,6 +8,7 @@
  */
 
 import type { BuilderContext, BuilderPlugin } from "./builder.ts";
+import { planForBase } from "./base_config.ts";
 import { writeContext } from "./context.ts";
 import { BuildError } from "./errors.ts";
 import type { ImageIdentity } from "./identify.ts";
@@ -27,6 +28,8 @@ export interface BuildOptions {
   readonly signal: AbortSignal;
   /** Receives the builder's output, secret values masked. */
   readonly output: (line: string) => void;
+  /** Receives what imgtool itself finds out on the way (which user the base runs as). */
+  readonly progress?: (line: string) => void;
 }
 
 /** Build one image with `builder`. Throws a {@link BuildError} naming the failing layer. */
@@ -37,7 +40,8 @@ export async function buildImage(
   context: BuilderContext,
   options: BuildOptions,
 ): Promise<void> {
-  const rendered = await renderImage(plan);
+  const forBase = await planForBase(plan, builder, context, options.progress ?? (() => {}));
+  const rendered = await renderImage(forBase);
   const contextDir = await Deno.makeTempDir({ prefix: "imgtool-context-" });
   const secretsDir = await Deno.makeTempDir({ prefix: "imgtool-secrets-" });
   try {

@@ -10,6 +10,8 @@ import type { Config } from "./config.ts";
 import type { ExecOptions, ExecResult } from "./exec.ts";
 import type { Platform } from "./plugin.ts";
 import type { BuildSecret } from "./secrets.ts";
+import { type ImageRunConfig, runtimeConfig } from "./registry/manifest.ts";
+export type { ImageRunConfig } from "./registry/manifest.ts";
 
 /**
  * One image to build.
@@ -96,6 +98,28 @@ export interface BuildRequest {
 export interface RegistryAccess {
   /** Make `target` an index over per-platform manifests in the same repository. */
   putIndex(target: string, manifests: { reference: string; platform: Platform }[]): Promise<string>;
+  /**
+   * How an image in a registry runs on `platform` (its config's user, working directory and
+   * environment); `undefined` when the registry does not have it.
+   */
+  imageConfig?(reference: string, platform: Platform): Promise<ImageRunConfig | undefined>;
+}
+
+/**
+ * Read the runtime part of an image config object (Docker's and OCI's `Config`: `User`,
+ * `WorkingDir`, `Env`), as a builder's {@link BuilderPlugin.imageConfig} hook gets it from
+ * its tool. Values of other types read as absent.
+ *
+ * @example
+ * ```ts
+ * import { parseImageRunConfig } from "imgtool";
+ * const inspected = JSON.parse('{"User":"app","WorkingDir":"/home/app","Env":["A=1"]}');
+ * console.log(parseImageRunConfig(inspected));
+ * // { user: "app", workdir: "/home/app", env: [ "A=1" ] }
+ * ```
+ */
+export function parseImageRunConfig(config: unknown): ImageRunConfig {
+  return runtimeConfig({ config });
 }
 
 /**
@@ -184,6 +208,17 @@ export interface BuilderPlugin {
    * builds (no `--push`). Leave it out when the builder keeps no local store.
    */
   exists?(uri: string, platforms: readonly Platform[], context: BuilderContext): Promise<boolean>;
+  /**
+   * How an image in this builder's local store runs (its config's user, working directory
+   * and environment), or `undefined` when the store does not have it. The core asks before
+   * rendering an image whose base is an existing image, since a local image is what the
+   * build starts from. Leave it out when the builder keeps no local store.
+   */
+  imageConfig?(
+    reference: string,
+    platform: Platform,
+    context: BuilderContext,
+  ): Promise<ImageRunConfig | undefined>;
 }
 
 /**

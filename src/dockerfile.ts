@@ -199,8 +199,17 @@ export function secretPath(secret: Secret): string {
 }
 
 function secretFlag(secret: Secret): string {
+  // Readable by whichever user the step runs as (BuildKit's default is 0400 for root, which
+  // a base that runs as another user cannot read). The file lives on a mount of this step
+  // only, seen by no other process and never written to a layer.
   return `--mount=${
-    csv(["type=secret", `id=${secret.id}`, `target=${secretPath(secret)}`, "required=true"])
+    csv([
+      "type=secret",
+      `id=${secret.id}`,
+      `target=${secretPath(secret)}`,
+      "required=true",
+      "mode=0444",
+    ])
   }`;
 }
 

@@ -103,6 +103,24 @@ export interface PlanOverrides {
   readonly platforms?: readonly Platform[];
 }
 
+/**
+ * What a build learned about the base image before rendering (`./base_config.ts`): it starts
+ * the chain's state, so layers render for it. Never known to `uri`, and never part of a tag.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage, type BaseFacts } from "imgtool";
+ * const facts: BaseFacts = { user: "app" };
+ * const image = Image.fromBase("example.com/runs-as-app:1").withAptPackages("curl");
+ * const plan = planImage(image, "default", defaultConfig(), {}, facts);
+ * console.log(plan.layers[1].context.state.user); // app
+ * ```
+ */
+export interface BaseFacts {
+  /** The user the base image runs as, when it is not root. */
+  readonly user?: string;
+}
+
 const EMPTY_STATE: ImageState = Object.freeze({ extra: Object.freeze({}) });
 
 /**
@@ -120,6 +138,7 @@ export function planImage(
   exportName: string,
   config: Config,
   overrides: PlanOverrides = {},
+  baseFacts: BaseFacts = {},
 ): ImagePlan {
   const spec = specOf(image);
   const problems: Diagnostic[] = [];
@@ -144,7 +163,9 @@ export function planImage(
   // complete only after the pass, and every file reference sees the complete set.
   const ruleSets: IgnoreRuleSet[] = [];
   const layers: PlannedLayer[] = [];
-  let state = EMPTY_STATE;
+  let state = baseFacts.user === undefined
+    ? EMPTY_STATE
+    : Object.freeze({ ...EMPTY_STATE, user: baseFacts.user });
   spec.layers.forEach((layer, index) => {
     const context = makeContext({ layer, index, info, config, state });
     const report = (error: unknown, hook: string) =>

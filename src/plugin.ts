@@ -560,10 +560,10 @@ export interface LayerPlugin<O = unknown> {
 
   /**
    * How this layer changes the image for the layers after it (working directory, Python
-   * environment, user). Runs synchronously while the chain is planned. Returning nothing
-   * leaves the state as it was.
+   * environment, user). Runs synchronously while the chain is planned, and may read the
+   * files the layer names (`context.readText`). Returning nothing leaves the state as it was.
    */
-  nextState?(options: O, context: PluginContext): Partial<ImageState> | undefined;
+  nextState?(options: O, context: IdentifyContext): Partial<ImageState> | undefined;
 
   /**
    * `.dockerignore` rules this layer adds. They govern every file the image takes from

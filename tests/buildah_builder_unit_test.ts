@@ -48,7 +48,18 @@ async function buildWithBuildah(
     output: () => {},
   }).then(() => undefined, (error: unknown) => error);
   for (const call of runner.calls) assert.equal(call.command, "buildah");
-  return { uri: identity.uri, calls: runner.calls, error };
+  // Before rendering, the base image's config is read from buildah's store (which user it
+  // runs as: tests/base_config_test.ts); the calls below are the build's own.
+  const [inspect, ...calls] = runner.calls;
+  assert.deepEqual(inspect.args, [
+    "inspect",
+    "--type",
+    "image",
+    "--format",
+    "{{json .OCIv1.Config}}",
+    plan.baseReference,
+  ]);
+  return { uri: identity.uri, calls, error };
 }
 
 const plainImage = () =>

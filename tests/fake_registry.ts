@@ -35,9 +35,22 @@ export interface FakeRegistry {
    * Store a single-platform image (config blob + manifest) at `repository:tag` (by digest
    * only without a tag); returns the manifest's digest.
    */
-  addImage(repository: string, tag: string | undefined, platform: string): Promise<string>;
-  /** Store an index over new single-platform images, one per platform, at `repository:tag`. */
-  addIndex(repository: string, tag: string, platforms: readonly string[]): Promise<string>;
+  addImage(
+    repository: string,
+    tag: string | undefined,
+    platform: string,
+    runConfig?: Record<string, unknown>,
+  ): Promise<string>;
+  /**
+   * Store an index over new single-platform images, one per platform, at `repository:tag`;
+   * `runConfig` is each image config's `config` object (`User`, `Env`, ...).
+   */
+  addIndex(
+    repository: string,
+    tag: string,
+    platforms: readonly string[],
+    runConfig?: Record<string, unknown>,
+  ): Promise<string>;
   /** The manifest stored at `repository:tagOrDigest`, parsed, with its media type. */
   manifest(
     repository: string,
@@ -146,11 +159,16 @@ export function startFakeRegistry(): Promise<FakeRegistry> {
     return response;
   });
 
-  const addImage = async (repository: string, tag: string | undefined, platform: string) => {
+  const addImage = async (
+    repository: string,
+    tag: string | undefined,
+    platform: string,
+    runConfig: Record<string, unknown> = {},
+  ) => {
     const config = encode({
       ...platformObject(platform),
       rootfs: { type: "layers", diff_ids: [] },
-      config: {},
+      config: runConfig,
     });
     const configDigest = await digestOf(config);
     blobs.set(configDigest, config);
@@ -167,10 +185,10 @@ export function startFakeRegistry(): Promise<FakeRegistry> {
     host: server.host,
     requests,
     addImage,
-    async addIndex(repository, tag, platforms) {
+    async addIndex(repository, tag, platforms, runConfig) {
       const entries = [];
       for (const platform of platforms) {
-        const digest = await addImage(repository, undefined, platform);
+        const digest = await addImage(repository, undefined, platform, runConfig);
         const size = manifests.get(`${repository}@${digest}`)!.body.length;
         entries.push({ mediaType: OCI_MANIFEST, digest, size, platform: platformObject(platform) });
       }

@@ -176,7 +176,7 @@ Deno.test("nodePackages() writes the registry and token reference into a mounted
     [
       "RUN --mount=type=bind,source=.imgtool/01-node_packages/npmrc,target=/tmp/imgtool-npmrc/npmrc \\",
       "    --mount=type=cache,target=/root/.npm,id=imgtool-npm,sharing=locked \\",
-      "    --mount=type=secret,id=NPM_TOKEN,target=/run/secrets/NPM_TOKEN,required=true \\",
+      "    --mount=type=secret,id=NPM_TOKEN,target=/run/secrets/NPM_TOKEN,required=true,mode=0444 \\",
       '    NPM_TOKEN="$(cat /run/secrets/NPM_TOKEN)" && export NPM_TOKEN \\',
       "    && npm install --global --no-audit --no-fund --no-update-notifier " +
       "--userconfig /tmp/imgtool-npmrc/npmrc semver",

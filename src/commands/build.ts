@@ -197,6 +197,7 @@ async function buildPlans(
         insecureRegistry: isPlainHttp(identity.uri, config.insecureRegistries),
         signal,
         output: (line) => progress(`    | ${line}`),
+        progress: (line) => progress(`${label}: ${line}`),
       });
       const done = report("built", { builder: builder.name });
       progress(`${label}: built${flags.push ? " and pushed" : ""} in ${done.seconds}s`);

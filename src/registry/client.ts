@@ -24,12 +24,14 @@ import {
   configPlatform,
   type Descriptor,
   detectMediaType,
+  type ImageRunConfig,
   indexEntries,
   indexPlatforms,
   MANIFEST_ACCEPT,
   manifestConfig,
   manifestKind,
   OCI_INDEX,
+  runtimeConfig,
 } from "./manifest.ts";
 import {
   formatPlatform,
@@ -609,6 +611,64 @@ export class RegistryClient {
       });
     }
     return await this.#getBlob(ref, digest, options.maxBytes ?? DEFAULT_MAX_BLOB_BYTES, "pull");
+  }
+
+  /**
+   * How the image `reference` runs on `platform`: the user, working directory and
+   * environment of its config. For an index, the entry for the platform is read; a
+   * single-platform image is read whatever its platform. `undefined` when the registry does
+   * not have the image; an index without the platform is an error that names the ones it has.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * async function baseUser(client: RegistryClient, base: string) {
+   *   return (await client.imageConfig(base, "linux/amd64"))?.user ?? "root";
+   * }
+   * console.log(typeof baseUser); // function
+   * ```
+   */
+  async imageConfig(reference: string, platform: Platform): Promise<ImageRunConfig | undefined> {
+    const ref = parseReference(reference);
+    let manifest = await this.#getManifest(ref, "pull");
+    if (!manifest) return undefined;
+    if (manifestKind(manifest.mediaType) === "index") {
+      const entries = indexEntries(manifest.json);
+      if (typeof entries === "string") {
+        throw this.#protocol(ref, `the index ${formatReference(ref)} is malformed: ${entries}`);
+      }
+      const wanted = normalizePlatform(platform);
+      const entry = entries.find((e) => e.platform && normalizePlatform(e.platform) === wanted);
+      if (!entry) {
+        const have = indexPlatforms(entries).map(formatPlatform).join(", ") || "none";
+        throw new RegistryError(
+          "not-found",
+          `${formatReference(ref)} has no image for ${platform} (it has: ${have})`,
+          { registry: ref.registry, hint: "build for a platform the base image has" },
+        );
+      }
+      const child = { ...ref, tag: undefined, digest: entry.digest };
+      manifest = await this.#getManifest(child, "pull");
+      if (!manifest) {
+        throw this.#protocol(
+          ref,
+          `the index ${formatReference(ref)} names ${entry.digest}, ` +
+            "which the registry does not have",
+        );
+      }
+    }
+    const config = manifestConfig(manifest.json);
+    if (typeof config === "string") {
+      throw this.#protocol(ref, `the manifest ${formatReference(ref)} is malformed: ${config}`);
+    }
+    const bytes = await this.#getBlob(ref, config.digest, MAX_CONFIG_BYTES, "pull");
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      throw this.#protocol(ref, `the config of ${formatReference(ref)} is not JSON`);
+    }
+    return runtimeConfig(json);
   }
 
   // ---- internals ----

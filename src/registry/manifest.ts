@@ -204,3 +204,44 @@ function toDescriptor(value: unknown): Descriptor | string {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/**
+ * What an image config says about how the image runs: its user, working directory and
+ * environment (the `config` object of the JSON blob a manifest's `config` points at). Fields
+ * that are absent, empty or of another type read as absent; nothing here is checked beyond
+ * its type, so callers check the values before they write them anywhere.
+ *
+ * @example
+ * ```ts
+ * import type { ImageRunConfig } from "./manifest.ts";
+ * const config: ImageRunConfig = { user: "app", workdir: "/home/app", env: ["PATH=/usr/bin"] };
+ * console.log(config.user); // app
+ * ```
+ */
+export interface ImageRunConfig {
+  /** `User`: a name or id, optionally `:group`; absent when empty (root). */
+  readonly user?: string;
+  /** `WorkingDir`, when set. */
+  readonly workdir?: string;
+  /** `Env`, as `NAME=value` strings. */
+  readonly env: readonly string[];
+}
+
+/**
+ * Read the runtime part of an image config blob.
+ *
+ * @example
+ * ```ts
+ * import { runtimeConfig } from "./manifest.ts";
+ * const blob = { os: "linux", architecture: "amd64", config: { User: "app", Env: ["A=1", 2] } };
+ * console.log(runtimeConfig(blob)); // { user: "app", workdir: undefined, env: [ "A=1" ] }
+ * ```
+ */
+export function runtimeConfig(json: unknown): ImageRunConfig {
+  const config = isRecord(json) && isRecord(json.config) ? json.config : {};
+  const text = (value: unknown) => typeof value === "string" && value !== "" ? value : undefined;
+  const env = Array.isArray(config.Env)
+    ? config.Env.filter((entry): entry is string => typeof entry === "string")
+    : [];
+  return { user: text(config.User), workdir: text(config.WorkingDir), env };
+}

@@ -45,6 +45,8 @@ ARCHES=(amd64 arm64)
 DEBIAN_BASE=$REGISTRY/imgtool-test/debian:bookworm
 PYTHON_BASE=$REGISTRY/imgtool-test/python:3.11-bookworm
 AUTH_PYTHON_BASE=$AUTH_REGISTRY/imgtool-test/python:3.11-bookworm
+# amd64 only: the Python base with a user `app` it runs as (env/python-nonroot.Containerfile).
+NONROOT_BASE=$REGISTRY/imgtool-test/python-nonroot:3.11-bookworm
 RECIPE_LABEL=org.imgtool.e2e.recipe
 # Bump DEBIAN_RECIPE_VERSION when build_debian_image changes, so cached images are rebuilt.
 DEBIAN_RECIPE_VERSION=1
@@ -301,6 +303,9 @@ debian_recipe() {
 python_recipe() {
   { debian_recipe; cat "$ENV_ASSETS/python-base.Containerfile"; } | sha256_of
 }
+nonroot_recipe() {
+  { python_recipe; cat "$ENV_ASSETS/python-nonroot.Containerfile"; } | sha256_of
+}
 debian_local_image() { printf 'localhost/imgtool-e2e/debian:%s-%s-%s' "$SUITE" "$1" "$(debian_recipe)"; }
 python_local_image() { printf 'localhost/imgtool-e2e/python:3.11-%s-%s-%s' "$SUITE" "$1" "$(python_recipe)"; }
 
@@ -416,6 +421,26 @@ ensure_python_base() {
   publish_multiarch "$PYTHON_BASE" "$(python_recipe)" python_local_image
 }
 
+# The non-root base, from the Python base's amd64 image as the registry serves it (so that it
+# builds whether or not buildah's store still has the Python base).
+ensure_nonroot_base() {
+  local label logfile=$LOGS/python-nonroot.log
+  label=$(skopeo inspect --tls-verify=false --format "{{index .Labels \"$RECIPE_LABEL\"}}" \
+    "docker://$NONROOT_BASE" 2>/dev/null) || true
+  if [[ $label == "$(nonroot_recipe)" ]]; then
+    log "$NONROOT_BASE is in the registry and current"
+    return
+  fi
+  buildah bud --network=host --tls-verify=false --platform linux/amd64 \
+    --build-arg "BASE=$PYTHON_BASE-amd64" --label "$RECIPE_LABEL=$(nonroot_recipe)" \
+    -f "$ENV_ASSETS/python-nonroot.Containerfile" -t localhost/imgtool-e2e/python-nonroot \
+    "$ENV_ASSETS" >"$logfile" 2>&1 || die_with_log "non-root base build failed" "$logfile"
+  buildah push --quiet --tls-verify=false localhost/imgtool-e2e/python-nonroot \
+    "docker://$NONROOT_BASE"
+  CHANGED=1
+  log "pushed $NONROOT_BASE (amd64, runs as app)"
+}
+
 # Tests of pulls with credentials need an image behind auth: copy the Python index there.
 copy_python_base_to_auth_registry() {
   local source_raw target_raw
@@ -484,6 +509,7 @@ write_env_file() {
     printf 'PYTHON_BASE_AMD64=%s-amd64\n' "$PYTHON_BASE"
     printf 'PYTHON_BASE_ARM64=%s-arm64\n' "$PYTHON_BASE"
     printf 'AUTH_PYTHON_BASE=%s\n' "$AUTH_PYTHON_BASE"
+    printf 'NONROOT_BASE=%s\n' "$NONROOT_BASE"
     printf 'PACKAGE_INDEX=%s\n' "$PACKAGE_INDEX"
     printf 'PACKAGE_FILES=http://%s/files/\n' "$INDEX_ADDR"
     printf 'POETRY_FIXTURE=%s\n' "$ENV_ASSETS/fixtures/poetry_project"
@@ -615,6 +641,7 @@ cmd_up() {
   run_step "registries" start_registries
   run_step "debian base image" ensure_debian_base
   run_step "python base image" ensure_python_base
+  run_step "non-root base image" ensure_nonroot_base
   run_step "auth registry copy" copy_python_base_to_auth_registry
   run_step "load bases into docker" load_bases_into_docker
   run_step "package index" start_package_index
@@ -676,7 +703,7 @@ cmd_status() {
   index_answers || status=1
   if ((status == 0)); then
     local ref
-    for ref in "$DEBIAN_BASE" "$PYTHON_BASE"; do
+    for ref in "$DEBIAN_BASE" "$PYTHON_BASE" "$NONROOT_BASE"; do
       if skopeo inspect --tls-verify=false --raw "docker://$ref" >/dev/null 2>&1; then
         printf 'image          %s present\n' "$ref"
       else

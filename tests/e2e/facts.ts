@@ -25,6 +25,10 @@ export interface Facts {
   readonly AUTH_PASSWORD: string;
   readonly PYTHON_BASE: string;
   readonly AUTH_PYTHON_BASE: string;
+  /** Debian without Python (index amd64 + arm64). */
+  readonly DEBIAN_BASE: string;
+  /** The Python base with a user `app` that it runs as, owning a venv on PATH (amd64). */
+  readonly NONROOT_BASE: string;
   readonly PACKAGE_INDEX: string;
   readonly POETRY_FIXTURE: string;
   readonly DOCKER: string;
@@ -37,6 +41,8 @@ const REQUIRED_FACTS: readonly (keyof Facts)[] = [
   "AUTH_PASSWORD",
   "PYTHON_BASE",
   "AUTH_PYTHON_BASE",
+  "DEBIAN_BASE",
+  "NONROOT_BASE",
   "PACKAGE_INDEX",
   "POETRY_FIXTURE",
   "DOCKER",
