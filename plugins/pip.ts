@@ -13,6 +13,7 @@
 
 import { definePlugin, run, type Secret, shellQuoteExpanding } from "../contract.ts";
 import {
+  environmentIdentity,
   indexProblems,
   type IndexSettings,
   installerIdentity,
@@ -63,6 +64,7 @@ export const pip = definePlugin<Options>({
     ...options,
     packages: installOrder(options.packages),
     ...installerIdentity(context),
+    ...environmentIdentity(context),
   }),
   render(options, context) {
     const step = pipInstall(

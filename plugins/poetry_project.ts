@@ -39,9 +39,13 @@ import {
   shellQuote,
 } from "../contract.ts";
 import {
+  environmentIdentity,
   extraArgsProblems,
+  pipEnvironment,
   pipInstall,
+  pythonCheck,
   pythonVersionAllows,
+  targetEnvironment,
   uvCommand,
   versionAllows,
 } from "./shared/python.ts";
@@ -107,11 +111,16 @@ function installPoetry(context: PluginContext): string[] {
   if (settings(context).command !== undefined || context.state.extra[INSTALLED]) return [];
   const version = settings(context).version ?? DEFAULT_POETRY_VERSION;
   const requirement = shellQuote(`poetry==${version}`);
+  // Poetry's own venv: installing into it needs no PEP 668 override.
   const tool = {
     ...context,
     state: {
       ...context.state,
-      python: { version: context.image.pythonVersion, python: `${POETRY_HOME}/bin/python` },
+      python: {
+        version: context.image.pythonVersion,
+        venv: POETRY_HOME,
+        python: `${POETRY_HOME}/bin/python`,
+      },
     },
   };
   const step = pipInstall(tool, [requirement], {
@@ -122,7 +131,8 @@ function installPoetry(context: PluginContext): string[] {
   const makeVenv = context.config.installer === "uv"
     ? `${uvCommand(context)} venv ${POETRY_HOME} --python "$(command -v python3)"`
     : `python3 -m venv ${POETRY_HOME}`;
-  return [run([makeVenv, step.command], {
+  // Made from the image's python3: say so plainly when the base has none.
+  return [run([...pythonCheck(context), makeVenv, step.command], {
     mounts: context.config.installer === "uv" ? [...step.mounts] : step.mounts,
     env: step.env,
   })];
@@ -536,6 +546,7 @@ export const poetryProject = definePlugin<Options>({
       project: whole ? context.tree(projectDir) : null,
       poetry: settings(context).command ?? settings(context).version ?? DEFAULT_POETRY_VERSION,
       installer: context.config.installer,
+      ...environmentIdentity(context),
       // Keys added for what older versions did not render keep the tags they had.
       ...(local.length > 0 ? { localDependencies: local } : {}),
       ...(context.isFile(poetryToml) ? { poetryToml: context.file(poetryToml) } : {}),
@@ -563,12 +574,14 @@ export const poetryProject = definePlugin<Options>({
       ...context,
       config: Object.create(context.config, { cacheMounts: { value: false } }) as Config,
     };
+    // Without a known environment both steps check for python3 first, once.
+    const checkForPython = pythonCheck(context);
     const installLocal = (target: string) =>
       pipInstall(uncached, ["--no-deps", reinstall, target], {
         extraIndexUrls: [],
         pre: false,
         secretMounts: [],
-      });
+      }, { checkedForPython: true });
     // Poetry's own build writes into dist/; a stale one from the host must not be installed.
     // Folder names come from disk: quoted, all but the wheel glob.
     const buildWheel = (folder: string) => [
@@ -608,7 +621,14 @@ export const poetryProject = definePlugin<Options>({
       ...(cacheMounts ? [] : ["--no-cache"]),
       ...(options.extraArgs ? [options.extraArgs] : []),
     ].join(" ");
-    const dependencySteps = [`cd ${shellQuote(workdir)}`, install];
+    // Poetry installs into the environment VIRTUAL_ENV names (with virtualenvs.create off,
+    // it would otherwise take the one its own interpreter was made from): without a known
+    // venv, python3's, so that every layer's packages end up where python3 finds them.
+    const dependencySteps = [
+      ...targetEnvironment(context, "VIRTUAL_ENV").commands,
+      `cd ${shellQuote(workdir)}`,
+      install,
+    ];
     for (const folder of place.folders) {
       const at = mounted(place, folder.path);
       const build = isPoetryProject(folder.path, context)
@@ -638,6 +658,8 @@ export const poetryProject = definePlugin<Options>({
           POETRY_VIRTUALENVS_CREATE: "false",
           POETRY_CACHE_DIR: "/root/.cache/pypoetry",
           ...(cacheMounts ? {} : { POETRY_NO_CACHE: "1" }),
+          // Poetry 1.x installs with pip, which must be let into an externally managed Python.
+          ...pipEnvironment(context),
           ...(local ? { ...installLocal(PROJECT_DIR).env } : {}),
           ...(local ? { IMGTOOL_POETRY_EDITABLE: EDITABLE_CHECK } : {}),
         },
@@ -655,7 +677,7 @@ export const poetryProject = definePlugin<Options>({
           [{ kind: "tree", source: projectDir, at: projectDir }],
         ),
       );
-      instructions.push(run(buildWheel(workdir), {
+      instructions.push(run([...checkForPython, ...buildWheel(workdir)], {
         mounts: withMounts(sourceDir, []),
         secrets: options.secretMounts,
         env: {

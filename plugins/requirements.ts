@@ -40,7 +40,7 @@ import {
   shellQuote,
   type ValidateContext,
 } from "../contract.ts";
-import { installerIdentity, pipInstall } from "./shared/python.ts";
+import { environmentIdentity, installerIdentity, pipInstall } from "./shared/python.ts";
 import {
   analyzeRequirements,
   isPlainFileName,
@@ -120,6 +120,7 @@ export const requirements = definePlugin<Options>({
       files: set.files.map((file) => ({ name: file.name, file: context.file(file.path) })),
       secrets: options.secretMounts,
       ...installerIdentity(context),
+      ...environmentIdentity(context),
       // Only when there are any: specs without local code keep the tags they had.
       ...(set.locals.length > 0
         ? {

@@ -5,8 +5,9 @@
  * - `dependencies_only` (default): the project's `pyproject.toml` and lock are mounted into
  *   the step, and its dependencies installed without the project itself, so editing the
  *   project's code does not rebuild this layer.
- * - `install_project`: the whole project folder (minus `.dockerignore` exclusions) is
- *   mounted and installed, not editable; its sources do not stay in the image.
+ * - `install_project`: the same step, then a later one that mounts the whole project folder
+ *   (minus `.dockerignore` exclusions) and installs the project, not editable; editing the
+ *   project's code reuses the dependency layer, and its sources do not stay in the image.
  *
  * In both modes the step also gets what uv needs besides: the workspace the project belongs
  * to (the root's and every member's `pyproject.toml`), `uv.toml`, and the whole folder of each
@@ -14,29 +15,40 @@
  * sources and the lock name them), all laid out as on disk.
  *
  * With a `uv.lock`, `uv sync` installs it (`--inexact`, so packages of earlier layers stay;
- * the default dependency groups, as uv's own default); without one, `uv pip install` (or
- * pip) installs what `uv sync` would.
+ * the default dependency groups, as uv's own default; `--no-install-project` in the
+ * dependencies' step); without one, `uv pip install` (or pip) installs what `uv sync` would,
+ * the project itself with `--no-deps` after its dependencies.
+ *
+ * Every step installs into the environment the image's other Python layers use: the known
+ * venv of the Debian base recipe, else the environment of the image's `python3`
+ * (`UV_PROJECT_ENVIRONMENT` set to its `sys.prefix`, as uv's docs say to target a system
+ * environment), after a check that the image has one.
  *
  * @module
  */
 
 import { parse as parseToml } from "smol-toml";
 import {
+  type ContextEntry,
   definePlugin,
   type Diagnostic,
   type IdentifyContext,
   paths,
+  type RenderContext,
   run,
   shellQuote,
   shellQuoteExpanding,
 } from "../contract.ts";
 import {
+  environmentIdentity,
   indexArgs,
   indexProblems,
   type IndexSettings,
   installerCache,
   installerIdentity,
   pipInstall,
+  pythonCheck,
+  targetEnvironment,
   uvCommand,
   uvMount,
 } from "./shared/python.ts";
@@ -103,11 +115,18 @@ function projectOf(options: Options, context: IdentifyContext): UvProjectFiles {
   );
 }
 
-/** The files of the install step: only what exists inside the project boundary. */
-function layoutOf(project: UvProjectFiles, options: Options, context: IdentifyContext): UvLayout {
+/**
+ * The files of an install step, the project's whole folder (`wholeProject`) or only what
+ * its dependencies need: only what exists inside the project boundary.
+ */
+function layoutOf(
+  project: UvProjectFiles,
+  wholeProject: boolean,
+  context: IdentifyContext,
+): UvLayout {
   return uvLayout(
     project,
-    options.projectInstallMode === "install_project",
+    wholeProject,
     (path, kind) =>
       insideBoundary(context, path) &&
       (kind === "tree" ? context.isDirectory(path) : context.isFile(path)),
@@ -210,13 +229,14 @@ export const uvProject = definePlugin<Options>({
       const selection = selectionFor(project.table ?? {}, options.extraArgs);
       problems.push(...selection.problems);
       if (context.config.installer === "pip") {
-        const layout = layoutOf(project, options, context);
+        // The dependencies are installed in a step of their own in both modes.
+        const layout = layoutOf(project, false, context);
         problems.push(
           ...pipArgs(
             project,
             selection,
             inStep(layout, project.dir),
-            options.projectInstallMode === "install_project",
+            false,
             (path) => inStep(layout, path),
             secretIds(options),
           ).problems,
@@ -228,7 +248,9 @@ export const uvProject = definePlugin<Options>({
   secrets: (options) => options.secretMounts,
   identify(options, context) {
     const project = projectOf(options, context);
-    const layout = layoutOf(project, options, context);
+    // The whole project's layout holds everything the dependencies' step takes too.
+    const whole = options.projectInstallMode === "install_project";
+    const layout = layoutOf(project, whole, context);
     return {
       ...options,
       pyprojectFile: context.file(project.pyproject),
@@ -241,122 +263,182 @@ export const uvProject = definePlugin<Options>({
       })),
       // With a lock, uv syncs whatever the installer setting.
       ...installerIdentity(context, project.lock ? "uv" : context.config.installer),
+      ...environmentIdentity(context),
+      // Keys added for what older versions did not render keep the tags they had.
+      ...(whole ? { steps: "dependencies, then the project" } : {}),
     };
   },
   render(options, context) {
     const project = projectOf(options, context);
-    const layout = layoutOf(project, options, context);
-    const whole = options.projectInstallMode === "install_project";
-    const files = layout.entries.map((entry) => ({
-      kind: entry.kind,
-      source: entry.source,
-      target: `${context.contextDir}/project${entry.at === "" ? "" : `/${entry.at}`}`,
-    }));
-    const projectMount = {
-      type: "bind" as const,
-      source: `${context.contextDir}/project`,
-      target: PROJECT_DIR,
-      readwrite: true,
-    };
-    const projectInStep = inStep(layout, project.dir);
-    const ids = secretIds(options);
-
-    if (!project.lock) {
-      // No lock: the installer resolves what pyproject.toml asks for, with the extras and
-      // groups `uv sync` would install.
-      const selection = selectionFor(project.table ?? {}, options.extraArgs);
-      const uv = context.config.installer === "uv";
-      const words = shellWords(options.extraArgs ?? "");
-      // The user's words stay as written unless selection options were taken out of them.
-      const extraArgs = selection.rest.length === words.length
-        ? options.extraArgs
-        : selection.rest.map((word) => shellQuoteExpanding(word, ids)).join(" ") || undefined;
-      const { args } = (uv ? uvPipArgs : pipArgs)(
-        project,
-        selection,
-        projectInStep,
-        whole,
-        (path) => inStep(layout, path),
-        ids,
-      );
-      if (args.length === 0) {
-        return { instructions: ["# (the project declares no dependencies)"] };
-      }
-      const step = pipInstall(context, args, { ...options, extraArgs });
-      return {
-        instructions: [run([`cd ${shellQuote(projectInStep)}`, step.command], {
-          mounts: [projectMount, ...step.mounts],
-          secrets: options.secretMounts,
-          env: step.env,
-        })],
-        context: files,
-      };
+    const step = (wholeProject: boolean) =>
+      project.lock
+        ? syncStep(project, options, context, wholeProject)
+        : pipStep(project, options, context, wholeProject);
+    // Dependencies first, in a step of their own: editing the project's code reuses it;
+    // then, in `install_project` mode, the project itself from its whole folder.
+    const steps = [
+      step(false),
+      ...(options.projectInstallMode === "install_project" ? [step(true)] : []),
+    ]
+      .filter((found) => found !== undefined);
+    if (steps.length === 0) {
+      return { instructions: ["# (the project declares no dependencies)"] };
     }
-
-    const dynamic = (table: unknown) => stringsOf(tableAt(table, "project").dynamic).length > 0;
-    const check = lockCheckFlag({
-      lock: project.lock.table ?? {},
-      indexUrl: options.indexUrl,
-      extraIndexUrls: options.extraIndexUrls,
-      extraArgs: options.extraArgs,
-      settings: [
-        project.table ?? {},
-        ...(project.workspace ? [project.workspace.table] : []),
-        ...[project.dir, project.workspace?.root ?? project.dir].flatMap((dir) => {
-          const table = readToml(context, join(dir, "uv.toml"));
-          return isTable(table) ? [table] : [];
-        }),
-      ],
-      // uv cannot check a lock against a workspace member it would have to build to know.
-      dynamicWithoutSources: (!whole && dynamic(project.table)) ||
-        [
-          ...project.members.map((member) => member.path),
-          ...(project.workspace && project.workspace.root !== project.dir
-            ? [project.workspace.root]
-            : []),
-        ].some((dir) =>
-          !layout.entries.some((entry) =>
-            entry.kind === "tree" && `${dir}/`.startsWith(`${entry.source}/`)
-          ) && dynamic(readToml(context, join(dir, "pyproject.toml")))
-        ),
-    });
-    const name = tableAt(project.table, "project")["name"];
-    const memberName = project.workspace && project.workspace.root !== project.dir &&
-        typeof name === "string"
-      ? name
-      : undefined;
-    const sync = [
-      `cd ${shellQuote(projectInStep)}`,
-      [
-        uvCommand(context),
-        "sync",
-        ...(check ? [check] : []),
-        // A member, named as uv's docs have it: `--package` picks a member from anywhere in
-        // the workspace (the step also runs in the member's folder).
-        ...(memberName ? ["--package", shellQuote(memberName)] : []),
-        // uv sync is exact by default: it would remove what earlier layers installed.
-        "--inexact",
-        "--no-editable",
-        ...(whole ? [] : ["--no-install-project"]),
-        // Without a cache mount, uv's cache would stay in the layer.
-        ...(context.config.cacheMounts ? [] : ["--no-cache"]),
-        ...indexArgs({ ...context, config: { ...context.config, installer: "uv" } }, options),
-      ].join(" "),
-    ];
     return {
-      instructions: [run(sync, {
-        mounts: [projectMount, ...installerCache(context, "uv"), ...uvMount(context)],
-        secrets: options.secretMounts,
-        env: {
-          UV_LINK_MODE: "copy",
-          UV_PYTHON_DOWNLOADS: "never",
-          UV_PROJECT_ENVIRONMENT: context.state.python?.venv ?? "/opt/venv",
-        },
-      })],
-      context: files,
+      instructions: steps.map((step) => step.instruction),
+      context: steps.flatMap((step) => step.files),
     };
   },
 }, { module: import.meta.url });
+
+/** One install step: its `RUN` instruction and the files it mounts. */
+interface Step {
+  readonly instruction: string;
+  readonly files: ContextEntry[];
+}
+
+/**
+ * The files of a step's layout in the build context, under `<contextDir>/<folder>`, and the
+ * mount that shows them to the step at {@link PROJECT_DIR}.
+ */
+function staged(layout: UvLayout, context: RenderContext, folder: string) {
+  const target = `${context.contextDir}/${folder}`;
+  return {
+    files: layout.entries.map((entry): ContextEntry => ({
+      kind: entry.kind,
+      source: entry.source,
+      target: `${target}${entry.at === "" ? "" : `/${entry.at}`}`,
+    })),
+    mount: { type: "bind" as const, source: target, target: PROJECT_DIR, readwrite: true },
+  };
+}
+
+/**
+ * Without a lock: `uv pip install` (or pip) of what pyproject.toml asks for, with the extras
+ * and groups `uv sync` would install (`wholeProject` false), or of the project alone, with
+ * `--no-deps`, since the step before installed its dependencies (`wholeProject` true).
+ * `undefined` when there is nothing to install.
+ */
+function pipStep(
+  project: UvProjectFiles,
+  options: Options,
+  context: RenderContext,
+  wholeProject: boolean,
+): Step | undefined {
+  const selection = selectionFor(project.table ?? {}, options.extraArgs);
+  const ids = secretIds(options);
+  const words = shellWords(options.extraArgs ?? "");
+  // The user's words stay as written unless selection options were taken out of them.
+  const extraArgs = selection.rest.length === words.length
+    ? options.extraArgs
+    : selection.rest.map((word) => shellQuoteExpanding(word, ids)).join(" ") || undefined;
+  const layout = layoutOf(project, wholeProject, context);
+  const projectInStep = inStep(layout, project.dir);
+  let args: readonly string[];
+  if (wholeProject) {
+    // `--only-group` installs no project (as `uv sync --only-group`).
+    if (!selection.project) return undefined;
+    const noDeps = selection.rest.includes("--no-deps") ? [] : ["--no-deps"];
+    args = [...noDeps, shellQuote(projectInStep)];
+  } else {
+    args = (context.config.installer === "uv" ? uvPipArgs : pipArgs)(
+      project,
+      selection,
+      projectInStep,
+      false,
+      (path) => inStep(layout, path),
+      ids,
+    ).args;
+    if (args.length === 0) return undefined;
+  }
+  const step = pipInstall(context, args, { ...options, extraArgs }, { checkedForPython: true });
+  const { files, mount } = staged(layout, context, wholeProject ? "source" : "project");
+  return {
+    instruction: run([...pythonCheck(context), `cd ${shellQuote(projectInStep)}`, step.command], {
+      mounts: [mount, ...step.mounts],
+      secrets: options.secretMounts,
+      env: step.env,
+    }),
+    files,
+  };
+}
+
+/**
+ * With a lock: `uv sync --inexact` into the image's environment, of the locked dependencies
+ * only (`--no-install-project`), or of the project from its whole folder (`wholeProject`),
+ * as uv's Docker guide has it (intermediate layers).
+ */
+function syncStep(
+  project: UvProjectFiles,
+  options: Options,
+  context: RenderContext,
+  wholeProject: boolean,
+): Step {
+  const lock = project.lock!;
+  const layout = layoutOf(project, wholeProject, context);
+  const dynamic = (table: unknown) => stringsOf(tableAt(table, "project").dynamic).length > 0;
+  const check = lockCheckFlag({
+    lock: lock.table ?? {},
+    indexUrl: options.indexUrl,
+    extraIndexUrls: options.extraIndexUrls,
+    extraArgs: options.extraArgs,
+    settings: [
+      project.table ?? {},
+      ...(project.workspace ? [project.workspace.table] : []),
+      ...[project.dir, project.workspace?.root ?? project.dir].flatMap((dir) => {
+        const table = readToml(context, join(dir, "uv.toml"));
+        return isTable(table) ? [table] : [];
+      }),
+    ],
+    // uv cannot check a lock against a workspace member it would have to build to know.
+    dynamicWithoutSources: (!wholeProject && dynamic(project.table)) ||
+      [
+        ...project.members.map((member) => member.path),
+        ...(project.workspace && project.workspace.root !== project.dir
+          ? [project.workspace.root]
+          : []),
+      ].some((dir) =>
+        !layout.entries.some((entry) =>
+          entry.kind === "tree" && `${dir}/`.startsWith(`${entry.source}/`)
+        ) && dynamic(readToml(context, join(dir, "pyproject.toml")))
+      ),
+  });
+  const name = tableAt(project.table, "project")["name"];
+  const memberName = project.workspace && project.workspace.root !== project.dir &&
+      typeof name === "string"
+    ? name
+    : undefined;
+  // The environment python3 uses (or the known venv): uv sync would make a venv of its own.
+  const target = targetEnvironment(context, "UV_PROJECT_ENVIRONMENT");
+  const sync = [
+    ...target.commands,
+    `cd ${shellQuote(inStep(layout, project.dir))}`,
+    [
+      uvCommand(context),
+      "sync",
+      ...(check ? [check] : []),
+      // A member, named as uv's docs have it: `--package` picks a member from anywhere in
+      // the workspace (the step also runs in the member's folder).
+      ...(memberName ? ["--package", shellQuote(memberName)] : []),
+      // uv sync is exact by default: it would remove what earlier layers installed.
+      "--inexact",
+      "--no-editable",
+      ...(wholeProject ? [] : ["--no-install-project"]),
+      // Without a cache mount, uv's cache would stay in the layer.
+      ...(context.config.cacheMounts ? [] : ["--no-cache"]),
+      ...indexArgs({ ...context, config: { ...context.config, installer: "uv" } }, options),
+    ].join(" "),
+  ];
+  const { files, mount } = staged(layout, context, wholeProject ? "source" : "project");
+  return {
+    instruction: run(sync, {
+      mounts: [mount, ...installerCache(context, "uv"), ...uvMount(context)],
+      secrets: options.secretMounts,
+      env: { UV_LINK_MODE: "copy", UV_PYTHON_DOWNLOADS: "never", ...target.env },
+    }),
+    files,
+  };
+}
 
 /**
  * The lock in use (the one the spec names, else `uv.lock` at the workspace root or beside

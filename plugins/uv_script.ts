@@ -23,6 +23,7 @@ import {
 } from "../contract.ts";
 import { pythonAllows } from "./shared/pep440.ts";
 import {
+  environmentIdentity,
   indexProblems,
   type IndexSettings,
   installerIdentity,
@@ -274,6 +275,7 @@ export const uvScript = definePlugin<Options>({
       // Only scripts with settings of their own have them in the identity.
       ...(parsed?.uv ? { settings: settingsIdentity(options, parsed.uv, context) } : {}),
       ...installerIdentity(context),
+      ...environmentIdentity(context),
     };
   },
   render(options, context) {

@@ -51,7 +51,7 @@ Deno.test("pip plugin index options with the pip installer use --pre", async (t)
   await t.assertSnapshot(golden, asText);
 });
 
-Deno.test("pip plugin on a base without a Python environment mounts uv and targets python3", async (t) => {
+Deno.test("pip plugin on a base without a Python environment mounts uv and targets python3, externally managed or not (uv docs: `--python` installs into that interpreter's environment; `--break-system-packages` lets uv modify an EXTERNALLY-MANAGED one)", async (t) => {
   const golden = await renderGolden(images.pipOnPlainBase, uv);
   assert.match(
     golden,
@@ -64,9 +64,11 @@ Deno.test("pip plugin on a base without a Python environment mounts uv and targe
   await t.assertSnapshot(golden, asText);
 });
 
-Deno.test("pip plugin on a base without a Python environment uses its python3 with pip", async (t) => {
+Deno.test("pip plugin on a base without a Python environment uses its python3 with pip, let into an externally managed Python (pip 23.0.1+: PIP_BREAK_SYSTEM_PACKAGES)", async (t) => {
   const golden = await renderGolden(images.pipOnPlainBase, pip);
   assert.match(golden, /python3 -m pip install --disable-pip-version-check requests/);
+  assert.match(golden, /export PIP_BREAK_SYSTEM_PACKAGES=1 \\\n/);
+  assert.doesNotMatch(golden, /--break-system-packages/, "older pips fail on the flag");
   await t.assertSnapshot(golden, asText);
 });
 

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { Image } from "imgtool";
 import * as images from "./fixtures/project/images.ts";
-import { asText, fixtureConfig, FIXTURES, renderGolden } from "./helpers.ts";
+import { asText, dockerfileOf, fixtureConfig, FIXTURES, renderGolden } from "./helpers.ts";
+import { NEEDS_PYTHON } from "../plugins/shared/python.ts";
 
 const uv = fixtureConfig();
 const pip = fixtureConfig({}, { "python.installer": "pip" });
@@ -98,4 +100,51 @@ Deno.test("poetry_project plugin mounts one cache per step at most (buildah 1.28
       }
     }
   }
+});
+
+Deno.test("poetry_project plugin on a base whose Python environment imgtool does not know installs into python3's environment (Poetry: with virtualenvs.create off it installs into the environment VIRTUAL_ENV names, else into the one its own interpreter was made from), pip let in (PEP 668), after the check for python3", async () => {
+  const base = Image.fromBase("debian:bookworm");
+  for (const config of [uv, pip]) {
+    const dockerfile = await dockerfileOf(
+      base.withPoetryProject(join(FIXTURES, "project/poetryproj/pyproject.toml"), {
+        projectInstallMode: "install_project",
+      }),
+      config,
+    );
+    const runs = dockerfile.split(/\n(?=RUN )/).filter((text) => text.startsWith("RUN "));
+    // Poetry's own install, the dependencies, the project.
+    assert.equal(runs.length, 3, dockerfile);
+    for (const step of runs) {
+      // Before the check: the step's mounts and the variables it exports, nothing else.
+      const before = step.slice(0, step.indexOf(NEEDS_PYTHON)).split("\n");
+      assert.ok(
+        step.includes(NEEDS_PYTHON) &&
+          before.every((line) =>
+            /^(?:RUN )?\s*(?:--mount=\S+|(?:&& )?export [A-Z_]+=\S+) \\$|^\s*(?:&& )?$/.test(line)
+          ),
+        `no python3 check first:\n${step}`,
+      );
+    }
+    const [, dependencies, project] = runs;
+    const target = `VIRTUAL_ENV="$(python3 -c 'import sys; print(sys.prefix)')" && ` +
+      "export VIRTUAL_ENV";
+    assert.ok(
+      dependencies.indexOf(target) > dependencies.indexOf(NEEDS_PYTHON) &&
+        dependencies.indexOf(target) < dependencies.indexOf(" install --no-root"),
+      dependencies,
+    );
+    assert.match(dependencies, /export PIP_BREAK_SYSTEM_PACKAGES=1 \\\n/);
+    assert.match(
+      project,
+      config === pip
+        ? /export PIP_BREAK_SYSTEM_PACKAGES=1 \\\n/
+        : /uv pip install --python "\$\(command -v python3\)" --break-system-packages /,
+    );
+    assert.doesNotMatch(dockerfile, /\/opt\/venv/);
+  }
+  // Over the recipe, whose venv the image's VIRTUAL_ENV already names, nothing is added.
+  const recipe = await renderGolden(images.poetryInstall, pip);
+  const layer = recipe.slice(recipe.indexOf("withPoetryProject at"));
+  assert.ok(layer.length < recipe.length);
+  assert.doesNotMatch(layer, /VIRTUAL_ENV=|PIP_BREAK_SYSTEM_PACKAGES|command -v python3 >/);
 });

@@ -28,7 +28,9 @@ async function render(image: Image, project: string, config: Config): Promise<Re
     context: rendered.context.flatMap((entry) =>
       entry.kind === "text" ? [] : [
         `${
-          entry.target.replace(/^\.imgtool\/01-uv_project\/project\/?/, "") || "."
+          entry.target.replace(/^\.imgtool\/01-uv_project\/project\/?/, "")
+            // The project's own step (install_project), after the dependencies' step.
+            .replace(/^\.imgtool\/01-uv_project\/source\/?/, "project step: ") || "."
         } <- ${entry.kind} ${entry.source === root ? "." : entry.source.slice(root.length + 1)}`,
       ]
     ),
@@ -135,21 +137,22 @@ Deno.test("corpus langgraph: every sibling library its sources name reaches the 
       "langgraph/libs",
       uv,
     );
-    const trees = context.filter((line) => line.includes("<- tree")).map((line) =>
-      line.split(" <- ")[0]
-    );
+    const trees = (step: "dependencies" | "project") =>
+      context.filter((line) =>
+        line.includes("<- tree") && line.startsWith("project step: ") === (step === "project")
+      ).map((line) => line.split(" <- ")[0].replace(/^project step: /, ""));
+    assert.deepEqual(trees("dependencies"), siblings, mode);
     assert.deepEqual(
-      trees,
-      [...siblings, ...(mode === "install_project" ? ["langgraph"] : [])].sort(),
+      trees("project"),
+      mode === "install_project" ? [...siblings, "langgraph"].sort() : [],
       mode,
     );
     // checkpoint-conformance is only in a sibling's own test group: uv does not install it.
     assert.ok(!context.some((line) => line.includes("checkpoint-conformance")), mode);
     assert.match(step, /&& cd \/tmp\/imgtool-uv-project\/langgraph \\\n/);
-    if (mode === "dependencies_only") {
-      assert.ok(context.includes("langgraph/pyproject.toml <- file langgraph/pyproject.toml"));
-      assert.ok(context.includes("langgraph/uv.lock <- file langgraph/uv.lock"));
-    }
+    // The dependencies' step, in both modes, sees the project's pyproject and lock only.
+    assert.ok(context.includes("langgraph/pyproject.toml <- file langgraph/pyproject.toml"));
+    assert.ok(context.includes("langgraph/uv.lock <- file langgraph/uv.lock"));
   }
 });
 

@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type Config, type Diagnostic, Image, planImage, validateImages } from "imgtool";
+import {
+  type Config,
+  type Diagnostic,
+  Image,
+  planImage,
+  renderImage,
+  validateImages,
+} from "imgtool";
+import { writeContext } from "../src/context.ts";
 import * as images from "./fixtures/project/images.ts";
 import {
   asText,
@@ -24,6 +32,13 @@ const noCache = fixtureConfig({}, { "cache.mounts": "false" });
 /** The uv project step of a Dockerfile: the last instruction. */
 function step(dockerfile: string): string {
   return dockerfile.slice(dockerfile.lastIndexOf("\nRUN ") + 1);
+}
+
+/** The RUN instructions that mount the context folder of layer `layer` (`01-uv_project`). */
+function runsOf(dockerfile: string, layer: string): string[] {
+  return dockerfile.split("\n\n").flatMap((block) => block.split(/\n(?=RUN )/))
+    .filter((text) => text.startsWith("RUN ") && text.includes(`source=.imgtool/${layer}/`))
+    .map((text) => text.trimEnd());
 }
 
 let specs = 0;
@@ -69,14 +84,26 @@ Deno.test("uv_project plugin with a lock installs only the locked dependencies b
   await t.assertSnapshot(golden, asText);
 });
 
-Deno.test("uv_project plugin with a lock in install_project mode installs the whole project", async (t) => {
+Deno.test("uv_project plugin with a lock in install_project mode syncs the dependencies, then the whole project (uv docs, Docker guide: `uv sync --no-install-project` with only pyproject.toml and uv.lock as an intermediate layer, then `uv sync` with the project's files)", async (t) => {
   const golden = await renderGolden(images.uvProjectLockedInstall, uv);
+  const [dependencies, project] = runsOf(golden, "01-uv_project");
   // The fixture's lock holds no registry package: the index given contradicts nothing.
+  const index = "--index-url https://pypi.example/simple --prerelease=allow";
+  assert.match(
+    dependencies,
+    new RegExp(`&& uv sync --locked --inexact --no-editable --no-install-project ${index}$`),
+  );
+  assert.match(dependencies, /source=\.imgtool\/01-uv_project\/project,target=/);
+  assert.match(project, new RegExp(`&& uv sync --locked --inexact --no-editable ${index}$`));
+  assert.match(project, /source=\.imgtool\/01-uv_project\/source,target=/);
+  // The dependencies' step sees the two files; only the project's step sees the folder.
   assert.match(
     golden,
-    /&& uv sync --locked --inexact --no-editable --index-url https:\/\/pypi.example\/simple --prerelease=allow\n/,
+    /\.imgtool\/01-uv_project\/project\/pyproject.toml <- file uvproj\/pyproject.toml/,
   );
-  assert.match(golden, /\.imgtool\/01-uv_project\/project <- tree uvproj/);
+  assert.match(golden, /\.imgtool\/01-uv_project\/project\/uv.lock <- file uvproj\/uv.lock/);
+  assert.match(golden, /\.imgtool\/01-uv_project\/source <- tree uvproj\n/);
+  assert.equal(golden.match(/<- tree/g)?.length, 1);
   await t.assertSnapshot(golden, asText);
 });
 
@@ -90,13 +117,42 @@ Deno.test("uv_project plugin without a lock lets uv resolve pyproject.toml", asy
   await t.assertSnapshot(golden, asText);
 });
 
-Deno.test("uv_project plugin without a lock in install_project mode installs the project folder", async (t) => {
+Deno.test("uv_project plugin without a lock in install_project mode installs the dependencies, then the project alone (uv docs: `uv pip install -r pyproject.toml` installs the requirements the project declares; `--no-deps` installs only the packages listed, without their dependencies)", async (t) => {
   const golden = await renderGolden(images.uvProjectNoLockInstall, uv);
-  assert.match(
-    golden,
-    / --extra-index-url https:\/\/mirror.example\/simple -r \/tmp\/imgtool-uv-project\/pyproject.toml \/tmp\/imgtool-uv-project\n/,
+  const [dependencies, project] = runsOf(golden, "01-uv_project");
+  const install = "uv pip install --python /opt/venv/bin/python " +
+    "--extra-index-url https://mirror.example/simple";
+  assert.ok(
+    dependencies.endsWith(`${install} -r /tmp/imgtool-uv-project/pyproject.toml`),
+    dependencies,
   );
+  assert.match(dependencies, /source=\.imgtool\/01-uv_project\/project,target=/);
+  assert.ok(project.endsWith(`${install} --no-deps /tmp/imgtool-uv-project`), project);
+  assert.match(project, /source=\.imgtool\/01-uv_project\/source,target=/);
+  assert.match(golden, /\.imgtool\/01-uv_project\/source <- tree uvproj_nolock\n/);
+  assert.equal(golden.match(/<- tree/g)?.length, 1);
   await t.assertSnapshot(golden, asText);
+});
+
+Deno.test("uv_project plugin without a lock in install_project mode gives pip the dependencies, then the project folder with --no-deps", async () => {
+  const [dependencies, project] = runsOf(
+    await dockerfileOf(images.uvProjectNoLockInstall, pip),
+    "01-uv_project",
+  );
+  assert.ok(
+    dependencies.endsWith(
+      "-m pip install --disable-pip-version-check --extra-index-url " +
+        "https://mirror.example/simple 'httpx>=0.27' rich",
+    ),
+    dependencies,
+  );
+  assert.ok(
+    project.endsWith(
+      "-m pip install --disable-pip-version-check --extra-index-url " +
+        "https://mirror.example/simple --no-deps /tmp/imgtool-uv-project",
+    ),
+    project,
+  );
 });
 
 Deno.test("uv_project plugin without a lock gives pip the dependencies, not pyproject.toml", async (t) => {
@@ -138,6 +194,94 @@ Deno.test("uv_project plugin without a lock and without dependencies installs no
     assert.match(dockerfile, /# \(the project declares no dependencies\)\n/);
     assert.doesNotMatch(dockerfile, /pip install --disable-pip-version-check\s*\n/);
   });
+});
+
+/** Every file under `dir`, by path relative to it, with its bytes as text. */
+async function filesUnder(dir: string): Promise<Record<string, string>> {
+  const found: Record<string, string> = {};
+  const walk = async (folder: string, prefix: string): Promise<void> => {
+    for await (const entry of Deno.readDir(folder)) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory) await walk(path, `${prefix}${entry.name}/`);
+      else found[`${prefix}${entry.name}`] = await Deno.readTextFile(path);
+    }
+  };
+  await walk(dir, "");
+  return found;
+}
+
+for (
+  const [what, lock, config] of [
+    ["with a lock", true, uv],
+    ["without a lock, with uv", false, uv],
+    ["without a lock, with pip", false, pip],
+  ] as const
+) {
+  Deno.test(`install_project ${what}: editing a source file leaves the dependencies' step and every file it mounts as they were, so the builder reuses that layer`, async () => {
+    await withTempDir(async (dir) => {
+      await writeTree(dir, {
+        "pyproject.toml": PYPROJECT.replace(
+          "[dependency-groups]",
+          "[build-system]\n" +
+            'requires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n[dependency-groups]',
+        ),
+        ...(lock ? { "uv.lock": lockAgainst("https://pypi.org/simple") } : {}),
+        "src/app/__init__.py": "VERSION = 1\n",
+      });
+      const image = await specImage(
+        dir,
+        '.withUvProject("./pyproject.toml", { projectInstallMode: "install_project" })',
+      );
+      // The Dockerfile and the context as the builder gets them.
+      const staged = async (out: string) => {
+        const plan = planImage(image, "default", config);
+        const rendered = await renderImage(plan);
+        await writeContext(rendered, out, plan.ignore);
+        return runsOf(rendered.dockerfile, "01-uv_project");
+      };
+      const [before, after] = [join(dir, "out1"), join(dir, "out2")];
+      const [dependencies, project] = await staged(before);
+      await Deno.writeTextFile(join(dir, "src/app/__init__.py"), "VERSION = 2\n");
+      const [dependenciesAfter, projectAfter] = await staged(after);
+      assert.equal(dependenciesAfter, dependencies);
+      const mounted = /source=(\.imgtool\/01-uv_project\/[a-z]+),target=/;
+      const folder = mounted.exec(dependencies)![1];
+      assert.deepEqual(
+        await filesUnder(join(after, folder)),
+        await filesUnder(join(before, folder)),
+      );
+      assert.ok(
+        !Object.keys(await filesUnder(join(before, folder))).some((f) => f.endsWith(".py")),
+      );
+      // The project's own step sees the edit: it is the one that runs again.
+      assert.equal(projectAfter, project);
+      const source = mounted.exec(project)![1];
+      assert.notEqual(source, folder);
+      assert.equal(
+        (await filesUnder(join(after, source)))["src/app/__init__.py"],
+        "VERSION = 2\n",
+      );
+    });
+  });
+}
+
+Deno.test("on a base whose Python environment imgtool does not know, uv sync installs into python3's environment, not a venv of its own (uv docs: set UV_PROJECT_ENVIRONMENT to the prefix of the Python installation to target the system environment; `--inexact` keeps what earlier layers installed)", async () => {
+  const image = Image.fromBase("debian:bookworm").withPipPackages("rich").withUvProject(
+    join(import.meta.dirname!, "fixtures/project/uvproj/pyproject.toml"),
+    { projectInstallMode: "install_project" },
+  );
+  const steps = runsOf(await dockerfileOf(image, uv), "02-uv_project");
+  assert.equal(steps.length, 2);
+  for (const sync of steps) {
+    assert.doesNotMatch(sync, /\/opt\/venv/);
+    const order = [
+      "{ command -v python3 >/dev/null",
+      `UV_PROJECT_ENVIRONMENT="$(python3 -c 'import sys; print(sys.prefix)')" && ` +
+      "export UV_PROJECT_ENVIRONMENT",
+      " sync --locked --inexact ",
+    ].map((mark) => sync.indexOf(mark));
+    assert.ok(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1])), sync);
+  }
 });
 
 Deno.test("uv sync keeps what earlier layers installed (uv docs: `uv sync` is exact by default and removes packages not in the lock; `--inexact` keeps them)", async () => {

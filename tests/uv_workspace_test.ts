@@ -39,12 +39,22 @@ async function problemsOf(image: Image, config: Config = uv): Promise<Diagnostic
   return await validateImages([planImage(image, "default", config)], { secretValues: false });
 }
 
-/** What the uv project layer puts in the context, as `target <- kind source` (relative). */
-async function contextOf(image: Image, dir: string, config: Config = uv): Promise<string[]> {
+/**
+ * What the uv project layer puts in the context for one of its steps, as
+ * `target <- kind source` (relative): the dependencies' step (`project`) or, in
+ * `install_project` mode, the project's own (`source`).
+ */
+async function contextOf(
+  image: Image,
+  dir: string,
+  config: Config = uv,
+  step: "project" | "source" = "project",
+): Promise<string[]> {
   const rendered = await renderImage(planImage(image, "default", config));
+  const folder = new RegExp(`^\\.imgtool\\/\\d+-uv_project\\/${step}(?:\\/|$)`);
   return rendered.context.flatMap((entry) =>
-    entry.kind === "text" ? [] : [
-      `${entry.target.replace(/^\.imgtool\/\d+-uv_project\/project\/?/, "")} <- ${entry.kind} ${
+    entry.kind === "text" || !folder.test(entry.target) ? [] : [
+      `${entry.target.replace(folder, "")} <- ${entry.kind} ${
         entry.source === dir ? "." : entry.source.slice(dir.length + 1)
       }`,
     ]
@@ -112,24 +122,40 @@ Deno.test("a workspace member's step gets the workspace root, every member's pyp
   });
 });
 
-Deno.test("a workspace member in install_project mode adds its own folder; without a lock the members still reach the step", async () => {
+Deno.test("a workspace member in install_project mode adds its own folder to the project's step; without a lock the members still reach the dependencies' step", async () => {
   await withTempDir(async (dir) => {
     await writeTree(dir, WORKSPACE);
     const whole = await specImage(
       dir,
       '.withUvProject("./apps/api/pyproject.toml", { projectInstallMode: "install_project" })',
     );
-    assert.deepEqual(await contextOf(whole, dir), [
-      "apps/api <- tree apps/api",
+    const members = [
       "libs/shared <- tree libs/shared",
       "libs/testing <- tree libs/testing",
+    ];
+    const workspace = [
       "pyproject.toml <- file pyproject.toml",
       "apps/web/pyproject.toml <- file apps/web/pyproject.toml",
+    ];
+    assert.deepEqual(await contextOf(whole, dir), [
+      ...members,
+      "apps/api/pyproject.toml <- file apps/api/pyproject.toml",
+      ...workspace,
+    ]);
+    assert.deepEqual(await contextOf(whole, dir, uv, "source"), [
+      "apps/api <- tree apps/api",
+      ...members,
+      ...workspace,
     ]);
     // uv's pip interface applies the workspace sources itself (it finds the root above).
+    const { dockerfile } = await renderImage(planImage(whole, "default", uv));
+    assert.match(
+      dockerfile,
+      / uv pip install --python \/opt\/venv\/bin\/python --group dev -r \/tmp\/imgtool-uv-project\/apps\/api\/pyproject.toml\n/,
+    );
     assert.match(
       await stepOf(whole),
-      / uv pip install --python \/opt\/venv\/bin\/python --group dev -r \/tmp\/imgtool-uv-project\/apps\/api\/pyproject.toml \/tmp\/imgtool-uv-project\/apps\/api\n/,
+      / uv pip install --python \/opt\/venv\/bin\/python --no-deps \/tmp\/imgtool-uv-project\/apps\/api\n/,
     );
     // pip knows no sources: it gets the members as file URLs, in the step's layout.
     const withPip = await stepOf(
@@ -184,17 +210,18 @@ Deno.test("path sources reach the step in both modes, with their own path source
         dir,
         `.withUvProject("./app/pyproject.toml", { projectInstallMode: "${mode}" })`,
       );
-      const context = await contextOf(image, dir);
-      const expected = [
-        ...(mode === "install_project" ? ["app <- tree app"] : []),
+      const locals = [
         "libs/core <- tree libs/core",
         "libs/util <- tree libs/util",
         "tools/devtools <- tree tools/devtools",
-        ...(mode === "install_project" ? [] : ["app/pyproject.toml <- file app/pyproject.toml"]),
       ];
-      assert.deepEqual(context, expected, mode);
+      // The dependencies' step, in both modes; the project's own, in install_project mode.
+      const context = await contextOf(image, dir);
+      assert.deepEqual(context, [...locals, "app/pyproject.toml <- file app/pyproject.toml"], mode);
+      const project = await contextOf(image, dir, uv, "source");
+      assert.deepEqual(project, mode === "install_project" ? ["app <- tree app", ...locals] : []);
       // A source for no requirement, and a library's own dev group, are not installed.
-      assert.ok(!context.some((line) => /unused|core-tests/.test(line)), mode);
+      assert.ok(![...context, ...project].some((line) => /unused|core-tests/.test(line)), mode);
       assert.match(await stepOf(image), /&& cd \/tmp\/imgtool-uv-project\/app \\\n/);
     }
   });

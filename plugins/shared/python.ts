@@ -101,13 +101,123 @@ export const NEEDS_PYTHON: string = `{ command -v python3 >/dev/null 2>&1 || { p
 } >&2; exit 1; }; }`;
 
 /**
+ * The commands a step that uses the image's `python3` runs first: {@link NEEDS_PYTHON} when
+ * imgtool knows no Python environment of the image, else none.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { NEEDS_PYTHON, pythonCheck } from "./python.ts";
+ * const on = (image: Image) => planImage(image.withPipPackages("rich"), "x", defaultConfig()).layers[1].context;
+ * console.log(pythonCheck(on(Image.fromBase("debian:bookworm")))[0] === NEEDS_PYTHON); // true
+ * console.log(pythonCheck(on(Image.fromDebianBase()))); // []
+ * ```
+ */
+export function pythonCheck(context: PluginContext): string[] {
+  return context.state.python ? [] : [NEEDS_PYTHON];
+}
+
+/**
+ * Whether imgtool knows the virtual environment the image's layers install into (the Debian
+ * base recipe's `/opt/venv`). When it does not, steps install into the environment of the
+ * image's `python3` (a venv's, when one is first on `PATH`), which may be the system's:
+ * Debian's is marked externally managed (PEP 668), and installing into it must be allowed.
+ */
+function knowsVenv(context: PluginContext): boolean {
+  return context.state.python?.venv !== undefined;
+}
+
+/** The interpreter whose environment a step installs into, as a shell word. */
+function interpreter(context: PluginContext): string {
+  return context.state.python ? shellQuote(context.state.python.python) : "python3";
+}
+
+/**
+ * The environment variables that let pip install into an environment imgtool knows no venv
+ * of: `PIP_BREAK_SYSTEM_PACKAGES` (pip 23.0.1 and later honour it; older pips, which know
+ * no PEP 668, ignore it, where the `--break-system-packages` flag would fail them).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { pipEnvironment } from "./python.ts";
+ * const plan = planImage(Image.fromBase("debian:bookworm").withPipPackages("rich"), "x", defaultConfig());
+ * console.log(pipEnvironment(plan.layers[1].context)); // { PIP_BREAK_SYSTEM_PACKAGES: "1" }
+ * ```
+ */
+export function pipEnvironment(context: PluginContext): Record<string, string> {
+  return knowsVenv(context) ? {} : { PIP_BREAK_SYSTEM_PACKAGES: "1" };
+}
+
+/** How a step names the environment it installs into, in a variable of a tool's. */
+export interface TargetEnvironment {
+  /** Commands to run first: the check for python3, then the variable set and exported. */
+  readonly commands: readonly string[];
+  /** The variable, when its value is known when rendering (a known venv). */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * Set `variable` (`UV_PROJECT_ENVIRONMENT`, Poetry's `VIRTUAL_ENV`) to the environment the
+ * image's layers install into: the known venv, else the prefix of the image's interpreter
+ * (`sys.prefix`: a venv's folder, or the Python installation's prefix such as `/usr`),
+ * computed in the step, after the check that the image has a `python3`.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { NEEDS_PYTHON, targetEnvironment } from "./python.ts";
+ * const on = (image: Image) => planImage(image, "x", defaultConfig()).layers[1].context;
+ * const recipe = on(Image.fromDebianBase().withPipPackages("rich"));
+ * console.log(targetEnvironment(recipe, "VIRTUAL_ENV").env); // { VIRTUAL_ENV: "/opt/venv" }
+ * const plain = on(Image.fromBase("debian:bookworm").withPipPackages("rich"));
+ * const [check, set] = targetEnvironment(plain, "VIRTUAL_ENV").commands;
+ * console.log(check === NEEDS_PYTHON, set.split(" && ")[0]); // true VIRTUAL_ENV="$(python3 -c 'import sys; print(sys.prefix)')"
+ * ```
+ */
+export function targetEnvironment(context: PluginContext, variable: string): TargetEnvironment {
+  const venv = context.state.python?.venv;
+  if (venv !== undefined) return { commands: [], env: { [variable]: venv } };
+  return {
+    commands: [
+      ...pythonCheck(context),
+      // An assignment alone fails when its command substitution does; `export` would not.
+      `${variable}="$(${interpreter(context)} -c 'import sys; print(sys.prefix)')" && ` +
+      `export ${variable}`,
+    ],
+    env: {},
+  };
+}
+
+/**
+ * The target environment's part of a layer's identity: nothing over a known venv (the tags
+ * of the Debian base recipe stay), else which interpreter's environment the steps install
+ * into, so that steps rendered for it never share a tag with the older recipe for it.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { environmentIdentity } from "./python.ts";
+ * const plan = planImage(Image.fromBase("debian:bookworm").withPipPackages("rich"), "x", defaultConfig());
+ * console.log(environmentIdentity(plan.layers[1].context).pythonEnvironment); // sys.prefix of python3
+ * ```
+ */
+export function environmentIdentity(context: PluginContext): { pythonEnvironment?: string } {
+  if (knowsVenv(context)) return {};
+  return { pythonEnvironment: `sys.prefix of ${context.state.python?.python ?? "python3"}` };
+}
+
+/**
  * `pip install` (or `uv pip install`) of `args` into the image's Python environment,
- * with the index options. `args` are already shell words.
+ * with the index options. `args` are already shell words. Without a known venv, that is the
+ * environment of the image's `python3`, even when it is the system's, checked for first
+ * unless `step.checkedForPython` says an earlier command of the step did.
  */
 export function pipInstall(
   context: PluginContext,
   args: readonly string[],
   index: IndexSettings,
+  step: { readonly checkedForPython?: boolean } = {},
 ): InstallStep {
   const python = context.state.python;
   const options = indexArgs(context, index);
@@ -116,12 +226,14 @@ export function pipInstall(
     : [context.config.installer === "uv" ? "--no-cache" : "--no-cache-dir"];
   // Without a known environment the step uses the image's python3: say so plainly when the
   // base has none, rather than fail on `--python ""` or `python3: not found`.
-  const guard = python ? [] : [NEEDS_PYTHON];
+  const guard = step.checkedForPython ? [] : pythonCheck(context);
   if (context.config.installer === "uv") {
     // Without a known environment: the image's python3 (a venv's, if it is on PATH).
-    const target = python
-      ? ["--python", shellQuote(python.python)]
-      : ["--python", '"$(command -v python3)"', "--break-system-packages"];
+    const target = [
+      "--python",
+      python ? shellQuote(python.python) : '"$(command -v python3)"',
+      ...(knowsVenv(context) ? [] : ["--break-system-packages"]),
+    ];
     const install = [uvCommand(context), "pip", "install", ...target, ...noCache, ...options]
       .concat(args).join(" ");
     return {
@@ -130,9 +242,8 @@ export function pipInstall(
       env: { UV_LINK_MODE: "copy", UV_PYTHON_DOWNLOADS: "never" },
     };
   }
-  const interpreter = python ? shellQuote(python.python) : "python3";
   const install = [
-    interpreter,
+    interpreter(context),
     "-m",
     "pip",
     "install",
@@ -144,7 +255,7 @@ export function pipInstall(
   return {
     command: [...guard, install].join(" && "),
     mounts: installerCache(context),
-    env: {},
+    env: pipEnvironment(context),
   };
 }
 
