@@ -49,6 +49,10 @@ export async function main(args: readonly string[]): Promise<number> {
         const { validateCommand } = await import("./src/commands/validate.ts");
         return await validateCommand(command.spec, command.flags);
       }
+      case "status": {
+        const { statusCommand } = await import("./src/commands/status.ts");
+        return await statusCommand(command.spec, command.flags);
+      }
       case "init": {
         const { initCommand } = await import("./src/commands/init.ts");
         return await initCommand(command.dir, command.flags);

@@ -102,6 +102,11 @@ export interface Config {
   readonly allowedPaths: readonly string[];
   /** Seconds one registry request may take (each retry again); default 30. */
   readonly registryTimeout: number;
+  /**
+   * Extra tags `build --push` points at each image once its content tag is in the registry
+   * (`latest`, `stable`); `build --tag` replaces them. Absent unless set.
+   */
+  readonly tags?: readonly string[];
   /** Each plugin's own table, `[plugins.<name>]`. */
   readonly plugins: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
@@ -153,7 +158,8 @@ export interface Setting {
     | "table"
     | "installer"
     | "seconds"
-    | "image";
+    | "image"
+    | "tags";
   /** Put a checked value into the configuration; `base` resolves relative paths. */
   readonly apply: (config: Parsed, value: unknown, base: string) => void;
 }
@@ -201,6 +207,12 @@ export const SETTINGS: readonly Setting[] = [
     describe: "seconds a registry request may take before it is retried (default 30)",
     type: "seconds",
     apply: (c, v) => c.registryTimeout = v as number,
+  },
+  {
+    key: "tags",
+    describe: "extra tags build --push points at each image (latest, ...); --tag replaces them",
+    type: "tags",
+    apply: (c, v) => c.tags = v as string[],
   },
   {
     key: "insecure-registries",
@@ -752,6 +764,11 @@ function fromToml(setting: Setting, value: unknown, where: string): unknown {
     case "image":
       if (typeof value !== "string") throw bad("an image reference (a string)");
       return parseImage(value, where);
+    case "tags":
+      if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+        throw bad(`a list of tags, such as ["latest"]`);
+      }
+      return parseTags(value, where);
   }
 }
 
@@ -813,7 +830,40 @@ function fromText(setting: Setting, raw: string, where: string): unknown {
       return parseSeconds(raw, where);
     case "image":
       return parseImage(raw, where);
+    case "tags":
+      return parseTags(raw.split(",").map((item) => item.trim()).filter(Boolean), where);
   }
+}
+
+// The OCI distribution spec's tag grammar.
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Check extra tag names (`build --tag`, the `tags` setting) against the OCI distribution
+ * spec's grammar, `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`; returns them without repeats. `where`
+ * names where they came from in the error.
+ *
+ * @example
+ * ```ts
+ * import { parseTags } from "./config.ts";
+ * console.log(parseTags(["latest", "v1.2", "latest"], "--tag")); // [ "latest", "v1.2" ]
+ * try {
+ *   parseTags(["-rc"], "--tag");
+ * } catch (error) {
+ *   console.log((error as Error).message); // --tag: "-rc" is not a valid tag
+ * }
+ * ```
+ */
+export function parseTags(values: readonly string[], where: string): string[] {
+  for (const tag of values) {
+    if (!TAG.test(tag)) {
+      throw new UsageError(`${where}: ${JSON.stringify(tag)} is not a valid tag`, {
+        hint: 'a tag is letters, digits, "_", "." and "-", at most 128 characters, not ' +
+          'starting with "." or "-" (e.g. latest, v1.2.0, release_3)',
+      });
+    }
+  }
+  return [...new Set(values)];
 }
 
 const PLATFORMS: readonly Platform[] = ["linux/amd64", "linux/arm64"];

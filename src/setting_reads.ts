@@ -42,6 +42,7 @@ export const BUILD_ONLY_CONFIG: ReadonlySet<string> = new Set([
   "network",
   "insecureRegistries",
   "registryTimeout",
+  "tags",
 ]);
 
 /**

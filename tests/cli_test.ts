@@ -448,3 +448,27 @@ Deno.test("build stops with exit 2 on validation errors and on --push without a 
     assert.equal(base.code, 2);
   });
 });
+
+Deno.test("status --help teaches it as a deploy gate: its flags, its exit status, examples", async () => {
+  await withTempDir(async (dir) => {
+    const [help, status, build] = await Promise.all([
+      imgtool(["--help"], { cwd: dir }),
+      imgtool(["status", "--help"], { cwd: dir }),
+      imgtool(["build", "--help"], { cwd: dir }),
+    ]);
+    assert.match(help.stdout, /^ {2}status {6}say whether each image is in the registry/m);
+    assert.match(help.stdout, /^ {2}tags {17}IMGTOOL_TAGS {16}/m, "the setting is listed");
+    assert.equal(status.code, 0);
+    assert.match(status.stdout, /^imgtool status \[SPEC\] \[flags\]\n/);
+    assert.match(status.stdout, /deploy gate/);
+    const flags = status.stdout.split("Flags:\n")[1].split("\n\n")[0];
+    for (const flag of ["--image NAME", "--platform P", "--registry REG", "--json"]) {
+      assert.ok(flags.includes(flag), `status --help lists ${flag}`);
+    }
+    assert.doesNotMatch(flags, /--push|--force|--tag|--builder/, "only its own flags");
+    assert.match(status.stdout, /Exit status: 0 when everything exists; 1 when something is/);
+    assert.match(status.stdout, /imgtool status spec.ts --json/);
+    assert.equal(build.code, 0);
+    assert.match(build.stdout, /--tag NAME +also point NAME at the pushed image \(needs --push\)/);
+  });
+});

@@ -360,6 +360,7 @@ const VALID_TEXT: Record<(typeof SETTINGS)[number]["type"], string> = {
   installer: "pip",
   seconds: "30",
   image: "registry.internal/python:{major}.{minor}",
+  tags: "latest,v1",
 };
 
 function hex(char: string): string {

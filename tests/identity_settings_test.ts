@@ -150,6 +150,7 @@ const BUILD_SETTINGS: [string, Config][] = [
   ["docker client and host", { ...BASE, dockerClient: "podman", dockerHost: "tcp://b:2376" }],
   ["secrets", { ...BASE, secretsDir: "/run/secrets", secretFiles: { TOKEN: "/tmp/t" } }],
   ["allowed-paths", { ...BASE, allowedPaths: ["/opt/shared"] }],
+  ["tags", { ...BASE, tags: ["latest"] }],
 ];
 
 for (const [setting, changed] of BUILD_SETTINGS) {

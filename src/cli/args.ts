@@ -4,7 +4,7 @@
  * @module
  */
 
-import { envName, SETTINGS } from "../config.ts";
+import { envName, parseTags, SETTINGS } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 
@@ -16,6 +16,8 @@ export interface Flags {
   readonly force: boolean;
   readonly image: readonly string[];
   readonly platform: readonly string[];
+  /** Extra tags (`build --tag`), checked; none when absent or empty. */
+  readonly tag?: readonly string[];
   readonly builder?: string;
   readonly registry?: string;
   readonly out?: string;
@@ -26,11 +28,14 @@ export type Command =
   | { readonly kind: "help"; readonly topic?: string }
   | { readonly kind: "version" }
   | {
-    readonly kind: "build" | "dockerfile" | "uri" | "validate";
+    readonly kind: SpecCommand;
     readonly spec: string;
     readonly flags: Flags;
   }
   | { readonly kind: "init"; readonly dir: string; readonly flags: Flags };
+
+/** The commands that take a spec file. */
+type SpecCommand = "build" | "dockerfile" | "uri" | "validate" | "status";
 
 interface FlagSpec {
   readonly type: "boolean" | "string";
@@ -55,6 +60,12 @@ const FLAGS: Record<string, FlagSpec> = {
     value: "P",
     help: "linux/amd64, linux/arm64, or both comma-separated",
   },
+  tag: {
+    type: "string",
+    multiple: true,
+    value: "NAME",
+    help: "also point NAME at the pushed image (needs --push); repeatable",
+  },
   builder: {
     type: "string",
     value: "NAME",
@@ -72,10 +83,11 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
-  build: ["push", "force", "image", "platform", "builder", "registry", "json", "quiet"],
+  build: ["push", "force", "tag", "image", "platform", "builder", "registry", "json", "quiet"],
   dockerfile: ["image", "platform", "registry", "out", "json"],
   uri: ["image", "platform", "registry", "json"],
   validate: ["image", "platform", "registry", "json"],
+  status: ["image", "platform", "registry", "json", "quiet"],
   init: ["json"],
 };
 
@@ -84,6 +96,7 @@ const SUMMARIES: Record<string, string> = {
   dockerfile: "print the Dockerfile of an image, or write it with its context (--out DIR)",
   uri: "print the URI of each image, one a line",
   validate: "check the spec and report every problem at once",
+  status: "say whether each image is in the registry; exit 0 only when all are (a deploy gate)",
   init: "write a starter spec.ts, imgtool.toml and editor typing into DIR (never overwrites)",
 };
 
@@ -123,12 +136,21 @@ export function parseCommandLine(argv: readonly string[]): Command {
     ) => p.trim())
       .filter(Boolean),
     builder: values.builder as string | undefined,
+    tag: parseTags((values.tag as string[] | undefined) ?? [], "--tag"),
     registry: values.registry as string | undefined,
     out: values.out as string | undefined,
   };
+  // A tag lives in a registry: without --push there is nothing to point it at, and a
+  // request that silently does nothing would let a CI job believe `latest` moved.
+  const [firstTag] = flags.tag ?? [];
+  if (firstTag !== undefined && !flags.push) {
+    throw new UsageError(`${first}: --tag ${firstTag} needs --push`, {
+      hint: "tags point at the image in the registry: add --push, or drop --tag",
+    });
+  }
   if (first === "init") return { kind: "init", dir: parsed.positionals[0] ?? ".", flags };
   return {
-    kind: first as "build" | "dockerfile" | "uri" | "validate",
+    kind: first as SpecCommand,
     spec: parsed.positionals[0] ?? "spec.ts",
     flags,
   };
@@ -235,7 +257,8 @@ ${settings.join("\n")}
 Examples:
   imgtool build spec.ts --push          build what is missing and push it
   imgtool dockerfile spec.ts --image default
-  imgtool uri spec.ts                   print each image's URI (no build)`;
+  imgtool uri spec.ts                   print each image's URI (no build)
+  imgtool status spec.ts                exit 0 only when every image is in the registry`;
 }
 
 const EXAMPLES: Record<string, string> = {
@@ -244,6 +267,13 @@ const EXAMPLES: Record<string, string> = {
   imgtool build spec.ts --push           build what the registry lacks, push it
   imgtool build spec.ts --push --platform linux/amd64,linux/arm64
   imgtool build spec.ts --image trainer --force --json
+  imgtool build spec.ts --push --tag latest --tag v1.4.0
+
+--tag NAME (and the tags setting, which --tag replaces) points NAME at the
+image's manifest or index once its content tag is in the registry, built or
+found: the manifest is put under NAME in the same repository, nothing is
+rebuilt or uploaded again. It needs --push; a tags setting without --push is
+noted and left unapplied.
 
 What it remembers between runs, in $XDG_CACHE_HOME/imgtool (else ~/.cache/imgtool):
 the digests of files unchanged since they were hashed (digests/), the digest and
@@ -254,6 +284,24 @@ checks every tag it computes, each folder stays bounded, and deleting it is safe
   imgtool dockerfile spec.ts             print the Dockerfile of the only image
   imgtool dockerfile spec.ts --image default --out build/
   docker build build/                    (then build it with any tool)`,
+  status: `Use it as a deploy gate: before deploying the images of a spec, ask whether
+the registry has every one of them, for every platform, under the tag imgtool
+computes for the spec as it is now. It asks the registry each time (never a
+cache, never the local engine) and builds nothing.
+
+Each image and platform is one line: exists, missing, or unknown when the
+registry could not be asked (unreachable, refused, failing), with the reason.
+Unknown never counts as exists. An existing image used as is (fromBase with no
+layers) is looked up by its own reference.
+
+Exit status: 0 when everything exists; 1 when something is missing or unknown;
+2 for a mistake in the command line or the spec.
+
+Examples:
+  imgtool status spec.ts                 is everything built and pushed?
+  imgtool status spec.ts --image trainer --platform linux/arm64
+  imgtool status spec.ts --json          { ok, images: [{ image, uri, platforms }] }
+  imgtool status spec.ts -q || imgtool build spec.ts --push`,
   uri: `Examples:
   imgtool uri spec.ts
   imgtool uri spec.ts --image trainer --json`,

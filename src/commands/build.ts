@@ -5,7 +5,8 @@
  * skipped or failed. It names the configuration file it used (`config: PATH`, or
  * `config: none (defaults)`, on standard error; `config` in `--json` output, `null` for
  * none). Validation warnings are printed before the build (in `--json` output, as
- * `warnings`) and never stop it.
+ * `warnings`) and never stop it. With `--push`, the extra tags (`--tag`, else the `tags`
+ * setting) are pointed at each image once its content tag is in the registry.
  *
  * @module
  */
@@ -20,7 +21,7 @@ import { type Diagnostic, ImgtoolError } from "../errors.ts";
 import { exec } from "../exec.ts";
 import { identify, type ImageIdentity } from "../identify.ts";
 import type { ImagePlan } from "../plan.ts";
-import { RegistryClient } from "../registry/client.ts";
+import { type BasicCredentials, RegistryClient } from "../registry/client.ts";
 import { describeProgress } from "../registry/progress.ts";
 import { isLoopback } from "../registry/http.ts";
 import { parseReference } from "../registry/reference.ts";
@@ -49,6 +50,8 @@ export interface ImageReport {
   readonly output?: string;
   /** The builder that built it. */
   readonly builder?: string;
+  /** The extra tags pointed at it (`<registry>/<name>:NAME`), when extra tags were asked for. */
+  readonly tags?: readonly string[];
   /** Seconds spent on it. */
   readonly seconds: number;
 }
@@ -125,6 +128,13 @@ async function buildPlans(
   };
   // Which settings a build used matters when they surprise: say where they came from.
   progress(`config: ${config.file ?? "none (defaults)"}`);
+  const extraTags = flags.push ? wantedTags(flags, config) : [];
+  const unpushedTags = flags.push ? [] : config.tags ?? [];
+  if (unpushedTags.length > 0) {
+    // Unlike --tag (refused without --push), a setting may serve pushed and local builds
+    // alike: a local build goes on, and says what it left undone.
+    progress(`note: the tags setting (${unpushedTags.join(", ")}) applies to pushed builds only`);
+  }
   const context: BuilderContext = { config, registry, exec };
   const chosen = new Map<boolean, Promise<BuilderPlugin>>();
   const builderFor = (plan: ImagePlan) => {
@@ -158,7 +168,9 @@ async function buildPlans(
     try {
       if (identity.prebuilt) {
         progress(`${label}: an existing image, used as is`);
-        report("skipped", { reason: "existing base image, no layers" });
+        // Not imgtool's image, maybe not in a registry of the user's: it is not renamed.
+        if (extraTags.length > 0) progress(`${label}: extra tags are not applied to it`);
+        report("skipped", { reason: "existing base image, no layers", ...noTags(extraTags) });
         continue;
       }
       if (flags.push && !plan.info.registry) {
@@ -180,8 +192,10 @@ async function buildPlans(
         });
         if (found.exists) {
           progress(`${label}: exists (${found.where}), skipped`);
+          const tagged = await pointTags(registry, identity, extraTags, label, progress);
           report("skipped", {
             reason: `exists in the ${found.where === "registry" ? "registry" : "local engine"}`,
+            ...tagged,
           });
           continue;
         }
@@ -199,7 +213,8 @@ async function buildPlans(
         output: (line) => progress(`    | ${line}`),
         progress: (line) => progress(`${label}: ${line}`),
       });
-      const done = report("built", { builder: builder.name });
+      const tagged = await pointTags(registry, identity, extraTags, label, progress);
+      const done = report("built", { builder: builder.name, ...tagged });
       progress(`${label}: built${flags.push ? " and pushed" : ""} in ${done.seconds}s`);
     } catch (error) {
       if (signal.aborted) throw error;
@@ -239,8 +254,57 @@ function isPlainHttp(uri: string, insecure: readonly string[]): boolean {
   return isLoopback(registry) || insecure.includes(registry);
 }
 
-/** Credentials from the registry secret of an image pushed to `host`, if one has it. */
-function registrySecretCredentials(plans: readonly ImagePlan[], host: string) {
+/** The extra tags of a pushed build: `--tag` when given, else the `tags` setting. */
+function wantedTags(flags: Flags, config: Config): readonly string[] {
+  const given = flags.tag ?? [];
+  return given.length > 0 ? given : config.tags ?? [];
+}
+
+/** The `tags` of a report for an image no extra tag was pointed at. */
+function noTags(tags: readonly string[]): { tags?: readonly string[] } {
+  return tags.length > 0 ? { tags: [] } : {};
+}
+
+/**
+ * Point each of `tags` at the manifest or index the content tag of `identity` names (its
+ * bytes put under each tag: no rebuild, no blob upload); the `tags` of its report. A
+ * registry that refuses is thrown, and is the image's failure.
+ */
+async function pointTags(
+  registry: RegistryClient,
+  identity: ImageIdentity,
+  tags: readonly string[],
+  label: string,
+  progress: (line: string) => void,
+): Promise<{ tags?: readonly string[] }> {
+  if (tags.length === 0) return {};
+  const repository = identity.uri.slice(0, identity.uri.lastIndexOf(":"));
+  const tagged: string[] = [];
+  for (const tag of tags) {
+    await registry.tag(identity.uri, tag);
+    tagged.push(`${repository}:${tag}`);
+    progress(`${label}: tagged ${repository}:${tag}`);
+  }
+  return { tags: tagged };
+}
+
+/**
+ * Credentials from the registry secret of an image pushed to `host`, if one has it: the
+ * `credentials` option of the {@link RegistryClient} of every command that asks the
+ * registry about the spec's images.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { registrySecretCredentials } from "./build.ts";
+ * const plan = planImage(Image.fromBase("127.0.0.1:5000/base:1"), "default", defaultConfig());
+ * console.log(await registrySecretCredentials([plan], "127.0.0.1:5000")); // undefined
+ * ```
+ */
+export function registrySecretCredentials(
+  plans: readonly ImagePlan[],
+  host: string,
+): Promise<BasicCredentials | undefined> {
   const plan = plans.find((plan) =>
     plan.spec.registrySecret && plan.info.registry &&
     parseReference(`${plan.info.registry}/x`).registry === host

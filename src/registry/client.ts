@@ -400,6 +400,36 @@ export class RegistryClient {
   }
 
   /**
+   * Point `tag` (in the repository of `reference`) at the manifest or index `reference`
+   * names: its bytes are fetched and put back under `tag` unchanged, so the digest is the
+   * same and no blob moves. Returns that digest. A `reference` the registry does not have is
+   * a `not-found` error.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * async function release(client: RegistryClient, built: string): Promise<string> {
+   *   return await client.tag(built, "latest"); // built is e.g. 127.0.0.1:5000/app:3f2a...
+   * }
+   * console.log(typeof release); // function
+   * ```
+   */
+  async tag(reference: string, tag: string): Promise<string> {
+    const ref = parseReference(reference);
+    const target = parseReference(`${ref.registry}/${ref.repository}:${tag}`);
+    // One scope for both requests: a token server then issues one token, not two.
+    const manifest = await this.#getManifest(ref, "pull,push");
+    if (!manifest) {
+      throw new RegistryError(
+        "not-found",
+        `cannot tag ${formatReference(ref)} as ${tag}: the registry does not have it`,
+        { registry: ref.registry, status: 404, hint: "push the image first (build --push)" },
+      );
+    }
+    return await this.#putManifest(target, manifest.body, manifest.mediaType);
+  }
+
+  /**
    * Make `target` an OCI image index over the given per-platform manifests, which live in
    * the same repository: each `reference` is a full reference to that repository, or just
    * `:tag` or `@sha256:...`. Fetches each one's digest/size/mediaType, checks it is a
