@@ -53,6 +53,10 @@ export async function main(args: readonly string[]): Promise<number> {
         const { statusCommand } = await import("./src/commands/status.ts");
         return await statusCommand(command.spec, command.flags);
       }
+      case "lock": {
+        const { lockCommand } = await import("./src/commands/lock.ts");
+        return await lockCommand(command.spec, command.flags, interrupt.signal);
+      }
       case "init": {
         const { initCommand } = await import("./src/commands/init.ts");
         return await initCommand(command.dir, command.flags);

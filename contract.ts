@@ -25,6 +25,7 @@ export * from "./src/dockerfile.ts";
 export * from "./src/text_safety.ts";
 export { isInside, outsideProjectProblem, projectRoot } from "./src/project.ts";
 export * from "./src/plugin.ts";
+export { fromInstructions, isPinnedByDigest, lockedComment } from "./src/pinning.ts";
 /** POSIX path helpers for plugins (no `node:path`: see `src/path.ts`). */
 export * as paths from "./src/path.ts";
 export type { Config, ConfigOverrides, Installer, LoadConfigOptions } from "./src/config.ts";

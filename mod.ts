@@ -28,6 +28,8 @@ export {
   parsePlatforms,
   setActiveConfig,
 } from "./src/config.ts";
+export { activeLock, setActiveLock } from "./src/lock.ts";
+export type { ActiveLock } from "./src/lock.ts";
 export { redactor } from "./src/secrets.ts";
 export type { BuildSecret } from "./src/secrets.ts";
 export { Image, isImage } from "./src/image.ts";

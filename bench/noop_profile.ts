@@ -33,6 +33,8 @@ async function main(specPath: string): Promise<Profile> {
     quiet: false,
     push: true,
     force: false,
+    locked: false,
+    update: false,
     image: [],
     platform: [],
   };

@@ -1,11 +1,12 @@
 /**
  * `Image.fromBase`: start from an image that exists. With no layers on top, the image is
- * that image: never built, its `uri` the reference itself.
+ * that image: never built, its `uri` the reference itself. When `imgtool.lock` has an entry
+ * for the reference, `FROM` (and the `uri` of an image used as is) names it by that digest.
  *
  * @module
  */
 
-import { definePlugin, type Diagnostic } from "../contract.ts";
+import { definePlugin, type Diagnostic, fromInstructions } from "../contract.ts";
 
 /** The layer's options. */
 export interface Options {
@@ -29,10 +30,10 @@ export const baseImage = definePlugin<Options>({
   name: "base_image",
   kind: "base",
   validate: (options, context) => referenceProblems(context.image.baseImage ?? options.imageUri),
-  reference: (options) => options.imageUri,
+  reference: (options, context) => context.pinned(options.imageUri),
   identify: (options, context) => ({ imageUri: context.image.baseImage ?? options.imageUri }),
   render: (options, context) => ({
-    instructions: [`FROM ${context.image.baseImage ?? options.imageUri}`],
+    instructions: fromInstructions(context, context.image.baseImage ?? options.imageUri),
   }),
 }, { module: import.meta.url });
 

@@ -4,7 +4,7 @@
  * Python version, installs the configured Debian packages, and makes a virtual environment
  * at `/opt/venv` that is first on `PATH`. With the uv installer, uv comes from the
  * configured uv image; with the pip installer, only `python3` and its `venv` module are
- * needed.
+ * needed. Both images are pinned by `imgtool.lock` when it has entries for them.
  *
  * @module
  */
@@ -14,6 +14,7 @@ import {
   definePlugin,
   type Diagnostic,
   env,
+  fromInstructions,
   type PluginContext,
   run,
   shellQuote,
@@ -84,8 +85,13 @@ export const debianBase = definePlugin<Options>({
     const { config } = context;
     const [major, minor] = context.image.pythonVersion;
     const uv = config.installer === "uv";
-    const instructions = [`FROM ${pythonImage(context)}`];
-    if (uv) instructions.push(copy(["/uv", "/uvx"], "/usr/local/bin/", { from: config.images.uv }));
+    // Both images as `imgtool.lock` pins them (by digest when it has an entry).
+    const instructions = fromInstructions(context, pythonImage(context));
+    if (uv) {
+      instructions.push(
+        copy(["/uv", "/uvx"], "/usr/local/bin/", { from: context.pinned(config.images.uv) }),
+      );
+    }
     // A mirror that serves the wrong Python fails here, not in a later layer.
     const check = `python3 -c ${
       shellQuote(

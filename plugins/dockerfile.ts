@@ -6,12 +6,15 @@
  * last stage. Its parser directives stay first in the generated Dockerfile; under
  * `# escape=\`` the core rewrites the instructions of later layers for that escape
  * character, and the rules apply to the user's files only, never to what later layers stage.
+ * The images the Dockerfile names (`FROM`, `COPY --from`, `RUN --mount=...,from=`) are pinned
+ * by `imgtool.lock` when it has entries for them (`./shared/dockerfile_images.ts`).
  *
  * @module
  */
 
 import { definePlugin, type Diagnostic, paths } from "../contract.ts";
 import { parseDockerignore } from "./dockerignore.ts";
+import { pinImages } from "./shared/dockerfile_images.ts";
 
 const { basename, dirname, join } = paths;
 
@@ -82,10 +85,11 @@ export const dockerfile = definePlugin<Options>({
   render(options, context) {
     const path = context.resolve(options.file);
     const { directives, body } = splitDirectives(context.readText(path) ?? "");
+    const escape = directives.escape === "`" ? "`" : "\\";
     return {
       instructions: [],
       directives,
-      dockerfileText: body,
+      dockerfileText: pinImages(body, escape, (reference) => context.pinned(reference)),
       context: [{ kind: "tree", source: dirname(path), target: "." }],
     };
   },

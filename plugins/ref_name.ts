@@ -1,11 +1,17 @@
 /**
  * `Image.fromRefName`: start from an image named in the configuration (`[refs]` in
- * imgtool.toml maps names to URIs). With no layers on top, the image is that image.
+ * imgtool.toml maps names to URIs). With no layers on top, the image is that image. The URI
+ * is pinned by `imgtool.lock` like any base (keyed by the URI, not the name).
  *
  * @module
  */
 
-import { definePlugin, type Diagnostic, type PluginContext } from "../contract.ts";
+import {
+  definePlugin,
+  type Diagnostic,
+  fromInstructions,
+  type PluginContext,
+} from "../contract.ts";
 import { referenceProblems } from "./base_image.ts";
 
 /** The layer's options. */
@@ -44,13 +50,13 @@ export const refName = definePlugin<Options>({
         : problem
     );
   },
-  reference: (options, context) => resolveRef(options, context) ?? options.name,
+  reference: (options, context) => context.pinned(resolveRef(options, context) ?? options.name),
   identify: (options, context) => ({
     name: options.name,
     uri: resolveRef(options, context) ?? null,
   }),
   render: (options, context) => ({
-    instructions: [`FROM ${resolveRef(options, context) ?? options.name}`],
+    instructions: fromInstructions(context, resolveRef(options, context) ?? options.name),
   }),
 }, { module: import.meta.url });
 

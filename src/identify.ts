@@ -7,7 +7,8 @@
  * plugin's `identify` hook) in canonical encoding, with the files it reads replaced by their
  * content digests, and the settings its hooks read (`./setting_reads.ts`): each
  * configuration value, plugin setting and image fact (the Python version among them) that
- * its `nextState`, `identify` or `render` hook reads, with the value read. A shared prefix
+ * its `nextState`, `identify` or `render` hook reads, with the value read, and the digest the
+ * lock holds for each image reference they pin (`context.pinned`). A shared prefix
  * therefore has one identity wherever it is used; a setting changes the tag of exactly the
  * images with a layer that reads it, so the Python version counts from the first layer that
  * reads it (the Debian base does; `fromBase` and a pip layer on it do not).
@@ -149,17 +150,50 @@ function* chain(
 interface LayerIdentity {
   /** What its identify hook says, or its options. */
   readonly contribution: unknown;
-  /** The settings its hooks read, with the values read (see `./setting_reads.ts`). */
+  /**
+   * The settings its hooks read, with the values read, and the lock's digest of each image
+   * it pins (see `./setting_reads.ts`).
+   */
   readonly settings: Record<string, unknown>;
+  /** The image references its hooks pinned, with a lock entry or not. */
+  readonly images: readonly string[];
+}
+
+/**
+ * The image references the layers of `plan` start from or copy from, as their hooks ask
+ * `context.pinned` about them (with a lock entry or not, pinned by digest or not), sorted and
+ * without repeats: the images `imgtool lock` resolves. Reads what the hooks read; no registry.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { imagesUsed } from "./identify.ts";
+ * const plan = planImage(Image.fromBase("debian:bookworm").withWorkdir("/app"), "default", defaultConfig());
+ * console.log(imagesUsed(plan)); // [ "debian:bookworm" ]
+ * ```
+ */
+export function imagesUsed(plan: ImagePlan): string[] {
+  const images = new Set(plan.layers.flatMap((planned) => recordLayer(planned).images));
+  return [...images].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /**
  * A layer's contribution, and the settings its `nextState`, `identify` and `render` hooks
  * read. The hooks return data and have no effects (the plugin contract), so running them
  * here only to see what they read changes nothing; what they fail at here is reported where
- * it belongs (planning, validation, rendering).
+ * it belongs (planning, validation, rendering), except `identify`, without which there is no
+ * identity.
  */
 function layerIdentity(planned: PlannedLayer): LayerIdentity {
+  const recorded = recordLayer(planned);
+  if ("failure" in recorded) throw recorded.failure;
+  return recorded;
+}
+
+/** {@link layerIdentity}, with the failure of the identify hook instead of its value. */
+function recordLayer(
+  planned: PlannedLayer,
+): LayerIdentity | (Omit<LayerIdentity, "contribution"> & { readonly failure: unknown }) {
   const { plugin, options } = planned.layer;
   const recording = recordSettingReads(planned.context);
   const { context } = recording;
@@ -168,7 +202,12 @@ function layerIdentity(planned: PlannedLayer): LayerIdentity {
   } catch {
     // Planning reported it.
   }
-  const value = contributionIn(planned, context);
+  let value: { contribution: unknown } | { failure: unknown };
+  try {
+    value = { contribution: contributionIn(planned, context) };
+  } catch (failure) {
+    value = { failure };
+  }
   try {
     // The same folder as rendering gives the layer (src/render.ts).
     const contextDir = `.imgtool/${String(planned.context.index).padStart(2, "0")}-${plugin.name}`;
@@ -178,7 +217,7 @@ function layerIdentity(planned: PlannedLayer): LayerIdentity {
     // Rendering the image reports it.
   }
   recording.stop();
-  return { contribution: value, settings: recording.reads() };
+  return { ...value, settings: recording.reads(), images: recording.images() };
 }
 
 /** A layer's contribution: what its identify hook says, or its options. */

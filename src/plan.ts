@@ -1,9 +1,10 @@
 /**
  * Stage "plan": turn an image into the chain of layers the other stages walk, with what
- * each layer sees: the image-level facts, the configuration, and the image state the
+ * each layer sees: the image-level facts, the configuration, the lock's digests
+ * (`context.pinned`, from the lock file in effect: `./lock.ts`) and the image state the
  * layers before it left. Also gathers the image's `.dockerignore` rules, which govern the
- * whole chain. Synchronous and free of I/O beyond what plugins' `ignoreRules` read, so
- * that `Image.uri` can use it.
+ * whole chain. Synchronous and free of I/O beyond what plugins' `ignoreRules` read and the
+ * lock file (read once per process), so that `Image.uri` can use it.
  *
  * @module
  */
@@ -15,6 +16,8 @@ import type { Config } from "./config.ts";
 import type { Diagnostic } from "./errors.ts";
 import { IgnoreRules } from "./ignore.ts";
 import { defaultName, type Image, type ImageSpec, specOf } from "./image.ts";
+import { activeLock } from "./lock.ts";
+import { pinReference } from "./pinning.ts";
 import type {
   FileRef,
   IdentifyContext,
@@ -75,11 +78,14 @@ export interface ImagePlan {
   /** The `.dockerignore` rules of the whole chain. */
   readonly ignore: IgnoreRules;
   /**
-   * When the image is an existing image used as is (a base with no layers), its reference:
-   * such an image is never built.
+   * When the image is an existing image used as is (a base with no layers), its reference
+   * (pinned by digest when the lock has an entry for it): such an image is never built.
    */
   readonly reference?: string;
-  /** The existing image the base layer names, if it names one (whether or not layers follow). */
+  /**
+   * The existing image the base layer names, if it names one (whether or not layers follow),
+   * pinned by digest when the lock has an entry for it.
+   */
   readonly baseReference?: string;
   /** Problems found while planning (a plugin hook that threw, a chain without a base). */
   readonly problems: readonly Diagnostic[];
@@ -142,6 +148,8 @@ export function planImage(
 ): ImagePlan {
   const spec = specOf(image);
   const problems: Diagnostic[] = [];
+  const { images: locked } = activeLock();
+  const pinned = (reference: string) => pinReference(reference, locked);
   const info: ImageInfo = Object.freeze({
     exportName,
     name: spec.name,
@@ -167,7 +175,7 @@ export function planImage(
     ? EMPTY_STATE
     : Object.freeze({ ...EMPTY_STATE, user: baseFacts.user });
   spec.layers.forEach((layer, index) => {
-    const context = makeContext({ layer, index, info, config, state });
+    const context = makeContext({ layer, index, info, config, state, pinned });
     const report = (error: unknown, hook: string) =>
       problems.push(hookProblem(exportName, layer, index, hook, error));
     try {
@@ -206,7 +214,8 @@ export function planImage(
     }
   });
 
-  let baseReference = spec.baseImage;
+  // The base image a clone names is pinned as the base layer's `FROM` pins it.
+  let baseReference = spec.baseImage === undefined ? undefined : pinned(spec.baseImage);
   if (base?.plugin.reference && baseReference === undefined) {
     try {
       baseReference = base.plugin.reference(base.options, layers[0].context);
@@ -247,10 +256,11 @@ interface ContextParts {
   readonly info: ImageInfo;
   readonly config: Config;
   readonly state: ImageState;
+  readonly pinned: (reference: string) => string;
 }
 
 function makeContext(parts: ContextParts): IdentifyContext {
-  const { layer, index, info, config, state } = parts;
+  const { layer, index, info, config, state, pinned } = parts;
   const resolvePath = (path: string) => resolve(layer.origin.dir, path);
   const context: PluginContext = {
     image: info,
@@ -260,6 +270,7 @@ function makeContext(parts: ContextParts): IdentifyContext {
     index,
     resolve: resolvePath,
     projectRoot: projectRoot(layer.origin.dir),
+    pinned,
   };
   return Object.freeze({
     ...context,

@@ -243,6 +243,32 @@ export interface PluginContext {
    * with {@link ValidateContext.outsideProject}.
    */
   readonly projectRoot: string;
+  /**
+   * `reference` as the spec folder's `imgtool.lock` pins it: `name:tag@sha256:…` (the
+   * readable name kept; the digest wins) when the lock has an entry for it, else `reference`
+   * unchanged (also when it is pinned by digest already). Write every image reference the
+   * layer puts into the Dockerfile (`FROM`, `COPY --from`, `RUN --mount=...,from=`) as
+   * `context.pinned(reference)`: the core notes each call, so that the locked digest counts
+   * in the layer's identity and `imgtool lock` learns which images the spec uses.
+   * Synchronous and offline: it reads the lock, never a registry.
+   *
+   * @example
+   * ```ts
+   * import { copy, definePlugin } from "imgtool";
+   * // Copy a static binary out of a tool's image, at the digest the lock holds for it.
+   * export const jqBinary = definePlugin<{ readonly version: string }>({
+   *   name: "jq_binary",
+   *   render: (options, context) => ({
+   *     instructions: [
+   *       copy(["/jq"], "/usr/local/bin/jq", {
+   *         from: context.pinned(`ghcr.io/jqlang/jq:${options.version}`),
+   *       }),
+   *     ],
+   *   }),
+   * });
+   * ```
+   */
+  pinned(reference: string): string;
 }
 
 /**

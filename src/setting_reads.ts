@@ -19,6 +19,12 @@
  * before its first `await`), so that the synchronous identity (`Image.uri`) and the
  * asynchronous one agree.
  *
+ * The lock's digests count the same way: each `context.pinned(reference)` call is noted, and
+ * when the lock has an entry for the reference, the digest counts as the read
+ * `lock.<reference>`. A reference without an entry adds nothing, so that without a lock file
+ * every tag is what it was; the references are kept all the same
+ * ({@link SettingRecording.images}): they are the images `imgtool lock` resolves.
+ *
  * @module
  */
 
@@ -99,11 +105,14 @@ export interface SettingRecording<C extends PluginContext> {
   /** End the recording: reads from now on are not noted. */
   stop(): void;
   /**
-   * What was read, by path (`config.images.uv`, `settings.version`, `image.pythonVersion`),
-   * sorted by path. Values are JSON data without objects (an object is a list of
-   * `[key, value]` pairs), so that no setting can pose as a file reference of a contribution.
+   * What was read, by path (`config.images.uv`, `settings.version`, `image.pythonVersion`,
+   * `lock.<reference>` for a lock entry), sorted by path. Values are JSON data without objects
+   * (an object is a list of `[key, value]` pairs), so that no setting can pose as a file
+   * reference of a contribution.
    */
   reads(): Record<string, unknown>;
+  /** Every reference the hooks asked `context.pinned` about, with an entry or not, sorted. */
+  images(): string[];
 }
 
 /**
@@ -124,13 +133,26 @@ export interface SettingRecording<C extends PluginContext> {
  */
 export function recordSettingReads<C extends PluginContext>(context: C): SettingRecording<C> {
   const noted = new Map<string, unknown>();
+  const asked = new Set<string>();
   let recording = true;
   const note = (path: string, value: unknown) => {
     if (recording && !noted.has(path)) noted.set(path, snapshot(value));
   };
+  const pinned = (reference: string) => {
+    const result = context.pinned(reference);
+    if (recording) {
+      asked.add(reference);
+      // The digest the lock holds: what `name:tag@<digest>` added.
+      if (result !== reference) {
+        note(`lock.${reference}`, result.slice(result.lastIndexOf("@") + 1));
+      }
+    }
+    return result;
+  };
   return {
     context: {
       ...context,
+      pinned,
       config: view(context.config, "config", note, {
         copyOnly: BUILD_ONLY_CONFIG,
         never: MACHINE_CONFIG,
@@ -143,6 +165,9 @@ export function recordSettingReads<C extends PluginContext>(context: C): Setting
     },
     reads() {
       return Object.fromEntries([...noted].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    },
+    images() {
+      return [...asked].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     },
   };
 }

@@ -41,11 +41,14 @@ export interface InstallStep {
 /** Where a uv binary is bind-mounted when the image has none of its own. */
 export const UV_MOUNT_PATH = "/tmp/imgtool-uv/uv";
 
-/** The mount that gives a step a `uv` binary from the configured uv image, if needed. */
+/**
+ * The mount that gives a step a `uv` binary from the configured uv image (as `imgtool.lock`
+ * pins it), if needed.
+ */
 export function uvMount(context: PluginContext): BindMount[] {
-  return context.state.hasUv
-    ? []
-    : [{ type: "bind", from: context.config.images.uv, source: "/uv", target: UV_MOUNT_PATH }];
+  if (context.state.hasUv) return [];
+  const from = context.pinned(context.config.images.uv);
+  return [{ type: "bind", from, source: "/uv", target: UV_MOUNT_PATH }];
 }
 
 /** The `uv` command to call: the image's own, or the mounted one. */

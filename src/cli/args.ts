@@ -21,6 +21,10 @@ export interface Flags {
   readonly builder?: string;
   readonly registry?: string;
   readonly out?: string;
+  /** `build`/`uri`/`dockerfile --locked`: refuse a missing or out-of-date imgtool.lock. */
+  readonly locked: boolean;
+  /** `lock --update`: move every entry to the digest its tag names today. */
+  readonly update: boolean;
 }
 
 /** A parsed command line. */
@@ -35,7 +39,7 @@ export type Command =
   | { readonly kind: "init"; readonly dir: string; readonly flags: Flags };
 
 /** The commands that take a spec file. */
-type SpecCommand = "build" | "dockerfile" | "uri" | "validate" | "status";
+type SpecCommand = "build" | "dockerfile" | "uri" | "validate" | "status" | "lock";
 
 interface FlagSpec {
   readonly type: "boolean" | "string";
@@ -77,15 +81,32 @@ const FLAGS: Record<string, FlagSpec> = {
     value: "DIR",
     help: "write the Dockerfile and its build context into DIR",
   },
+  locked: {
+    type: "boolean",
+    help: "fail (exit 2) unless imgtool.lock pins every base by tag and is up to date",
+  },
+  update: { type: "boolean", help: "move every entry to the digest its tag names today" },
   json: { type: "boolean", help: "machine-readable output on stdout" },
   quiet: { type: "boolean", short: "q", help: "print results and errors only" },
   help: { type: "boolean", short: "h", help: "show help" },
 };
 
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
-  build: ["push", "force", "tag", "image", "platform", "builder", "registry", "json", "quiet"],
-  dockerfile: ["image", "platform", "registry", "out", "json"],
-  uri: ["image", "platform", "registry", "json"],
+  build: [
+    "push",
+    "force",
+    "tag",
+    "locked",
+    "image",
+    "platform",
+    "builder",
+    "registry",
+    "json",
+    "quiet",
+  ],
+  dockerfile: ["image", "platform", "registry", "out", "locked", "json"],
+  uri: ["image", "platform", "registry", "locked", "json"],
+  lock: ["update", "image", "platform", "registry", "json", "quiet"],
   validate: ["image", "platform", "registry", "json"],
   status: ["image", "platform", "registry", "json", "quiet"],
   init: ["json"],
@@ -97,6 +118,7 @@ const SUMMARIES: Record<string, string> = {
   uri: "print the URI of each image, one a line",
   validate: "check the spec and report every problem at once",
   status: "say whether each image is in the registry; exit 0 only when all are (a deploy gate)",
+  lock: "pin every base image the spec uses by tag to its digest, in imgtool.lock beside it",
   init: "write a starter spec.ts, imgtool.toml and editor typing into DIR (never overwrites)",
 };
 
@@ -139,6 +161,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
     tag: parseTags((values.tag as string[] | undefined) ?? [], "--tag"),
     registry: values.registry as string | undefined,
     out: values.out as string | undefined,
+    locked: values.locked === true,
+    update: values.update === true,
   };
   // A tag lives in a registry: without --push there is nothing to point it at, and a
   // request that silently does nothing would let a CI job believe `latest` moved.

@@ -30,6 +30,7 @@ import { registryCredentials } from "../secrets.ts";
 import { selectBuilder } from "../select_builder.ts";
 import { defaultLastCheckedDir, LastChecked } from "../last_checked.ts";
 import { resolve } from "../path.ts";
+import { ensureLocked } from "../lock_check.ts";
 import { ensureValid, loadSpecConfig, prepare } from "./prepare.ts";
 
 /** How one image ended. */
@@ -91,7 +92,10 @@ export async function buildCommand(
   };
   for (const uri of lastChecked?.recall(selection) ?? []) registry.prefetch(uri);
   try {
-    plans = (await prepare(specPath, flags, config)).plans;
+    const prepared = await prepare(specPath, flags, config);
+    plans = prepared.plans;
+    // Before anything is validated, checked or built, as `cargo --locked` stops.
+    if (flags.locked) ensureLocked(prepared.spec, plans);
     if (asksRegistry) {
       for (const plan of plans) {
         if (plan.info.registry) registry.preconnect(`${plan.info.registry}/${plan.info.name}`);

@@ -15,11 +15,13 @@ import { writeContext } from "../context.ts";
 import { systemError, UsageError } from "../errors.ts";
 import { renderImage } from "../render.ts";
 import { shellQuote } from "../dockerfile.ts";
+import { ensureLocked } from "../lock_check.ts";
 import { ensureValid, prepare } from "./prepare.ts";
 
 /** Run `imgtool dockerfile`. */
 export async function dockerfileCommand(specPath: string, flags: Flags): Promise<number> {
-  const { plans } = await prepare(specPath, flags);
+  const { spec, plans } = await prepare(specPath, flags);
+  if (flags.locked) ensureLocked(spec, plans);
   if (plans.length !== 1) {
     throw new UsageError(`the spec has ${plans.length} images; dockerfile prints one`, {
       hint: `pick one with --image (${plans.map((plan) => plan.exportName).join(", ")})`,

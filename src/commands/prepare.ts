@@ -13,6 +13,7 @@ import { collectRefs, type Ref } from "../canonical.ts";
 import { type Config, loadConfig, parsePlatforms, setActiveConfig } from "../config.ts";
 import { type Diagnostic, isWarning, ValidationError } from "../errors.ts";
 import { contribution } from "../identify.ts";
+import { lockFileFor, setActiveLock } from "../lock.ts";
 import type { IgnoreRules } from "../ignore.ts";
 import { type LoadedSpec, loadSpec, selectImages } from "../load.ts";
 import { type ImagePlan, layerProblem, planImage } from "../plan.ts";
@@ -38,6 +39,8 @@ export function loadSpecConfig(specPath: string, flags: Flags): Config {
     overrides: { builder: flags.builder, registry: flags.registry },
   });
   setActiveConfig(config);
+  // Before the spec is imported: `Image.uri` in the spec pins with the same lock.
+  setActiveLock(lockFileFor(specPath));
   return config;
 }
 

@@ -8,11 +8,13 @@
 import type { Flags } from "../cli/args.ts";
 import { out, outJson } from "../cli/output.ts";
 import { identify } from "../identify.ts";
+import { ensureLocked } from "../lock_check.ts";
 import { prepare } from "./prepare.ts";
 
 /** Run `imgtool uri`. */
 export async function uriCommand(specPath: string, flags: Flags): Promise<number> {
-  const { plans } = await prepare(specPath, flags);
+  const { spec, plans } = await prepare(specPath, flags);
+  if (flags.locked) ensureLocked(spec, plans);
   const identities = await Promise.all(plans.map(identify));
   if (flags.json) {
     outJson(plans.map((plan, index) => ({
