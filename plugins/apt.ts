@@ -106,7 +106,7 @@ export function aptCacheMounts(cacheMounts: boolean): Mount[] {
 export const apt = definePlugin<Options>({
   name: "apt",
   // 2: the docker-clean hook stays in the image (version 1 removed it).
-  version: "2",
+  version: 2,
   needsRoot: true,
   validate(options) {
     const problems: Diagnostic[] = [];

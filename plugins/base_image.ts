@@ -28,6 +28,7 @@ export function referenceProblems(reference: string): Diagnostic[] {
 /** The base image plugin. */
 export const baseImage = definePlugin<Options>({
   name: "base_image",
+  version: 1,
   kind: "base",
   validate: (options, context) => referenceProblems(context.image.baseImage ?? options.imageUri),
   reference: (options, context) => context.pinned(options.imageUri),

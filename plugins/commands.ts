@@ -21,6 +21,7 @@ export const defaults = { commands: [], secretMounts: [] } satisfies Options;
 /** The commands plugin. */
 export const commands = definePlugin<Options>({
   name: "commands",
+  version: 1,
   validate(options) {
     const problems: Diagnostic[] = [];
     if (options.commands.length === 0) problems.push({ message: "no commands given" });

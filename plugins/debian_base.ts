@@ -51,7 +51,7 @@ export const debianBase = definePlugin<Options>({
   name: "debian_base",
   kind: "base",
   // 2: apt's docker-clean hook stays in the image (version 1 removed it).
-  version: "2",
+  version: 2,
   validate(options, context) {
     const problems: Diagnostic[] = [];
     if (options.flyteVersion !== undefined && !/^[A-Za-z0-9.+!*-]+$/.test(options.flyteVersion)) {

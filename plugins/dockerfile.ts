@@ -27,6 +27,7 @@ export interface Options {
 /** The Dockerfile plugin. */
 export const dockerfile = definePlugin<Options>({
   name: "dockerfile",
+  version: 1,
   kind: "base",
   validate(options, context) {
     const problems: Diagnostic[] = [];

@@ -28,6 +28,7 @@ export function parseDockerignore(text: string): string[] {
 /** The dockerignore plugin. */
 export const dockerignore = definePlugin<Options>({
   name: "dockerignore",
+  version: 1,
   validate(options, context) {
     const problems: Diagnostic[] = [];
     const path = context.resolve(options.path);

@@ -146,6 +146,7 @@ function listed(items: readonly string[]): string {
 /** The env vars plugin. */
 export const envVars = definePlugin<Options>({
   name: "env_vars",
+  version: 1,
   // Text with line breaks travels as build arguments (see render): byte for byte.
   literalOptions: ["envVars"],
   validate(options) {

@@ -57,6 +57,7 @@ function quotePackages(packages: readonly string[], secrets: readonly Secret[]):
 /** The pip plugin. */
 export const pip = definePlugin<Options>({
   name: "pip",
+  version: 1,
   needsRoot: true,
   validate: (options) => [...requirementProblems(options.packages), ...indexProblems(options)],
   secrets: (options) => options.secretMounts,

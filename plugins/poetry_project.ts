@@ -456,6 +456,7 @@ function isPoetryProject(folder: string, context: IdentifyContext): boolean {
 /** The poetry project plugin. */
 export const poetryProject = definePlugin<Options>({
   name: "poetry_project",
+  version: 1,
   needsRoot: true,
   validate(options, context) {
     const problems: Diagnostic[] = [...extraArgsProblems(options.extraArgs)];

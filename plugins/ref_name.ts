@@ -27,6 +27,7 @@ function resolveRef(options: Options, context: PluginContext): string | undefine
 /** The reference name plugin. */
 export const refName = definePlugin<Options>({
   name: "ref_name",
+  version: 1,
   kind: "base",
   validate(options, context) {
     const uri = resolveRef(options, context);

@@ -95,6 +95,7 @@ const where = (ref: { file: string; line: number }) => `${ref.file} line ${ref.l
 /** The requirements plugin. */
 export const requirements = definePlugin<Options>({
   name: "requirements",
+  version: 1,
   needsRoot: true,
   validate(options, context) {
     const set = requirementSet(options, context);

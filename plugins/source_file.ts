@@ -82,6 +82,7 @@ export function placement(name: string, dst: string | undefined): Placement {
 /** The source file plugin. */
 export const sourceFile = definePlugin<Options>({
   name: "source_file",
+  version: 1,
   validate: (options, context) => sourceProblems(options.src, options.dst, "file", context),
   identify: (options, context) => ({
     file: context.file(options.src),

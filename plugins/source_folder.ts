@@ -51,6 +51,7 @@ export function destination(options: Options, name: string): string {
 /** The source folder plugin. */
 export const sourceFolder = definePlugin<Options>({
   name: "source_folder",
+  version: 1,
   validate: (options, context) => sourceProblems(options.src, options.dst, "folder", context),
   identify: (options, context) => ({
     tree: context.tree(options.src),

@@ -148,7 +148,7 @@ export const uvProject = definePlugin<Options>({
   name: "uv_project",
   // 2: workspaces and path sources reach the step, `uv sync --inexact`, --locked or --frozen
   // by the lock, and without a lock the extras and groups `uv sync` would install.
-  version: "2",
+  version: 2,
   needsRoot: true,
   validate(options, context) {
     const problems: Diagnostic[] = [...indexProblems(options)];

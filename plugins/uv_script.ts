@@ -181,6 +181,7 @@ export const LOCAL_DIR = "/tmp/imgtool-local";
 /** The uv script plugin. */
 export const uvScript = definePlugin<Options>({
   name: "uv_script",
+  version: 1,
   needsRoot: true,
   validate(options, context) {
     const path = context.resolve(options.script);

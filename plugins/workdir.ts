@@ -18,6 +18,7 @@ export interface Options {
 /** The workdir plugin. */
 export const workdir = definePlugin<Options>({
   name: "workdir",
+  version: 1,
   validate(options) {
     const problems: Diagnostic[] = [];
     if (!isSafePath(options.workdir)) {

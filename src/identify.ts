@@ -129,7 +129,7 @@ function* chain(
     parent = yield canonicalJson({
       parent,
       plugin: plugin.name,
-      version: plugin.version ?? null,
+      version: plugin.version ?? 1,
       contribution,
       settings,
     }, digestOf);

@@ -557,10 +557,13 @@ export interface LayerPlugin<O = unknown> {
   /** The plugin's name, in snake_case; errors from its hooks carry it. */
   readonly name: string;
   /**
-   * A version for what the plugin renders. Part of every layer's identity: bump it when
-   * the plugin starts rendering differently, so that images built before are rebuilt.
+   * The recipe's version: an integer from 1 (the default when left out). Part of every
+   * layer's identity: bump it when the plugin starts rendering differently in a way that
+   * changes the image, so that images built by the old recipe are rebuilt rather than reused
+   * under the same tag. (Tool versions the recipe installs count on their own, as the
+   * settings they are read from.)
    */
-  readonly version?: string;
+  readonly version?: number;
   /** `"base"` for plugins whose layer starts an image (renders `FROM`); default `"layer"`. */
   readonly kind?: LayerKind;
   /**
@@ -719,6 +722,13 @@ export function definePlugin<O>(
   }
   if (typeof plugin.render !== "function") {
     throw new TypeError(`definePlugin: plugin "${plugin.name}" has no render hook`);
+  }
+  const version: unknown = plugin.version;
+  if (version !== undefined && !(Number.isSafeInteger(version) && (version as number) >= 1)) {
+    throw new TypeError(
+      `definePlugin: plugin "${plugin.name}" has version ${JSON.stringify(version)}; ` +
+        "a version is an integer from 1 (bump it when the recipe changes)",
+    );
   }
   // Frames in the defining module are skipped when finding who made a layer, so that a
   // plugin's own factory functions do not count as "the spec line".

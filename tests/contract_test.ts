@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { REPO_ROOT } from "./helpers.ts";
+import { definePlugin, Image } from "../mod.ts";
 
 // Every module under plugins/, with the specifiers it imports (doc examples aside).
 function pluginImports(): { file: string; specifier: string }[] {
@@ -54,4 +55,20 @@ Deno.test("the contract's module graph does not reach Image: mod.ts â†’ image â†
       `the contract reaches ${file}`,
     );
   }
+});
+
+Deno.test("a plugin's version is an integer from 1, and bumping it changes the tags of its layers", () => {
+  const make = (version?: number) =>
+    definePlugin<Record<string, never>>({
+      name: "versioned",
+      version,
+      render: () => ({ instructions: ["RUN true"] }),
+    });
+  for (const bad of [0, -1, 1.5, Number.NaN, "2" as unknown as number]) {
+    assert.throws(() => make(bad), /version .* is not|a version is an integer from 1/, String(bad));
+  }
+  const uri = (version?: number) =>
+    Image.fromBase("debian:bookworm").withLayer(make(version).layer({})).uri;
+  assert.equal(uri(undefined), uri(1), "a plugin without a version is version 1");
+  assert.notEqual(uri(1), uri(2));
 });

@@ -138,7 +138,7 @@ const FETCH = "import socket, sys, urllib.request; socket.setdefaulttimeout(300)
  */
 export const downloadFilePlugin = definePlugin<Options>({
   name: "download_file",
-  version: "1",
+  version: 1,
   validate(options) {
     const problems: Diagnostic[] = [...urlProblems(options.url)];
     if (!SHA256.test(options.sha256)) {

@@ -179,7 +179,7 @@ export const nodePackagesPlugin = definePlugin<Options>({
   name: "node_packages",
   // apt-get and a global npm install need root, even after a layer switched the user.
   needsRoot: true,
-  version: "1",
+  version: 1,
   validate(options, context) {
     const problems: Diagnostic[] = [];
     if (options.packages.length === 0) {

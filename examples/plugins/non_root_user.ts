@@ -123,7 +123,7 @@ function pathProblems(what: string, path: string): Diagnostic[] {
  */
 export const nonRootUserPlugin = definePlugin<Options>({
   name: "non_root_user",
-  version: "1",
+  version: 1,
   validate(options) {
     const user = resolved(options);
     const problems: Diagnostic[] = [];
