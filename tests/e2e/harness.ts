@@ -158,6 +158,24 @@ export function imgtool(
   });
 }
 
+/**
+ * Run imgtool in `cwd` as {@link imgtool} does, but ended after `seconds` (SIGTERM, then
+ * SIGKILL 20 s later), so that a build that hangs fails its test instead of stalling the run.
+ */
+export function boundedImgtool(
+  cwd: string,
+  args: readonly string[],
+  seconds = 300,
+  env: Record<string, string> = {},
+): Promise<Ran> {
+  const [program, prefix] = imgtoolCommand();
+  return run("timeout", ["--kill-after=20", String(seconds), program, ...prefix, ...args], {
+    cwd,
+    env: { ...environmentWithoutImgtool(), NO_COLOR: "1", ...env },
+    clearEnv: true,
+  });
+}
+
 /** Assert an imgtool run ended with `code`, showing its output when it did not. */
 export function assertExit(result: Ran, code: number, what: string): void {
   assert.equal(

@@ -17,6 +17,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   assertExit,
+  boundedImgtool,
   e2eTest,
   type Facts,
   inImage,
@@ -25,26 +26,10 @@ import {
   projectConfig,
   type Ran,
   removeImages,
-  run,
   RUN_ID,
   sha256,
   timing,
 } from "./harness.ts";
-import { environmentWithoutImgtool, IMGTOOL_COMMAND } from "../helpers.ts";
-
-/** The longest one imgtool run here may take (a build runs one short step). */
-const RUN_SECONDS = 300;
-
-/** Run imgtool in `cwd` as the harness does, ended (SIGTERM, then SIGKILL) after `seconds`. */
-function boundedImgtool(cwd: string, args: readonly string[]): Promise<Ran> {
-  const binary = Deno.env.get("IMGTOOL_E2E_BINARY");
-  const command = binary ? [binary] : [...IMGTOOL_COMMAND];
-  return run("timeout", ["--kill-after=20", String(RUN_SECONDS), ...command, ...args], {
-    cwd,
-    env: { ...environmentWithoutImgtool(), NO_COLOR: "1" },
-    clearEnv: true,
-  });
-}
 
 /** Copy every platform of `from` to `to` in the environment's plain-HTTP registry. */
 async function copyImage(from: string, to: string): Promise<void> {

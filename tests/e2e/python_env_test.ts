@@ -19,6 +19,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   assertExit,
+  boundedImgtool,
   copyTree,
   e2eTest,
   type Facts,
@@ -27,30 +28,16 @@ import {
   manifestStatus,
   mustDocker,
   projectConfig,
-  type Ran,
   removeImages,
-  run,
   RUN_ID,
   timing,
 } from "./harness.ts";
-import { environmentWithoutImgtool, IMGTOOL_COMMAND } from "../helpers.ts";
 
 /**
  * The longest a build here may take: the apt layer reaches Debian's archive the first time
  * (a builder's cache keeps it after that); the Python layers take seconds with the local index.
  */
 const BUILD_SECONDS = 300;
-
-/** Run imgtool in `cwd` as the harness does, but ended (SIGTERM, then SIGKILL) after `seconds`. */
-function boundedImgtool(cwd: string, args: readonly string[], seconds: number): Promise<Ran> {
-  const binary = Deno.env.get("IMGTOOL_E2E_BINARY");
-  const command = binary ? [binary] : [...IMGTOOL_COMMAND];
-  return run("timeout", ["--kill-after=20", String(seconds), ...command, ...args], {
-    cwd,
-    env: { ...environmentWithoutImgtool(), NO_COLOR: "1" },
-    clearEnv: true,
-  });
-}
 
 // --- every Python layer on fromBase of a plain Python base -------------------------------
 

@@ -19,6 +19,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   assertExit,
+  boundedImgtool,
   e2eTest,
   type Facts,
   inImage,
@@ -26,28 +27,15 @@ import {
   must,
   mustDocker,
   projectConfig,
-  type Ran,
   removeImages,
   run,
   RUN_ID,
   timing,
 } from "./harness.ts";
-import { environmentWithoutImgtool, IMGTOOL_COMMAND } from "../helpers.ts";
 import { shellQuote } from "../../mod.ts";
 
 /** The longest a build here may take (apt-get reaches Debian's archive). */
 const BUILD_SECONDS = 600;
-
-/** Run imgtool in `cwd` as the harness does, but ended (SIGTERM, then SIGKILL) after `seconds`. */
-function boundedImgtool(cwd: string, args: readonly string[], seconds: number): Promise<Ran> {
-  const binary = Deno.env.get("IMGTOOL_E2E_BINARY");
-  const command = binary ? [binary] : [...IMGTOOL_COMMAND];
-  return run("timeout", ["--kill-after=20", String(seconds), ...command, ...args], {
-    cwd,
-    env: { ...environmentWithoutImgtool(), NO_COLOR: "1" },
-    clearEnv: true,
-  });
-}
 
 /** Build and push the spec of `dir` with `builder`; the pushed URI. */
 async function buildAndPush(dir: string, builder: string, what: string): Promise<string> {

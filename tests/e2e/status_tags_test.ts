@@ -17,21 +17,16 @@
 import assert from "node:assert/strict";
 import {
   assertExit,
+  boundedImgtool,
   closedPort,
   e2eTest,
   type Facts,
   makeProject,
   projectConfig,
-  type Ran,
   removeImages,
-  run,
   RUN_ID,
   timing,
 } from "./harness.ts";
-import { environmentWithoutImgtool, IMGTOOL_COMMAND } from "../helpers.ts";
-
-/** The longest one imgtool run here may take. */
-const RUN_SECONDS = 300;
 
 const ACCEPT = [
   "application/vnd.oci.image.index.v1+json",
@@ -39,17 +34,6 @@ const ACCEPT = [
   "application/vnd.docker.distribution.manifest.list.v2+json",
   "application/vnd.docker.distribution.manifest.v2+json",
 ].join(", ");
-
-/** Run imgtool in `cwd` as the harness does, but ended (SIGTERM, then SIGKILL) after a bound. */
-function boundedImgtool(cwd: string, args: readonly string[]): Promise<Ran> {
-  const binary = Deno.env.get("IMGTOOL_E2E_BINARY");
-  const command = binary ? [binary] : [...IMGTOOL_COMMAND];
-  return run("timeout", ["--kill-after=20", String(RUN_SECONDS), ...command, ...args], {
-    cwd,
-    env: { ...environmentWithoutImgtool(), NO_COLOR: "1" },
-    clearEnv: true,
-  });
-}
 
 /** `registry/repository:tag` split into its parts. */
 function parts(reference: string): { registry: string; repository: string; tag: string } {
