@@ -49,6 +49,14 @@ export function normalizePackages(packages: readonly string[]): string[] {
 export const APT_DOWNLOADS = "/var/cache/apt/imgtool-archives/";
 
 /**
+ * Where apt keeps its package lists during an install step with cache mounts: a folder of
+ * the same `/var/cache/apt` cache mount, so that the step mounts one cache, not two (buildah
+ * holds all but one of a step's cache locks until the build ends, and a later apt step then
+ * waits for them forever), and the image's own `/var/lib/apt/lists` stays as the base left it.
+ */
+export const APT_LISTS = "/var/cache/apt/imgtool-lists/";
+
+/**
  * The apt-get commands that install `packages`, shared with the Debian base recipe. With
  * cache mounts, apt's lists and downloads stay on the mounts ({@link aptCacheMounts});
  * without them, the step removes what apt left before the layer is made. Either way the
@@ -73,40 +81,37 @@ export function aptInstallCommands(packages: readonly string[], cacheMounts: boo
       "rm -rf /var/lib/apt/lists/*",
     ];
   }
-  const aptGet = `apt-get -o Dir::Cache::Archives=${APT_DOWNLOADS}`;
+  const aptGet =
+    `apt-get -o Dir::Cache::Archives=${APT_DOWNLOADS} -o Dir::State::Lists=${APT_LISTS}`;
   return [
-    `mkdir -p ${APT_DOWNLOADS}partial`,
+    `mkdir -p ${APT_DOWNLOADS}partial ${APT_LISTS}partial`,
     `${aptGet} update`,
     `DEBIAN_FRONTEND=noninteractive ${aptGet} install -y --no-install-recommends ${words}`,
   ];
 }
 
 /**
- * apt's cache folders as cache mounts (locked: apt cannot share them between steps). The
- * whole `/var/cache/apt` is mounted, so that apt's binary caches on bases without a
- * `docker-clean` hook stay out of the layer too.
+ * apt's cache folder as one cache mount (locked: apt cannot share it between steps), holding
+ * the downloads ({@link APT_DOWNLOADS}) and the lists ({@link APT_LISTS}). The whole
+ * `/var/cache/apt` is mounted, so that apt's binary caches on bases without a `docker-clean`
+ * hook stay out of the layer too.
  *
  * @example
  * ```ts
  * import { aptCacheMounts } from "./apt.ts";
- * console.log(aptCacheMounts(true).map((mount) => mount.target));
- * // [ "/var/cache/apt", "/var/lib/apt/lists" ]
+ * console.log(aptCacheMounts(true).map((mount) => mount.target)); // [ "/var/cache/apt" ]
  * ```
  */
 export function aptCacheMounts(cacheMounts: boolean): Mount[] {
-  return cacheMounts
-    ? [
-      { type: "cache", target: "/var/cache/apt", id: "imgtool-apt-cache" },
-      { type: "cache", target: "/var/lib/apt/lists", id: "imgtool-apt-lists" },
-    ]
-    : [];
+  return cacheMounts ? [{ type: "cache", target: "/var/cache/apt", id: "imgtool-apt-cache" }] : [];
 }
 
 /** The apt plugin. */
 export const apt = definePlugin<Options>({
   name: "apt",
   // 2: the docker-clean hook stays in the image (version 1 removed it).
-  version: 2,
+  // 3: one cache mount, the lists in it (two mounts hung buildah on a second apt step).
+  version: 3,
   needsRoot: true,
   validate(options) {
     const problems: Diagnostic[] = [];

@@ -51,7 +51,8 @@ export const debianBase = definePlugin<Options>({
   name: "debian_base",
   kind: "base",
   // 2: apt's docker-clean hook stays in the image (version 1 removed it).
-  version: 2,
+  // 3: apt's steps mount one cache (the apt plugin's version 3).
+  version: 3,
   validate(options, context) {
     const problems: Diagnostic[] = [];
     if (options.flyteVersion !== undefined && !/^[A-Za-z0-9.+!*-]+$/.test(options.flyteVersion)) {

@@ -38,6 +38,8 @@ export default Image.fromBase(${q(facts.NONROOT_BASE)})
   .withPipPackages("imgtool-demo-a==1.0.0", { indexUrl: ${q(facts.PACKAGE_INDEX)} })
   .withSourceFile("./note.txt", "/home/app/note.txt")
   .withSourceFolder("./data", "/home/app/data")
+  // A second apt step: under buildah, a step's cache locks must not outlive it.
+  .withAptPackages("tree")
   .withCommands([
     "id -un > /home/app/who",
     ${q(`sha256sum < /run/secrets/${TOKEN_VAR} | cut -d " " -f 1 > /home/app/token.sha256`)},
@@ -81,6 +83,7 @@ for (const builder of ["docker", "buildah"] as const) {
           "the apt and pip layers ran as root and their results work as app",
           async () => {
             assert.match(await inImage(facts, uri, ["hello"]), /Hello, world!/);
+            assert.match(await inImage(facts, uri, ["tree", "--version"]), /tree v/);
             const python = await inImage(facts, uri, [
               "python3",
               "-c",
