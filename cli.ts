@@ -57,6 +57,10 @@ export async function main(args: readonly string[]): Promise<number> {
         const { lockCommand } = await import("./src/commands/lock.ts");
         return await lockCommand(command.spec, command.flags, interrupt.signal);
       }
+      case "explain": {
+        const { explainCommand } = await import("./src/commands/explain.ts");
+        return await explainCommand(command.spec, command.flags);
+      }
       case "init": {
         const { initCommand } = await import("./src/commands/init.ts");
         return await initCommand(command.dir, command.flags);

@@ -53,8 +53,17 @@ export interface ImageIdentity {
   readonly prebuilt: boolean;
 }
 
-/** Bump when the encoding or the rendering of built-in recipes changes incompatibly. */
-const SCHEME = "imgtool-identity/2";
+/**
+ * The identity scheme: bump it when the encoding or the rendering of built-in recipes
+ * changes incompatibly. The chain's root covers it.
+ *
+ * @example
+ * ```ts
+ * import { IDENTITY_SCHEME } from "./identify.ts";
+ * console.log(IDENTITY_SCHEME.startsWith("imgtool-identity/")); // true
+ * ```
+ */
+export const IDENTITY_SCHEME = "imgtool-identity/2";
 const TAG_LENGTH = 32;
 
 /**
@@ -116,7 +125,7 @@ function* chain(
   digestOf: (ref: Ref) => unknown,
 ): Generator<string, ImageIdentity, string> {
   let parent: string = yield canonicalJson({
-    scheme: SCHEME,
+    scheme: IDENTITY_SCHEME,
     platforms: plan.info.platforms,
     baseImage: plan.info.baseImage,
     // Rendering puts it at the top of the Dockerfile, in place of the base's own.
@@ -147,7 +156,7 @@ function* chain(
 }
 
 /** What a layer puts in its digest besides its parent and its plugin. */
-interface LayerIdentity {
+export interface LayerIdentity {
   /** What its identify hook says, or its options. */
   readonly contribution: unknown;
   /**
@@ -182,9 +191,17 @@ export function imagesUsed(plan: ImagePlan): string[] {
  * read. The hooks return data and have no effects (the plugin contract), so running them
  * here only to see what they read changes nothing; what they fail at here is reported where
  * it belongs (planning, validation, rendering), except `identify`, without which there is no
- * identity.
+ * identity (it throws that failure).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { layerIdentity } from "./identify.ts";
+ * const plan = planImage(Image.fromBase("debian:bookworm").withWorkdir("/app"), "x", defaultConfig());
+ * console.log(layerIdentity(plan.layers[1]).contribution); // { workdir: "/app" }
+ * ```
  */
-function layerIdentity(planned: PlannedLayer): LayerIdentity {
+export function layerIdentity(planned: PlannedLayer): LayerIdentity {
   const recorded = recordLayer(planned);
   if ("failure" in recorded) throw recorded.failure;
   return recorded;

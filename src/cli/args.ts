@@ -25,6 +25,8 @@ export interface Flags {
   readonly locked: boolean;
   /** `lock --update`: move every entry to the digest its tag names today. */
   readonly update: boolean;
+  /** The image to compare with (`explain --against REF`). */
+  readonly against?: string;
 }
 
 /** A parsed command line. */
@@ -39,7 +41,14 @@ export type Command =
   | { readonly kind: "init"; readonly dir: string; readonly flags: Flags };
 
 /** The commands that take a spec file. */
-type SpecCommand = "build" | "dockerfile" | "uri" | "validate" | "status" | "lock";
+type SpecCommand =
+  | "build"
+  | "dockerfile"
+  | "uri"
+  | "validate"
+  | "status"
+  | "lock"
+  | "explain";
 
 interface FlagSpec {
   readonly type: "boolean" | "string";
@@ -86,6 +95,11 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "fail (exit 2) unless imgtool.lock pins every base by tag and is up to date",
   },
   update: { type: "boolean", help: "move every entry to the digest its tag names today" },
+  against: {
+    type: "string",
+    value: "REF",
+    help: "the image to compare with (default: the one this spec's last pushed build checked)",
+  },
   json: { type: "boolean", help: "machine-readable output on stdout" },
   quiet: { type: "boolean", short: "q", help: "print results and errors only" },
   help: { type: "boolean", short: "h", help: "show help" },
@@ -109,6 +123,7 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   lock: ["update", "image", "platform", "registry", "json", "quiet"],
   validate: ["image", "platform", "registry", "json"],
   status: ["image", "platform", "registry", "json", "quiet"],
+  explain: ["image", "against", "platform", "registry", "json", "quiet"],
   init: ["json"],
 };
 
@@ -119,6 +134,7 @@ const SUMMARIES: Record<string, string> = {
   validate: "check the spec and report every problem at once",
   status: "say whether each image is in the registry; exit 0 only when all are (a deploy gate)",
   lock: "pin every base image the spec uses by tag to its digest, in imgtool.lock beside it",
+  explain: "why this tag? say what differs between the spec now and an image built before",
   init: "write a starter spec.ts, imgtool.toml and editor typing into DIR (never overwrites)",
 };
 
@@ -163,6 +179,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
     out: values.out as string | undefined,
     locked: values.locked === true,
     update: values.update === true,
+    against: values.against as string | undefined,
   };
   // A tag lives in a registry: without --push there is nothing to point it at, and a
   // request that silently does nothing would let a CI job believe `latest` moved.
@@ -282,7 +299,8 @@ Examples:
   imgtool build spec.ts --push          build what is missing and push it
   imgtool dockerfile spec.ts --image default
   imgtool uri spec.ts                   print each image's URI (no build)
-  imgtool status spec.ts                exit 0 only when every image is in the registry`;
+  imgtool status spec.ts                exit 0 only when every image is in the registry
+  imgtool explain spec.ts               what changed since the last pushed build?`;
 }
 
 const EXAMPLES: Record<string, string> = {
@@ -298,6 +316,11 @@ image's manifest or index once its content tag is in the registry, built or
 found: the manifest is put under NAME in the same repository, nothing is
 rebuilt or uploaded again. It needs --push; a tags setting without --push is
 noted and left unapplied.
+
+With --push, each image built gets its provenance record pushed beside it (an
+in-toto statement, SLSA provenance v1: what its tag covers, file by file, and its
+base images by digest), which imgtool explain reads; an image whose record cannot
+be pushed is reported failed.
 
 What it remembers between runs, in $XDG_CACHE_HOME/imgtool (else ~/.cache/imgtool):
 the digests of files unchanged since they were hashed (digests/), the digest and
@@ -326,6 +349,35 @@ Examples:
   imgtool status spec.ts --image trainer --platform linux/arm64
   imgtool status spec.ts --json          { ok, images: [{ image, uri, platforms }] }
   imgtool status spec.ts -q || imgtool build spec.ts --push`,
+  explain: `Why this tag? What changed since REF? explain computes the image's
+identity as the spec is now (every layer's plugin and version, options, the
+settings it reads, and the SHA-256 of every file it takes from disk) and
+compares it with the provenance record that build --push pushed beside REF
+(found through the registry: its referrers API, else the sha256-<digest> tag of
+the OCI referrers tag schema). It prints only what differs, a line each, naming
+the layer (its place, the method you called, the spec line) and the change:
+
+  layer 2 withPipPackages (spec.ts:6): option extraArgs: "--no-deps" → "--pre"
+  layer 3 withSourceFolder (spec.ts:7): file changed: src/app.py
+  layer 3 withSourceFolder (spec.ts:7): file added: src/new.py
+
+Also: layers added or removed, platforms, the Python version, plugin and tool
+versions, settings that count (from imgtool.toml or the environment), a base
+image whose digest moved, files whose executable bit changed.
+
+REF defaults to the URI the last build --push of this spec checked for the
+image on this machine; --against REF works anywhere the registry can be
+reached, with no other state. A REF with this spec's tag prints
+"no difference: REF is this spec's tag".
+
+Exit status: 0 when it printed the comparison; 1 when there is nothing to
+compare with (REF is not in the registry, has no record, or no build is
+remembered); 2 for a mistake in the command line or the spec.
+
+Examples:
+  imgtool explain spec.ts                since the last pushed build
+  imgtool explain spec.ts --image trainer --against ghcr.io/acme/trainer:4f1c...
+  imgtool explain spec.ts --json         { ok, images: [{ image, uri, against, differences }] }`,
   uri: `Examples:
   imgtool uri spec.ts
   imgtool uri spec.ts --image trainer --json`,

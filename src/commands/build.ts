@@ -5,8 +5,9 @@
  * skipped or failed. It names the configuration file it used (`config: PATH`, or
  * `config: none (defaults)`, on standard error; `config` in `--json` output, `null` for
  * none). Validation warnings are printed before the build (in `--json` output, as
- * `warnings`) and never stop it. With `--push`, the extra tags (`--tag`, else the `tags`
- * setting) are pointed at each image once its content tag is in the registry.
+ * `warnings`) and never stop it. With `--push`, each image built is pushed with its
+ * provenance record beside it (`../provenance.ts`), and the extra tags (`--tag`, else the
+ * `tags` setting) are pointed at each image once its content tag is in the registry.
  *
  * @module
  */
@@ -20,6 +21,7 @@ import { checkImage } from "../check.ts";
 import { type Diagnostic, ImgtoolError } from "../errors.ts";
 import { exec } from "../exec.ts";
 import { identify, type ImageIdentity } from "../identify.ts";
+import { recordProvenance } from "../provenance.ts";
 import type { ImagePlan } from "../plan.ts";
 import { type BasicCredentials, RegistryClient } from "../registry/client.ts";
 import { describeProgress } from "../registry/progress.ts";
@@ -110,7 +112,10 @@ export async function buildCommand(
       const checked = plans.filter((plan) => plan.info.registry && !identities.get(plan)!.prebuilt);
       lastChecked.remember(selection, checked.map((plan) => identities.get(plan)!.uri));
     }
-    return await buildPlans(plans, identities, flags, registry, builders, signal, config, warnings);
+    return await buildPlans(plans, identities, flags, registry, builders, signal, config, {
+      warnings,
+      specFile: selection.spec,
+    });
   } finally {
     await registry.close();
   }
@@ -125,8 +130,9 @@ async function buildPlans(
   builders: () => Promise<readonly BuilderPlugin[]>,
   signal: AbortSignal,
   config: Config,
-  warnings: readonly Diagnostic[],
+  run: { readonly warnings: readonly Diagnostic[]; readonly specFile: string },
 ): Promise<number> {
+  const { warnings, specFile } = run;
   const progress = (line: string) => {
     if (!flags.quiet && !flags.json) err(line);
   };
@@ -210,13 +216,16 @@ async function buildPlans(
           flags.push ? ", then pushing" : ""
         }`,
       );
+      const said = (line: string) => progress(`${label}: ${line}`);
       await buildImage(plan, identity, builder, context, {
         push: flags.push,
         insecureRegistry: isPlainHttp(identity.uri, config.insecureRegistries),
         signal,
         output: (line) => progress(`    | ${line}`),
-        progress: (line) => progress(`${label}: ${line}`),
+        progress: said,
       });
+      // Its provenance record goes with it; without one, the image fails.
+      if (flags.push) await recordProvenance(registry, plan, identity, specFile, said);
       const tagged = await pointTags(registry, identity, extraTags, label, progress);
       const done = report("built", { builder: builder.name, ...tagged });
       progress(`${label}: built${flags.push ? " and pushed" : ""} in ${done.seconds}s`);

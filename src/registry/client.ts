@@ -31,6 +31,7 @@ import {
   manifestConfig,
   manifestKind,
   OCI_INDEX,
+  referrersTag,
   runtimeConfig,
 } from "./manifest.ts";
 import {
@@ -143,6 +144,17 @@ export interface FetchedManifest {
   body: Uint8Array;
   /** The parsed JSON. */
   json: unknown;
+}
+
+/**
+ * The manifests that refer to another one (their `subject`), and which way the registry
+ * told: its referrers API (`api`), or the index the referrers tag schema keeps (`tag`).
+ */
+export interface Referrers {
+  /** `api`: the registry has the referrers API; `tag`: it has not, the tag schema answered. */
+  via: "api" | "tag";
+  /** Each referrer's descriptor, with its `artifactType` and annotations; oldest first. */
+  manifests: Descriptor[];
 }
 
 /** Manifests above this size are refused, as registries refuse them. */
@@ -427,6 +439,94 @@ export class RegistryClient {
       );
     }
     return await this.#putManifest(target, manifest.body, manifest.mediaType);
+  }
+
+  /**
+   * The manifests in the repository of `reference` that refer to the manifest `digest`
+   * (their `subject`): from the registry's referrers API (`GET /v2/<name>/referrers/<digest>`)
+   * where it has one, else from the index under the referrers tag schema's tag
+   * (`sha256-<hex>`), the fallback the OCI distribution spec gives clients. A registry
+   * without the API answers it 404. None at all is an empty list; a tag that holds something
+   * other than an index counts as none, as the spec says.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * async function attached(client: RegistryClient, image: string, digest: string) {
+   *   const { via, manifests } = await client.referrers(image, digest);
+   *   return `${manifests.length} artifact(s), found through the ${via}`;
+   * }
+   * console.log(typeof attached); // function
+   * ```
+   */
+  async referrers(reference: string, digest: string): Promise<Referrers> {
+    const ref = parseReference(reference);
+    checkDigest(digest);
+    const path = `/v2/${ref.repository}/referrers/${digest}`;
+    const sent = await this.#request(ref, "pull", "GET", path, { headers: { accept: OCI_INDEX } });
+    // 404 is what a registry without the API answers (405 from some that route it apart).
+    if (sent.response.status !== 404 && sent.response.status !== 405) {
+      if (!sent.response.ok) throw await this.#fail(ref, sent, `GET referrers of ${digest}`);
+      const body = await this.#readBody(ref, sent, MAX_MANIFEST_BYTES, `referrers of ${digest}`);
+      const entries = indexEntries(parseJson(body));
+      if (typeof entries === "string") {
+        throw this.#protocol(ref, `the referrers of ${digest} are malformed: ${entries}`);
+      }
+      return { via: "api", manifests: entries };
+    }
+    await sent.response.body?.cancel();
+    const index = await this.#referrersIndex(ref, digest, "pull");
+    return { via: "tag", manifests: index ? indexEntries(index.json) as Descriptor[] : [] };
+  }
+
+  /**
+   * Add `descriptor` (an artifact whose `subject` is the manifest `subject`) to the index the
+   * referrers tag schema keeps for `subject` in the repository of `reference`, for registries
+   * without the referrers API: the index is read (or started, when the tag is missing), the
+   * descriptor appended unless it is listed already (other entries kept as they are), and
+   * put back. Other clients may write the same tag at once (the spec leaves that race to
+   * clients): the tag is read again after writing, and the write repeated (three tries at
+   * most) until it lists the descriptor. A tag holding something other than an index is an
+   * error, and is left alone.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * import type { Descriptor } from "./manifest.ts";
+   * async function attach(client: RegistryClient, image: string, subject: string, artifact: Descriptor) {
+   *   await client.addReferrer(image, subject, artifact); // image: e.g. 127.0.0.1:5000/app
+   * }
+   * console.log(typeof attach); // function
+   * ```
+   */
+  async addReferrer(reference: string, subject: string, descriptor: Descriptor): Promise<void> {
+    const ref = parseReference(reference);
+    checkDigest(subject);
+    const target = { ...ref, tag: referrersTag(subject), digest: undefined };
+    for (let attempt = 1;; attempt++) {
+      const index = await this.#referrersIndex(ref, subject, "pull,push");
+      const entries = index ? ((index.json as { manifests: unknown[] }).manifests) : [];
+      const listed = entries.some((entry) =>
+        (entry as { digest?: unknown })?.digest === descriptor.digest
+      );
+      if (listed) return;
+      if (attempt > 3) {
+        throw new RegistryError(
+          "protocol",
+          `the referrers of ${subject} in ${ref.registry}/${ref.repository} (tag ` +
+            `${target.tag}) lost ${descriptor.digest} three times: another client keeps ` +
+            "rewriting them",
+          { registry: ref.registry, hint: "push again once the other client is done" },
+        );
+      }
+      const updated = {
+        ...(index?.json as Record<string, unknown> ?? { schemaVersion: 2 }),
+        mediaType: OCI_INDEX,
+        manifests: [...entries, descriptor],
+      };
+      const body = new TextEncoder().encode(JSON.stringify(updated));
+      await this.#putManifest(target, body, OCI_INDEX);
+    }
   }
 
   /**
@@ -779,6 +879,29 @@ export class RegistryClient {
     return { digest, mediaType, size: body.length, body, json };
   }
 
+  /**
+   * The index under the referrers tag schema's tag of `subject`; `undefined` when the tag is
+   * missing. Something else under the tag is a protocol error when writing, none when reading.
+   */
+  async #referrersIndex(
+    ref: Reference,
+    subject: string,
+    actions: Actions,
+  ): Promise<FetchedManifest | undefined> {
+    const tagged = { ...ref, tag: referrersTag(subject), digest: undefined };
+    const index = await this.#getManifest(tagged, actions);
+    if (!index) return undefined;
+    if (manifestKind(index.mediaType) === "index" && typeof indexEntries(index.json) !== "string") {
+      return index;
+    }
+    if (actions === "pull") return undefined;
+    throw this.#protocol(
+      ref,
+      `${formatReference(tagged)} should hold the referrers of ${subject} (an image index), ` +
+        `but holds a ${index.mediaType}`,
+    );
+  }
+
   async #putManifest(ref: Reference, body: Uint8Array, mediaType: string): Promise<string> {
     if (body.length > MAX_MANIFEST_BYTES) {
       throw new UsageError(
@@ -1101,6 +1224,24 @@ function childReference(target: Reference, reference: string): Reference {
     );
   }
   return ref;
+}
+
+/** Refuse what is not a digest before it goes into a request's path. */
+function checkDigest(digest: string): void {
+  if (!isDigest(digest)) {
+    throw new UsageError(`${JSON.stringify(digest)} is not a manifest digest`, {
+      hint: "a digest is sha256: followed by 64 hex characters",
+    });
+  }
+}
+
+/** Bytes as JSON; `undefined` when they are not. */
+function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The registry's own error codes and messages (`MANIFEST_UNKNOWN: manifest unknown`). */

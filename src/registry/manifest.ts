@@ -15,6 +15,21 @@ export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 /** A Docker manifest list (schema 2's multi-platform index). */
 export const DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
+/**
+ * The empty JSON blob's media type (`{}`): the config of an artifact that needs none.
+ *
+ * @example
+ * ```ts
+ * import { OCI_EMPTY, OCI_EMPTY_DIGEST } from "./manifest.ts";
+ * console.log(OCI_EMPTY, OCI_EMPTY_DIGEST.slice(0, 15)); // application/vnd.oci.empty.v1+json sha256:44136fa3
+ * ```
+ */
+export const OCI_EMPTY = "application/vnd.oci.empty.v1+json";
+/** The digest of the empty JSON blob, the two bytes `{}`. */
+export const OCI_EMPTY_DIGEST =
+  "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+/** An in-toto statement (a provenance record): a layer's media type and an artifact's type. */
+export const IN_TOTO = "application/vnd.in-toto+json";
 /** The `Accept` header for manifest requests: all four types this client understands. */
 export const MANIFEST_ACCEPT: string = [
   OCI_INDEX,
@@ -36,6 +51,8 @@ export interface Descriptor {
   platform?: PlatformObject;
   /** Free-form annotations. */
   annotations?: Record<string, string>;
+  /** For a referrer (an artifact that refers to another manifest): its artifact type. */
+  artifactType?: string;
 }
 
 /**
@@ -99,6 +116,24 @@ export function indexEntries(json: unknown): Descriptor[] | string {
     entries.push(descriptor);
   }
   return entries;
+}
+
+/**
+ * The tag that holds the referrers of `digest` where a registry has no referrers API: the
+ * OCI distribution spec's "referrers tag schema", the algorithm (at most 32 characters), `-`,
+ * and the encoded part (at most 64), every character a tag cannot hold replaced by `-`.
+ *
+ * @example
+ * ```ts
+ * import { referrersTag } from "./manifest.ts";
+ * console.log(referrersTag(`sha256:${"ab".repeat(32)}`)); // sha256-abababababababababababababababababababababababababababababababab
+ * ```
+ */
+export function referrersTag(digest: string): string {
+  const colon = digest.indexOf(":");
+  const algorithm = digest.slice(0, colon).slice(0, 32);
+  const encoded = digest.slice(colon + 1).slice(0, 64);
+  return `${algorithm}-${encoded}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
 }
 
 /**
@@ -173,7 +208,7 @@ export function configPlatform(json: unknown): PlatformObject | undefined {
 
 function toDescriptor(value: unknown): Descriptor | string {
   if (!isRecord(value)) return "not an object";
-  const { mediaType, digest, size, platform, annotations } = value;
+  const { mediaType, digest, size, platform, annotations, artifactType } = value;
   if (typeof digest !== "string" || !/^[a-z0-9+._-]+:[a-zA-Z0-9=_-]+$/.test(digest)) {
     return `"digest" is missing or malformed`;
   }
@@ -191,6 +226,7 @@ function toDescriptor(value: unknown): Descriptor | string {
   ) {
     descriptor.platform = configPlatform(platform);
   }
+  if (typeof artifactType === "string" && artifactType) descriptor.artifactType = artifactType;
   if (isRecord(annotations)) {
     descriptor.annotations = Object.fromEntries(
       Object.entries(annotations).filter((entry): entry is [string, string] =>

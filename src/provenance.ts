@@ -1,0 +1,458 @@
+/**
+ * The provenance record that travels with every image `imgtool build --push` pushes: an
+ * in-toto statement (v1) whose subject is the pushed image (its repository and the digest of
+ * its manifest or index) and whose predicate is SLSA provenance v1. The build's parameters
+ * are the image's identity tree (`./identity_tree.ts`), the resolved dependencies its base
+ * images, by the digest their registry named right after the build.
+ *
+ * It is pushed beside the image, in the same repository, as an OCI artifact that refers to
+ * it: a manifest whose config is the empty descriptor (`{}`), whose one layer is the
+ * statement (`application/vnd.in-toto+json`, also its `artifactType`), and whose `subject` is
+ * the image. It is found through the registry's referrers API where the registry has one;
+ * where it has not (Distribution 2.8, on this project's machines), the artifact is added to
+ * the index under the referrers tag schema's tag (`sha256-<hex of the image's digest>`), as
+ * the OCI distribution spec has clients do.
+ *
+ * The record holds no secret value (secrets count by name), no absolute path, no user or host
+ * name of the machine, and no time: the same image and tree make the same record, byte for
+ * byte, so pushing it again changes nothing.
+ *
+ * @module
+ */
+
+import { ImgtoolError } from "./errors.ts";
+import { identify, type ImageIdentity, imagesUsed } from "./identify.ts";
+import { type IdentityTree, identityTree, TREE_FORMAT } from "./identity_tree.ts";
+import type { ImagePlan } from "./plan.ts";
+import type { RegistryClient } from "./registry/client.ts";
+import {
+  type Descriptor,
+  IN_TOTO,
+  OCI_EMPTY,
+  OCI_EMPTY_DIGEST,
+  OCI_MANIFEST,
+  referrersTag,
+} from "./registry/manifest.ts";
+import { parseReference } from "./registry/reference.ts";
+import { VERSION } from "./version.ts";
+
+/** The in-toto statement type. */
+export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
+/** The SLSA provenance predicate type. */
+export const SLSA_PROVENANCE = "https://slsa.dev/provenance/v1";
+/**
+ * The build type of imgtool's records: what `externalParameters` hold (`tag` and `identity`,
+ * an identity tree). Bump the version when that changes meaning.
+ *
+ * @example
+ * ```ts
+ * import { BUILD_TYPE } from "./provenance.ts";
+ * console.log(BUILD_TYPE); // urn:imgtool:build-type:image:v1
+ * ```
+ */
+export const BUILD_TYPE = "urn:imgtool:build-type:image:v1";
+/** The builder of imgtool's records (its version goes beside it). */
+export const BUILDER_ID = "urn:imgtool:builder:imgtool";
+
+/** The annotation that names a record's predicate type, on the artifact and its layer. */
+const PREDICATE_ANNOTATION = "in-toto.io/predicate-type";
+const EMPTY_JSON = new TextEncoder().encode("{}");
+/** The largest statement read back (a tree of 20,000 files takes some 3 MB). */
+const MAX_STATEMENT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * An image the build started from or copied from, with the digest its registry named.
+ *
+ * @example
+ * ```ts
+ * import type { Dependency } from "./provenance.ts";
+ * const base: Dependency = { reference: "python:3.12-slim-bookworm", digest: `sha256:${"0".repeat(64)}` };
+ * console.log(base.reference); // python:3.12-slim-bookworm
+ * ```
+ */
+export interface Dependency {
+  /** The reference, as the spec (or the lock) names it. */
+  readonly reference: string;
+  /** `sha256:...`, when known. */
+  readonly digest?: string;
+}
+
+/**
+ * A provenance record: an in-toto statement with a SLSA provenance v1 predicate.
+ *
+ * @example
+ * ```ts
+ * import type { ProvenanceStatement } from "./provenance.ts";
+ * function tagOf(statement: ProvenanceStatement): string {
+ *   return statement.predicate.buildDefinition.externalParameters.tag;
+ * }
+ * console.log(typeof tagOf); // function
+ * ```
+ */
+export interface ProvenanceStatement {
+  readonly _type: string;
+  readonly subject: readonly { readonly name: string; readonly digest: Record<string, string> }[];
+  readonly predicateType: string;
+  readonly predicate: {
+    readonly buildDefinition: {
+      readonly buildType: string;
+      readonly externalParameters: { readonly tag: string; readonly identity: IdentityTree };
+      readonly resolvedDependencies: readonly {
+        readonly name: string;
+        readonly uri: string;
+        readonly digest?: Record<string, string>;
+      }[];
+    };
+    readonly runDetails: {
+      readonly builder: { readonly id: string; readonly version: Record<string, string> };
+    };
+  };
+}
+
+/**
+ * The record of an image: `repository` (its name without a tag) and `digest` (of its
+ * manifest or index), the `tag` imgtool computed, its identity tree and its dependencies.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { identityTree } from "./identity_tree.ts";
+ * import { provenanceStatement } from "./provenance.ts";
+ * const plan = planImage(Image.fromBase("debian:bookworm").withWorkdir("/app"), "default", defaultConfig());
+ * const statement = provenanceStatement({
+ *   repository: "127.0.0.1:5000/team/app",
+ *   digest: `sha256:${"a".repeat(64)}`,
+ *   tag: "0123abcd",
+ *   tree: await identityTree(plan, "/work/app/spec.ts"),
+ *   dependencies: [{ reference: "debian:bookworm" }],
+ * });
+ * console.log(statement.subject[0].name, statement.predicateType); // 127.0.0.1:5000/team/app https://slsa.dev/provenance/v1
+ * console.log(statement.subject[0].digest.sha256 === "a".repeat(64)); // true
+ * ```
+ */
+export function provenanceStatement(input: {
+  readonly repository: string;
+  readonly digest: string;
+  readonly tag: string;
+  readonly tree: IdentityTree;
+  readonly dependencies: readonly Dependency[];
+}): ProvenanceStatement {
+  return {
+    _type: STATEMENT_TYPE,
+    subject: [{ name: input.repository, digest: digestSet(input.digest) }],
+    predicateType: SLSA_PROVENANCE,
+    predicate: {
+      buildDefinition: {
+        buildType: BUILD_TYPE,
+        externalParameters: { tag: input.tag, identity: input.tree },
+        resolvedDependencies: input.dependencies.map((dependency) => ({
+          name: dependency.reference,
+          uri: `oci://${dependency.reference}`,
+          ...(dependency.digest ? { digest: digestSet(dependency.digest) } : {}),
+        })),
+      },
+      runDetails: { builder: { id: BUILDER_ID, version: { imgtool: VERSION } } },
+    },
+  };
+}
+
+/** `sha256:hex` as an in-toto digest set, `{ sha256: hex }`. */
+function digestSet(digest: string): Record<string, string> {
+  const colon = digest.indexOf(":");
+  return { [digest.slice(0, colon)]: digest.slice(colon + 1) };
+}
+
+/**
+ * Where a record went: the artifact's digest, and how it is found (`api`: the registry's
+ * referrers API lists it; `tag`: the referrers tag schema's index does).
+ *
+ * @example
+ * ```ts
+ * import type { PushedRecord } from "./provenance.ts";
+ * const pushed: PushedRecord = { digest: `sha256:${"b".repeat(64)}`, via: "tag" };
+ * console.log(pushed.via); // tag
+ * ```
+ */
+export interface PushedRecord {
+  /** The digest of the artifact manifest. */
+  readonly digest: string;
+  /** How the artifact is found. */
+  readonly via: "api" | "tag";
+}
+
+/**
+ * Push `statement` beside the image `subject` describes, in `repository` (the image's name
+ * without a tag), as an OCI artifact that refers to it, and make it findable (see the
+ * module's documentation).
+ *
+ * @example
+ * ```ts
+ * import { RegistryClient } from "./registry/client.ts";
+ * import { pushProvenance, type ProvenanceStatement } from "./provenance.ts";
+ * import type { Descriptor } from "./registry/manifest.ts";
+ * async function attach(client: RegistryClient, image: Descriptor, statement: ProvenanceStatement) {
+ *   return (await pushProvenance(client, "127.0.0.1:5000/team/app", image, statement)).via;
+ * }
+ * console.log(typeof attach); // function
+ * ```
+ */
+export async function pushProvenance(
+  registry: RegistryClient,
+  repository: string,
+  subject: Descriptor,
+  statement: ProvenanceStatement,
+): Promise<PushedRecord> {
+  const bytes = new TextEncoder().encode(JSON.stringify(statement));
+  await registry.pushBlob(repository, EMPTY_JSON);
+  const layer = await registry.pushBlob(repository, bytes);
+  const annotations = { [PREDICATE_ANNOTATION]: SLSA_PROVENANCE };
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType: IN_TOTO,
+    config: { mediaType: OCI_EMPTY, digest: OCI_EMPTY_DIGEST, size: EMPTY_JSON.length },
+    layers: [{ mediaType: IN_TOTO, digest: layer.digest, size: layer.size, annotations }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    annotations,
+  };
+  const body = new TextEncoder().encode(JSON.stringify(manifest));
+  const digest = await sha256Digest(body);
+  await registry.putManifest(`${repository}@${digest}`, body, OCI_MANIFEST);
+  const { via, manifests } = await registry.referrers(repository, subject.digest);
+  // A registry with the referrers API lists the artifact by its subject: nothing more to do.
+  if (via === "api") return { digest, via };
+  if (!manifests.some((listed) => listed.digest === digest)) {
+    await registry.addReferrer(repository, subject.digest, {
+      mediaType: OCI_MANIFEST,
+      digest,
+      size: body.length,
+      artifactType: IN_TOTO,
+      annotations,
+    });
+  }
+  return { digest, via };
+}
+
+async function sha256Digest(bytes: Uint8Array): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return `sha256:${
+    Array.from(new Uint8Array(hash), (byte) => byte.toString(16).padStart(2, "0")).join("")
+  }`;
+}
+
+/**
+ * A record found in the registry: the statement, the artifact that holds it, and how it was
+ * found.
+ *
+ * @example
+ * ```ts
+ * import type { FoundRecord } from "./provenance.ts";
+ * function treeOf(found: FoundRecord) {
+ *   return found.statement.predicate.buildDefinition.externalParameters.identity;
+ * }
+ * console.log(typeof treeOf); // function
+ * ```
+ */
+export interface FoundRecord {
+  /** The statement. */
+  readonly statement: ProvenanceStatement;
+  /** The digest of the image it is about. */
+  readonly subject: string;
+  /** The digest of the artifact manifest. */
+  readonly digest: string;
+  /** How it was found. */
+  readonly via: "api" | "tag";
+}
+
+/**
+ * The provenance record imgtool pushed for the image `reference` names, read through the
+ * registry (its referrers API, else the referrers tag schema); the newest when there are
+ * several. `undefined` when the image has none; an {@link ImgtoolError} (exit 1) when the
+ * registry does not have the image.
+ *
+ * @example
+ * ```ts
+ * import { RegistryClient } from "./registry/client.ts";
+ * import { fetchProvenance } from "./provenance.ts";
+ * async function tagOf(client: RegistryClient, uri: string) {
+ *   const found = await fetchProvenance(client, uri);
+ *   return found?.statement.predicate.buildDefinition.externalParameters.tag ?? "no record";
+ * }
+ * console.log(typeof tagOf); // function
+ * ```
+ */
+export async function fetchProvenance(
+  registry: RegistryClient,
+  reference: string,
+): Promise<FoundRecord | undefined> {
+  const image = await registry.getManifest(reference);
+  if (!image) {
+    throw new ImgtoolError(`${reference} is not in the registry`, {
+      hint: "check the reference (the URI a build printed, or `imgtool uri`), and that it " +
+        "was pushed to this registry",
+    });
+  }
+  const ref = parseReference(reference);
+  const repository = `${ref.registry}/${ref.repository}`;
+  const { via, manifests } = await registry.referrers(repository, image.digest);
+  const records = manifests.filter((listed) =>
+    listed.artifactType === IN_TOTO &&
+    (listed.annotations?.[PREDICATE_ANNOTATION] ?? SLSA_PROVENANCE) === SLSA_PROVENANCE
+  );
+  // The newest first: the tag schema's index lists them in the order they were pushed.
+  for (const listed of records.reverse()) {
+    const statement = await readStatement(registry, repository, listed.digest);
+    if (statement && isRecordOf(statement, image.digest)) {
+      return { statement, subject: image.digest, digest: listed.digest, via };
+    }
+  }
+  return undefined;
+}
+
+/** The statement an artifact holds; `undefined` when it holds none imgtool can read. */
+async function readStatement(
+  registry: RegistryClient,
+  repository: string,
+  digest: string,
+): Promise<ProvenanceStatement | undefined> {
+  const artifact = await registry.getManifest(`${repository}@${digest}`);
+  const layers = (artifact?.json as { layers?: unknown })?.layers;
+  if (!Array.isArray(layers)) return undefined;
+  const layer = layers.find((entry) => entry?.mediaType === IN_TOTO);
+  if (typeof layer?.digest !== "string") return undefined;
+  const bytes = await registry.getBlob(repository, layer.digest, {
+    maxBytes: MAX_STATEMENT_BYTES,
+  });
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is `statement` one of imgtool's records, about the image `digest`? */
+function isRecordOf(statement: ProvenanceStatement, digest: string): boolean {
+  const subject = statement?.subject?.[0]?.digest;
+  const [algorithm, hex] = digest.split(":");
+  const definition = statement?.predicate?.buildDefinition;
+  return statement._type === STATEMENT_TYPE && statement.predicateType === SLSA_PROVENANCE &&
+    typeof definition?.buildType === "string" &&
+    definition.buildType.startsWith(BUILD_TYPE.slice(0, BUILD_TYPE.lastIndexOf(":") + 1)) &&
+    subject?.[algorithm] === hex &&
+    definition.externalParameters?.identity?.format === TREE_FORMAT;
+}
+
+/**
+ * After `build --push` built and pushed an image: make its record and push it beside it
+ * (see the module's documentation). `specFile` is the spec's absolute path (the tree's
+ * paths are relative to its folder); `progress` hears a line about it.
+ *
+ * A record that cannot be pushed fails the image (exit 1): the record is what `imgtool
+ * explain` reads on any machine, and a build that ends well without it would leave the image
+ * without one for good (a later build finds the image and skips it). So does a file that
+ * changed while the image was built: the tag and the image's content may then disagree, and
+ * the record would describe neither.
+ *
+ * @example
+ * ```ts
+ * import type { ImageIdentity } from "./identify.ts";
+ * import type { ImagePlan } from "./plan.ts";
+ * import { RegistryClient } from "./registry/client.ts";
+ * import { recordProvenance } from "./provenance.ts";
+ * async function afterPush(client: RegistryClient, plan: ImagePlan, identity: ImageIdentity) {
+ *   await recordProvenance(client, plan, identity, "/work/app/spec.ts", console.error);
+ * }
+ * console.log(typeof afterPush); // function
+ * ```
+ */
+export async function recordProvenance(
+  registry: RegistryClient,
+  plan: ImagePlan,
+  identity: ImageIdentity,
+  specFile: string,
+  progress: (line: string) => void = () => {},
+): Promise<PushedRecord> {
+  const repository = identity.uri.slice(0, identity.uri.lastIndexOf(":"));
+  const failed = (reason: string, hint: string, cause?: unknown) =>
+    new ImgtoolError(
+      `${identity.uri} was pushed, but its provenance record was not: ${reason}`,
+      { hint, cause },
+    );
+  const tree = await identityTree(plan, specFile);
+  if ((await identify(plan)).tag !== identity.tag) {
+    throw failed(
+      "files it takes from disk changed while it was built, so its content may not be what " +
+        "its tag says",
+      "leave the spec's files alone during the build, then build again with --force",
+    );
+  }
+  try {
+    const image = await registry.getManifest(identity.uri);
+    if (!image) throw new ImgtoolError("the registry does not have the image it just pushed");
+    const statement = provenanceStatement({
+      repository,
+      digest: image.digest,
+      tag: identity.tag,
+      tree,
+      dependencies: await resolveDependencies(registry, plan),
+    });
+    const pushed = await pushProvenance(registry, repository, image, statement);
+    progress(
+      `provenance record ${pushed.digest.slice(0, 19)} pushed (found through the ${
+        pushed.via === "api" ? "referrers API" : `tag ${referrersTag(image.digest).slice(0, 19)}…`
+      })`,
+    );
+    return pushed;
+  } catch (error) {
+    if (!(error instanceof ImgtoolError)) throw error;
+    throw failed(
+      error.message,
+      `${error.hint ? `${error.hint}; then ` : ""}push it again with its record: imgtool ` +
+        `build --push --force --image ${plan.exportName}`,
+      error,
+    );
+  }
+}
+
+/**
+ * The images `plan` starts from or copies from, each with the digest its registry names now
+ * (or the lock pinned); a registry that cannot say leaves the digest out. `wanted` picks the
+ * references to ask about (default: all).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { RegistryClient } from "./registry/client.ts";
+ * import { resolveDependencies } from "./provenance.ts";
+ * const digest = `sha256:${"c".repeat(64)}`;
+ * const plan = planImage(Image.fromBase(`127.0.0.1:9/base@${digest}`).withWorkdir("/app"), "default", defaultConfig());
+ * // Pinned by digest: no registry is asked.
+ * const [base] = await resolveDependencies(new RegistryClient(), plan);
+ * console.log(base.digest === digest); // true
+ * ```
+ */
+export async function resolveDependencies(
+  registry: RegistryClient,
+  plan: ImagePlan,
+  wanted: (reference: string) => boolean = () => true,
+): Promise<Dependency[]> {
+  // As the build used them: pinned by the lock's digest where it has one.
+  const pinned = plan.layers[0]?.context.pinned ?? ((reference: string) => reference);
+  const references = [
+    ...new Set([
+      ...(plan.baseReference ? [plan.baseReference] : []),
+      ...imagesUsed(plan).map(pinned),
+    ]),
+  ].filter(wanted);
+  return await Promise.all(references.map(async (reference): Promise<Dependency> => {
+    const pinned = reference.match(/@(sha256:[0-9a-f]{64})$/)?.[1];
+    if (pinned) return { reference, digest: pinned };
+    try {
+      const manifest = await registry.getManifest(reference);
+      return manifest ? { reference, digest: manifest.digest } : { reference };
+    } catch {
+      // Not known: the record says so by leaving the digest out.
+      return { reference };
+    }
+  }));
+}
