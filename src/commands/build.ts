@@ -23,17 +23,16 @@ import { exec } from "../exec.ts";
 import { identify, type ImageIdentity } from "../identify.ts";
 import { recordProvenance } from "../provenance.ts";
 import type { ImagePlan } from "../plan.ts";
-import { type BasicCredentials, RegistryClient } from "../registry/client.ts";
-import { describeProgress } from "../registry/progress.ts";
+import type { RegistryClient } from "../registry/client.ts";
 import { isLoopback } from "../registry/http.ts";
 import { parseReference } from "../registry/reference.ts";
 import { defaultTagCacheDir, FileTagCache } from "../registry/tag_cache.ts";
-import { registryCredentials } from "../secrets.ts";
 import { selectBuilder } from "../select_builder.ts";
 import { defaultLastCheckedDir, LastChecked } from "../last_checked.ts";
 import { resolve } from "../path.ts";
 import { ensureLocked } from "../lock_check.ts";
 import { ensureValid, loadSpecConfig, prepare } from "./prepare.ts";
+import { commandRegistryClient } from "./registry_client.ts";
 
 /** How one image ended. */
 export interface ImageReport {
@@ -69,16 +68,8 @@ export async function buildCommand(
   const config = loadSpecConfig(specPath, flags);
   let plans: readonly ImagePlan[] = [];
   const tagCacheDir = defaultTagCacheDir();
-  const registry = new RegistryClient({
-    insecureRegistries: [...config.insecureRegistries],
-    credentials: (host) => registrySecretCredentials(plans, host),
+  const registry = commandRegistryClient(config, flags, () => plans, {
     tagCache: tagCacheDir === undefined ? undefined : new FileTagCache(tagCacheDir),
-    timeoutMs: config.registryTimeout * 1000,
-    // A registry that is slow to answer, or is being retried, is said so: a CI log that
-    // stops for a minute without a word looks like a hang.
-    onProgress: (event) => {
-      if (!flags.quiet && !flags.json) err(describeProgress(event));
-    },
   });
   // A pushed build asks the registry first. Ask now for the tags this spec had last time,
   // and connect for the others, so that the registry's answers overlap loading the spec,
@@ -299,31 +290,6 @@ async function pointTags(
     progress(`${label}: tagged ${repository}:${tag}`);
   }
   return { tags: tagged };
-}
-
-/**
- * Credentials from the registry secret of an image pushed to `host`, if one has it: the
- * `credentials` option of the {@link RegistryClient} of every command that asks the
- * registry about the spec's images.
- *
- * @example
- * ```ts
- * import { defaultConfig, Image, planImage } from "imgtool";
- * import { registrySecretCredentials } from "./build.ts";
- * const plan = planImage(Image.fromBase("127.0.0.1:5000/base:1"), "default", defaultConfig());
- * console.log(await registrySecretCredentials([plan], "127.0.0.1:5000")); // undefined
- * ```
- */
-export function registrySecretCredentials(
-  plans: readonly ImagePlan[],
-  host: string,
-): Promise<BasicCredentials | undefined> {
-  const plan = plans.find((plan) =>
-    plan.spec.registrySecret && plan.info.registry &&
-    parseReference(`${plan.info.registry}/x`).registry === host
-  );
-  const secret = plan?.spec.registrySecret;
-  return Promise.resolve(plan && secret ? registryCredentials(secret, plan.config) : undefined);
 }
 
 /**

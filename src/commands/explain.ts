@@ -28,10 +28,9 @@ import { identityTree } from "../identity_tree.ts";
 import { defaultLastCheckedDir, LastChecked } from "../last_checked.ts";
 import type { ImagePlan } from "../plan.ts";
 import { fetchProvenance, resolveDependencies } from "../provenance.ts";
-import { RegistryClient } from "../registry/client.ts";
-import { describeProgress } from "../registry/progress.ts";
 import { parseReference } from "../registry/reference.ts";
-import { registrySecretCredentials } from "./build.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { commandRegistryClient } from "./registry_client.ts";
 import { loadSpecConfig, prepare } from "./prepare.ts";
 
 /**
@@ -73,14 +72,7 @@ export interface Explained {
 export async function explainCommand(specPath: string, flags: Flags): Promise<number> {
   const config = loadSpecConfig(specPath, flags);
   let plans: readonly ImagePlan[] = [];
-  const registry = new RegistryClient({
-    insecureRegistries: [...config.insecureRegistries],
-    credentials: (host) => registrySecretCredentials(plans, host),
-    timeoutMs: config.registryTimeout * 1000,
-    onProgress: (event) => {
-      if (!flags.quiet && !flags.json) err(describeProgress(event));
-    },
-  });
+  const registry = commandRegistryClient(config, flags, () => plans);
   try {
     const prepared = await prepare(specPath, flags, config);
     plans = prepared.plans;

@@ -13,7 +13,7 @@
  */
 
 import type { Flags } from "../cli/args.ts";
-import { err, out, outJson } from "../cli/output.ts";
+import { out, outJson } from "../cli/output.ts";
 import { ImgtoolError } from "../errors.ts";
 import { isFile } from "../fs.ts";
 import { imagesUsed } from "../identify.ts";
@@ -32,9 +32,7 @@ import {
 import { lockableImages } from "../lock_check.ts";
 import { dirname, join } from "../path.ts";
 import type { ImagePlan } from "../plan.ts";
-import { RegistryClient } from "../registry/client.ts";
-import { describeProgress } from "../registry/progress.ts";
-import { registrySecretCredentials } from "./build.ts";
+import { commandRegistryClient } from "./registry_client.ts";
 import { ensureValid, loadSpecConfig, prepare } from "./prepare.ts";
 
 /**
@@ -58,14 +56,7 @@ export async function lockCommand(
   setActiveLock(file);
   const before = readLockSync(file);
   let plans: readonly ImagePlan[] = [];
-  const registry = new RegistryClient({
-    insecureRegistries: [...config.insecureRegistries],
-    credentials: (host) => registrySecretCredentials(plans, host),
-    timeoutMs: config.registryTimeout * 1000,
-    onProgress: (event) => {
-      if (!flags.quiet && !flags.json) err(describeProgress(event));
-    },
-  });
+  const registry = commandRegistryClient(config, flags, () => plans);
   try {
     // Every image: the file records what the whole spec uses, whatever --image picks.
     const prepared = await prepare(specPath, { ...flags, image: [] }, config);

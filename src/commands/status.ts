@@ -18,9 +18,7 @@ import type { TagChecker } from "../check.ts";
 import { ImgtoolError } from "../errors.ts";
 import { identify, type ImageIdentity } from "../identify.ts";
 import type { ImagePlan } from "../plan.ts";
-import { RegistryClient } from "../registry/client.ts";
-import { describeProgress } from "../registry/progress.ts";
-import { registrySecretCredentials } from "./build.ts";
+import { commandRegistryClient } from "./registry_client.ts";
 import { loadSpecConfig, prepare } from "./prepare.ts";
 
 /** What the registry says of one platform of an image. */
@@ -52,20 +50,11 @@ export interface ImageStatus {
 export async function statusCommand(specPath: string, flags: Flags): Promise<number> {
   const config = loadSpecConfig(specPath, flags);
   let plans: readonly ImagePlan[] = [];
-  const registry = new RegistryClient({
-    insecureRegistries: [...config.insecureRegistries],
-    credentials: (host) => registrySecretCredentials(plans, host),
-    // No tag cache, unlike build: a cache entry saves build a request and can at worst cost
-    // it a rebuild, but the gate's `exists` lets a deploy go ahead. It must rest on what the
-    // registry answers now, not on a file of this machine's past answers (one written by an
-    // older imgtool, or edited, could claim platforms the manifest lacks).
-    timeoutMs: config.registryTimeout * 1000,
-    // A slow or retried registry is said so, as build says it: a gate that waits a minute
-    // without a word looks like a hang in a CI log.
-    onProgress: (event) => {
-      if (!flags.quiet && !flags.json) err(describeProgress(event));
-    },
-  });
+  // No tag cache, unlike build: a cache entry saves build a request and can at worst cost
+  // it a rebuild, but the gate's `exists` lets a deploy go ahead. It must rest on what the
+  // registry answers now, not on a file of this machine's past answers (one written by an
+  // older imgtool, or edited, could claim platforms the manifest lacks).
+  const registry = commandRegistryClient(config, flags, () => plans);
   try {
     plans = (await prepare(specPath, flags, config)).plans;
     if (!flags.quiet && !flags.json) err(`config: ${config.file ?? "none (defaults)"}`);
