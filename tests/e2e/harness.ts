@@ -176,6 +176,20 @@ export function boundedImgtool(
   });
 }
 
+/** Copy every platform of `from` to `to` in the environment's plain-HTTP registry (skopeo). */
+export async function copyImage(from: string, to: string): Promise<void> {
+  await must("timeout", [
+    "120",
+    "skopeo",
+    "copy",
+    "--all",
+    "--src-tls-verify=false",
+    "--dest-tls-verify=false",
+    `docker://${from}`,
+    `docker://${to}`,
+  ]);
+}
+
 /** Assert an imgtool run ended with `code`, showing its output when it did not. */
 export function assertExit(result: Ran, code: number, what: string): void {
   assert.equal(

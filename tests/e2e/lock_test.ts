@@ -18,6 +18,7 @@ import { join } from "node:path";
 import {
   assertExit,
   boundedImgtool,
+  copyImage,
   e2eTest,
   type Facts,
   inImage,
@@ -30,20 +31,6 @@ import {
   sha256,
   timing,
 } from "./harness.ts";
-
-/** Copy every platform of `from` to `to` in the environment's plain-HTTP registry. */
-async function copyImage(from: string, to: string): Promise<void> {
-  await must("timeout", [
-    "120",
-    "skopeo",
-    "copy",
-    "--all",
-    "--src-tls-verify=false",
-    "--dest-tls-verify=false",
-    `docker://${from}`,
-    `docker://${to}`,
-  ]);
-}
 
 /** The digest the registry serves for `reference` (of its index, for a multi-platform one). */
 async function servedDigest(reference: string): Promise<string> {
