@@ -411,3 +411,20 @@ Deno.test("a member's step installs the lock with --frozen when a workspace proj
     assert.match(await stepOf(await image()), / uv sync --locked /);
   });
 });
+
+Deno.test("without a lock, a { workspace = true } source with no such member is a validation error, never a bare name pip could fetch from an index", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(dir, {
+      "pyproject.toml": '[project]\nname = "app"\nversion = "1"\ndependencies = ["shared"]\n\n' +
+        '[tool.uv.sources]\nshared = { workspace = true }\n\n[tool.uv.workspace]\nmembers = ["libs/*"]\n',
+      "libs/other/pyproject.toml": '[project]\nname = "other"\nversion = "1"\n',
+    });
+    const image = await specImage(dir, '.withUvProject("./pyproject.toml")');
+    const problems = await problemsOf(image, pip);
+    assert.equal(problems.length, 1, JSON.stringify(problems));
+    assert.match(
+      problems[0].message,
+      /pyproject\.toml \[tool\.uv\.sources\] shared: \{ workspace = true \}, and no member of the workspace is named shared/,
+    );
+  });
+});

@@ -171,7 +171,16 @@ function applySources(
     const marker = requirement.marker ? ` ; ${requirement.marker}` : "";
     if (entry.workspace === true) {
       const dir = members.get(name!);
-      return dir === undefined ? text : localRequirement(requirement, stepPath(dir));
+      if (dir !== undefined) return localRequirement(requirement, stepPath(dir));
+      // A bare name would let pip fetch a package of that name from an index instead.
+      problems.push({
+        message: `${source.file} [tool.uv.sources] ${name}: { workspace = true }, and no ` +
+          `member of the workspace is named ${name}`,
+        hint: "add the member to [tool.uv.workspace] members of the workspace root's " +
+          "pyproject.toml, or fix the name",
+        file: source.file,
+      });
+      return text;
     }
     if (typeof entry.path === "string") {
       return localRequirement(requirement, stepPath(resolve(source.base, entry.path)));
