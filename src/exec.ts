@@ -135,14 +135,22 @@ function stop(child: Deno.ChildProcess): void {
  * that ends in CR keeps it back too, in case the next one starts with the LF of a CRLF.
  */
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let pending = "";
+  // The unended line, in pieces: joined only when a line break comes, so that a line of
+  // many chunks costs its length once, not once per chunk.
+  const pieces: string[] = [];
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
+    if (!/[\r\n]/.test(chunk) && !pieces.at(-1)?.endsWith("\r")) {
+      pieces.push(chunk);
+      continue;
+    }
+    const pending = pieces.join("") + chunk;
     const cut = pending.endsWith("\r") ? pending.length - 1 : pending.length;
     const parts = pending.slice(0, cut).split(/\r\n|\n|\r/);
-    pending = (parts.pop() ?? "") + pending.slice(cut);
+    pieces.length = 0;
+    pieces.push((parts.pop() ?? "") + pending.slice(cut));
     yield* parts;
   }
+  const pending = pieces.join("");
   if (pending.endsWith("\r")) yield pending.slice(0, -1);
   else if (pending) yield pending;
 }

@@ -153,6 +153,24 @@ Deno.test("exec streams each output line and keeps the tail", async () => {
   assert.match(result.tail, /three/);
 });
 
+Deno.test("exec keeps lines whole across chunks, for LF, CRLF and CR, and a 16 MB line in one piece", async () => {
+  // Written in small pieces with pauses, so that line breaks and a CRLF's halves fall in
+  // different chunks of the pipe.
+  const script = [
+    "printf 'a'; sleep 0.05; printf 'b\\r'; sleep 0.05; printf '\\nc\\r'; sleep 0.05",
+    "printf 'd\\n\\r\\n'; sleep 0.05; printf 'e'",
+    // 16 MiB without a line break, then one.
+    "head -c 16777216 /dev/zero | tr '\\0' x; printf '\\nend\\n'",
+  ].join("; ");
+  const lines: string[] = [];
+  const result = await exec("sh", { args: ["-c", script], onLine: (line) => lines.push(line) });
+  assert.equal(result.code, 0);
+  assert.deepEqual(lines.slice(0, 4), ["ab", "c", "d", ""]);
+  assert.equal(lines[4], `e${"x".repeat(16 * 1024 * 1024)}`);
+  assert.equal(lines[5], "end");
+  assert.equal(lines.length, 6);
+});
+
 Deno.test("exec stops the process when the signal aborts", async () => {
   const controller = new AbortController();
   const started = performance.now();
