@@ -1,10 +1,11 @@
 /**
- * One identity of a tree, in a fresh process:
+ * One tree digest call, in a fresh process, for `deno task bench identity --explore`:
  * `deno run -A bench/identity_child.ts MODE ROOT [DIGEST_CACHE_DIR]`. It is cold when the
  * digest cache folder of src/digest.ts is empty: bench/identity.ts gives every run a fresh
  * one (without it, the child uses the default one, under `~/.cache`). Prints one JSON line:
  * the digest, the milliseconds spent in the digest call, and the process's peak resident
- * memory (VmHWM) read at the end.
+ * memory (VmHWM) read at the end. (The benchmark's own figures run `imgtool uri` as users do;
+ * this times the call alone, without the CLI around it.)
  *
  * MODE is `async` (imgtool's `treeDigest`), `sync` (`treeDigestSync`) or an experimental
  * variant from `digest_variants.ts`.

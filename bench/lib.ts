@@ -198,6 +198,78 @@ export async function runOk(
   return result;
 }
 
+/** GNU time, which reports a finished child's peak resident memory (`%M`, in KiB). */
+const GNU_TIME = "/usr/bin/time";
+/**
+ * Times a command as a shell user does (bash's `time`, in milliseconds), so that what a
+ * benchmark's own process costs to start a child is no part of anyone's time: `$1` is the
+ * file the time goes to, the rest the command, whose output and status are its own.
+ */
+const SHELL_TIMER = 'out=$1; shift; TIMEFORMAT=%3R; { time "$@" 2>&3; } 3>&2 2>"$out"';
+let tools: { gnuTime: boolean; bash: boolean } | undefined;
+
+async function measuringTools(): Promise<{ gnuTime: boolean; bash: boolean }> {
+  if (tools === undefined) {
+    const probe = await run(GNU_TIME, ["-f", "%M", "true"]).catch(() => undefined);
+    const bash = await run("bash", ["-c", "time true"]).catch(() => undefined);
+    tools = {
+      gnuTime: probe?.code === 0 && /^\d+\s*$/m.test(probe.stderr),
+      bash: bash?.code === 0,
+    };
+  }
+  return tools;
+}
+
+/** Whether {@link runMeasured} can report peak memory here (GNU time is installed). */
+export async function canMeasureMemory(): Promise<boolean> {
+  return (await measuringTools()).gnuTime;
+}
+
+/** A finished child: its time, and its peak resident memory in bytes when it could be read. */
+export interface MeasuredResult extends RunResult {
+  /** Peak resident memory (all its threads), in bytes; `undefined` without GNU time. */
+  readonly peakBytes: number | undefined;
+}
+
+/**
+ * {@link runOk} of `cmd`, timed as a shell user would time it (bash's `time`, where bash is
+ * installed; else from this process, spawning included), with its peak resident memory: GNU
+ * time reads it from the kernel when the child exits (`wait4`'s `ru_maxrss`, every thread
+ * counted) and writes it to a file of its own, so the child's output stays untouched. `cpus`
+ * (`taskset -c` syntax, e.g. `0` or `0,1`) pins the child to those cores. The time includes
+ * exec'ing GNU time and taskset, a millisecond or so, for every command measured this way.
+ */
+export async function runMeasured(
+  cmd: string,
+  args: readonly string[],
+  options: RunOptions & { readonly cpus?: string } = {},
+): Promise<MeasuredResult> {
+  const { gnuTime, bash } = await measuringTools();
+  const dir = await makeTempDir("measure");
+  try {
+    const rss = join(dir, "rss"), elapsed = join(dir, "elapsed");
+    const command = [
+      ...(gnuTime ? [GNU_TIME, "-f", "%M", "-o", rss] : []),
+      ...(options.cpus === undefined ? [] : ["taskset", "-c", options.cpus]),
+      cmd,
+      ...args,
+    ];
+    const [program, ...rest] = bash
+      ? ["bash", "-c", SHELL_TIMER, "bash", elapsed, ...command]
+      : command;
+    const result = await runOk(program, rest, options);
+    const seconds = bash ? Number((await Deno.readTextFile(elapsed)).trim()) : NaN;
+    const kib = gnuTime ? Number((await Deno.readTextFile(rss)).trim().split("\n").at(-1)) : NaN;
+    return {
+      ...result,
+      ms: Number.isFinite(seconds) ? seconds * 1000 : result.ms,
+      peakBytes: Number.isFinite(kib) ? kib * 1024 : undefined,
+    };
+  } finally {
+    await removeTempDir(dir);
+  }
+}
+
 /** Temp folders made by {@link makeTempDir}, removed by {@link cleanup}. */
 const temps = new Set<string>();
 

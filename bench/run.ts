@@ -1,5 +1,5 @@
 /**
- * `deno task bench [identity|noop-build|startup ...] [--strict] [--explore] [--small]`:
+ * `deno task bench [identity|noop-build|startup|status-explain ...] [--strict] [--explore] [--small]`:
  * imgtool's benchmarks, each against a baseline measured in the same run. They print their
  * figures and the ratio against each goal; `--strict` turns a missed goal into exit 1.
  * See bench/README.md.
@@ -13,22 +13,25 @@ import { cleanup, goalLine, heading, killChildren, met } from "./lib.ts";
 import type { BenchResult } from "./lib.ts";
 import { noopBuildBench } from "./noop_build.ts";
 import { startupBench } from "./startup.ts";
+import { statusExplainBench } from "./status_explain.ts";
 
 const USAGE = `usage: deno task bench [BENCHMARK...] [--strict] [--explore] [--small] [--rounds N]
 
 benchmarks (default: all, in this order):
-  identity     tree digest of a 20,000-file, >1 GiB tree vs openssl dgst -sha256
+  identity     uri of a spec taking a 20,000-file, >1 GiB tree: warm vs git status,
+               cold (1 and 2 cores) vs openssl dgst -sha256
   noop-build   imgtool build --push of an existing image vs a cached docker build
   startup      CLI to a printed uri vs deno eval ""
+  status-explain  status and explain (20,000-file tree) vs a no-op build of the same spec
 
 flags:
   --strict     exit 1 when a goal is missed (default: print only)
-  --explore    identity: also time the hashing variants in bench/digest_variants.ts
-  --small      identity: a small tree, to try the harness (not the goal's tree)
-  --rounds N   identity: timed runs per contender, best kept (default 3)
-  --runs N     noop-build and startup: timed runs per command (default 15 and 10)`;
+  --explore    identity: also time the digest call alone and the hashing variants
+  --small      identity, status-explain: a small tree, to try the harness (not the goal's)
+  --rounds N   identity: timed runs per contender, median kept (default 3)
+  --runs N     noop-build, startup, status-explain: timed runs per command (default 15, 10, 7)`;
 
-const BENCHMARKS = ["identity", "noop-build", "startup"] as const;
+const BENCHMARKS = ["identity", "noop-build", "startup", "status-explain"] as const;
 type Name = typeof BENCHMARKS[number];
 
 /** Run the benchmarks named on the command line; returns the exit status. */
@@ -78,6 +81,8 @@ export async function main(args: string[]): Promise<number> {
           ? await identityBench({ rounds, small: !!values.small, explore: !!values.explore })
           : name === "noop-build"
           ? await noopBuildBench({ runs: count(runs, 15) })
+          : name === "status-explain"
+          ? await statusExplainBench({ runs: count(runs, 7), small: !!values.small })
           : await startupBench({ runs: count(runs, 10) }),
       );
     } catch (error) {

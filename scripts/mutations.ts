@@ -148,8 +148,8 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "digest-no-workers",
     file: "src/digest.ts",
     breaks: "large trees are hashed in Workers, one per core",
-    find: "const hashedInWorkers = bytes >= workerThreshold && files.length > 0 &&",
-    replace: "const hashedInWorkers = false && bytes >= workerThreshold && files.length > 0 &&",
+    find: "if (workers.none || recall.unhashedBytes < workerThreshold) return;",
+    replace: "if (true || workers.none || recall.unhashedBytes < workerThreshold) return;",
   },
   {
     name: "retry-no-jitter",

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { imgtoolCacheDir, pruneCacheDir, readCacheEntry } from "../src/cache_dir.ts";
-import { DigestCache } from "../src/digest_cache.ts";
+import { digestIndexFile, readDigestIndex, writeDigestIndex } from "../src/digest_cache.ts";
 import { LastChecked } from "../src/last_checked.ts";
 import { sha256Digest } from "../src/registry/bytes.ts";
 import { RegistryClient } from "../src/registry/client.ts";
@@ -16,6 +16,7 @@ import { OCI_MANIFEST } from "../src/registry/manifest.ts";
 import { FileTagCache, type SeenTag } from "../src/registry/tag_cache.ts";
 import { serveLocal } from "../src/registry/testing.ts";
 import { sha256Hex } from "../src/sha256.ts";
+import { FILE, TreeIndex } from "../src/tree_index.ts";
 import { runProcess, withTempDir } from "./helpers.ts";
 
 const IS_ROOT = Deno.uid() === 0;
@@ -31,6 +32,15 @@ function asRoot(name: string, fn: () => Promise<void>): Deno.TestDefinition {
 const mode = (path: string) => Deno.statSync(path).mode! & 0o7777;
 const owner = (path: string) => Deno.lstatSync(path).uid;
 const names = (dir: string) => [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
+
+/** An index of the tree at `root` (one file, `a.txt`) that believes `sha256` for it. */
+function indexOf(root: string, sha256: string): TreeIndex {
+  const index = new TreeIndex();
+  index.addStat("a.txt", FILE, Deno.lstatSync(join(root, "a.txt")));
+  index.setDigest(0, sha256);
+  index.believed[0] = 1;
+  return index;
+}
 
 const SEEN: SeenTag = {
   digest: `sha256:${"c".repeat(64)}`,
@@ -144,26 +154,21 @@ Deno.test("malformed entries are no entries: nothing a cache holds can fake a pl
     Deno.writeTextFileSync(uriFile, JSON.stringify({ ...stored, uris }));
     assert.deepEqual(new LastChecked(checked).recall(selection), ["127.0.0.1:5000/app:1"]);
 
-    // Digests: only 64 lower-case hex digits are one.
+    // Digests: an index is believed whole or not at all (a checksum covers every byte).
     const root = join(dir, "root");
     Deno.mkdirSync(root);
     Deno.writeTextFileSync(join(root, "a.txt"), "a");
-    const info = Deno.lstatSync(join(root, "a.txt"));
     const digests = join(dir, "digests");
-    const remember = (sha256: string) => {
-      const first = new DigestCache(root, { dir: digests, since: Date.now() + 10_000 });
-      first.set("a.txt", info, sha256);
-      first.save();
-    };
     const truth = sha256Hex("a");
-    remember(truth);
-    assert.equal(new DigestCache(root, { dir: digests }).get("a.txt", info), truth);
-    const digestFile = join(digests, `${sha256Hex(root)}.json`);
-    const good = JSON.parse(Deno.readTextFileSync(digestFile));
-    for (const bad of [truth.toUpperCase(), `${truth.slice(0, 63)}g`, " ".repeat(64)]) {
-      const files = good.files.map((row: unknown[]) => [...row.slice(0, 6), bad]);
-      Deno.writeTextFileSync(digestFile, JSON.stringify({ ...good, files }));
-      assert.equal(new DigestCache(root, { dir: digests }).get("a.txt", info), undefined, bad);
+    writeDigestIndex(digests, root, indexOf(root, truth));
+    assert.equal(readDigestIndex(digests, root)?.hex(0), truth);
+    const digestFile = digestIndexFile(digests, root);
+    const good = Deno.readFileSync(digestFile);
+    for (let at = 0; at < good.length; at += 5) {
+      const bad = good.slice();
+      bad[at] ^= 0x20;
+      Deno.writeFileSync(digestFile, bad);
+      assert.equal(readDigestIndex(digests, root), undefined, `byte ${at} of ${good.length}`);
     }
   }));
 
@@ -251,19 +256,12 @@ Deno.test(
         const root = join(dir, "root");
         Deno.mkdirSync(root);
         Deno.writeTextFileSync(join(root, "a.txt"), "a");
-        const info = Deno.lstatSync(join(root, "a.txt"));
         const digests = join(dir, "digests");
         const lie = "0".repeat(64);
-        const first = new DigestCache(root, { dir: digests, since: Date.now() + 10_000 });
-        first.set("a.txt", info, lie);
-        first.save();
-        assert.equal(
-          new DigestCache(root, { dir: digests }).get("a.txt", info),
-          lie,
-          "the control",
-        );
-        Deno.chownSync(join(digests, `${sha256Hex(root)}.json`), NOBODY, NOBODY);
-        assert.equal(new DigestCache(root, { dir: digests }).get("a.txt", info), undefined);
+        writeDigestIndex(digests, root, indexOf(root, lie));
+        assert.equal(readDigestIndex(digests, root)?.hex(0), lie, "the control");
+        Deno.chownSync(digestIndexFile(digests, root), NOBODY, NOBODY);
+        assert.equal(readDigestIndex(digests, root), undefined);
       }),
   ),
 );

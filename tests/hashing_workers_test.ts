@@ -12,6 +12,7 @@ import {
   useWorkerFactory,
   WORKER_THRESHOLD_BYTES,
 } from "../src/digest.ts";
+import type { DigestAnswer } from "../src/digest_worker.ts";
 import { withTempDir } from "./helpers.ts";
 
 /** What the hashing Workers did during `body`. */
@@ -24,7 +25,9 @@ async function watchWorkers<T>(
     started++;
     const worker = new Worker(url, { type: "module" });
     // Each answer lists the files the Worker hashed.
-    worker.addEventListener("message", (event) => filesHashed += (event.data as unknown[]).length);
+    worker.addEventListener("message", (event: MessageEvent<DigestAnswer>) => {
+      filesHashed += event.data.ids.length;
+    });
     return worker;
   });
   try {

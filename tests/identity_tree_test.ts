@@ -326,7 +326,7 @@ Deno.test("the tree reuses the digests the identity took: no file inside a folde
   withTempDir(async (dir) => {
     await writeTree(dir, RICH_FILES);
     const cache = join(dir, ".digests");
-    const entries = () => [...Deno.readDirSync(cache)].filter((e) => e.name.endsWith(".json"));
+    const entries = () => [...Deno.readDirSync(cache)].filter((e) => e.name.endsWith(".idx"));
     const spec = join(dir, "spec.ts");
     const plan = await planOf(spec);
     try {
