@@ -9,6 +9,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { IMGTOOL_RUNTIME_FLAGS } from "../scripts/runtime_flags.ts";
+import type { Facts } from "../tests/e2e/facts.ts";
 
 /** The repository root (the folder holding `deno.json`). */
 export const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -319,4 +320,56 @@ export function imgtoolArgs(...args: string[]): string[] {
  */
 export function bundledImgtoolArgs(bundle: string, ...args: string[]): string[] {
   return runArgs(join(bundle, "deno.json"), join(bundle, "cli.js"), args);
+}
+
+async function httpStatus(url: string, method = "GET", headers: HeadersInit = {}) {
+  try {
+    const response = await fetch(url, { method, headers, signal: AbortSignal.timeout(5000) });
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Why the e2e environment cannot run a benchmark that builds (the engine, the registry, the
+ * Python base in it and, when asked, the package index), or `undefined` when it can.
+ */
+export async function e2eUnavailable(
+  facts: Facts,
+  options: { readonly docker?: string; readonly packageIndex?: boolean } = {},
+): Promise<string | undefined> {
+  const docker = options.docker ?? facts.DOCKER;
+  const engine = await run(docker, ["version", "--format", "{{.Server.Version}}"], {
+    timeoutMs: 15_000,
+  }).catch(() => undefined);
+  if (!engine || engine.code !== 0) {
+    return `the Docker engine does not answer ${docker} version (tests/e2e/env.sh up starts it)`;
+  }
+  const registry = await httpStatus(`http://${facts.REGISTRY}/v2/`);
+  if (registry !== 200) {
+    return `the registry ${facts.REGISTRY} answers GET /v2/ with ${registry || "nothing"}`;
+  }
+  if (options.packageIndex) {
+    const index = await httpStatus(facts.PACKAGE_INDEX);
+    if (index !== 200) {
+      return `the package index ${facts.PACKAGE_INDEX} answers ${index || "nothing"}`;
+    }
+  }
+  const base = facts.PYTHON_BASE.match(/^([^/]+)\/(.+):([^:/]+)$/);
+  if (!base) return `PYTHON_BASE ${facts.PYTHON_BASE} is not host/name:tag`;
+  const accept = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+  ].join(", ");
+  const manifest = await httpStatus(
+    `http://${base[1]}/v2/${base[2]}/manifests/${base[3]}`,
+    "HEAD",
+    { accept },
+  );
+  if (manifest !== 200) return `the base image ${facts.PYTHON_BASE} is not in the registry`;
+  return undefined;
 }

@@ -21,6 +21,7 @@ import {
   type BenchResult,
   bundledImgtoolArgs,
   DENO,
+  e2eUnavailable,
   fmt,
   type Goal,
   goalLine,
@@ -48,49 +49,6 @@ const GOAL = 0.25;
 // A registry in another region of the same continent: about 40 ms there and back.
 const FAR_ONE_WAY_MS = 20;
 const PROFILE = fileURLToPath(new URL("./noop_profile.ts", import.meta.url));
-
-async function httpStatus(url: string, method = "GET", headers: HeadersInit = {}) {
-  try {
-    const response = await fetch(url, { method, headers, signal: AbortSignal.timeout(5000) });
-    await response.body?.cancel();
-    return response.status;
-  } catch {
-    return 0;
-  }
-}
-
-/** Why the environment cannot run the benchmark, or `undefined` when it can. */
-async function unavailable(facts: Facts, docker: string) {
-  const engine = await run(docker, ["version", "--format", "{{.Server.Version}}"], {
-    timeoutMs: 15_000,
-  }).catch(() => undefined);
-  if (!engine || engine.code !== 0) {
-    return `the Docker engine does not answer ${docker} version (tests/e2e/env.sh up starts it)`;
-  }
-  const registry = await httpStatus(`http://${facts.REGISTRY}/v2/`);
-  if (registry !== 200) {
-    return `the registry ${facts.REGISTRY} answers GET /v2/ with ${registry || "nothing"}`;
-  }
-  const index = await httpStatus(facts.PACKAGE_INDEX);
-  if (index !== 200) {
-    return `the package index ${facts.PACKAGE_INDEX} answers ${index || "nothing"}`;
-  }
-  const base = facts.PYTHON_BASE.match(/^([^/]+)\/(.+):([^:/]+)$/);
-  if (!base) return `PYTHON_BASE ${facts.PYTHON_BASE} is not host/name:tag`;
-  const accept = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-  ].join(", ");
-  const manifest = await httpStatus(
-    `http://${base[1]}/v2/${base[2]}/manifests/${base[3]}`,
-    "HEAD",
-    { accept },
-  );
-  if (manifest !== 200) return `the base image ${facts.PYTHON_BASE} is not in the registry`;
-  return undefined;
-}
 
 /** The spec, its config and its source folder. */
 async function writeSpec(dir: string, facts: Facts) {
@@ -166,7 +124,9 @@ export async function noopBuildBench(options: NoopBuildOptions): Promise<BenchRe
   heading("noop-build: imgtool build (image exists) vs cached docker build (Real builds, 9)");
   const facts = await readFacts();
   const docker = typeof facts === "string" ? "/usr/bin/docker" : facts.DOCKER;
-  const reason = typeof facts === "string" ? facts : await unavailable(facts, docker);
+  const reason = typeof facts === "string"
+    ? facts
+    : await e2eUnavailable(facts, { docker, packageIndex: true });
   if (reason !== undefined || typeof facts === "string") {
     console.log(`  skipped: ${reason}`);
     return { name, ran: false, reason, goals: [] };

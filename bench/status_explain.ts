@@ -35,6 +35,7 @@ import {
   bundledImgtoolArgs,
   canMeasureMemory,
   DENO,
+  e2eUnavailable,
   fmt,
   type Goal,
   goalLine,
@@ -82,45 +83,6 @@ const COMMAND_TIMEOUT_MS = 300_000;
 const PROGRESS_MS = 30_000;
 /** The file of the tree that is edited for the real comparison (a small one). */
 const EDITED = "pkg00/mod0/file0.py";
-
-async function httpStatus(url: string, method = "GET", headers: HeadersInit = {}) {
-  try {
-    const response = await fetch(url, { method, headers, signal: AbortSignal.timeout(5000) });
-    await response.body?.cancel();
-    return response.status;
-  } catch {
-    return 0;
-  }
-}
-
-/** Why the environment cannot run the benchmark, or `undefined` when it can. */
-async function unavailable(facts: Facts): Promise<string | undefined> {
-  const engine = await run(facts.DOCKER, ["version", "--format", "{{.Server.Version}}"], {
-    timeoutMs: 15_000,
-  }).catch(() => undefined);
-  if (!engine || engine.code !== 0) {
-    return `the Docker engine does not answer ${facts.DOCKER} version (tests/e2e/env.sh up starts it)`;
-  }
-  const registry = await httpStatus(`http://${facts.REGISTRY}/v2/`);
-  if (registry !== 200) {
-    return `the registry ${facts.REGISTRY} answers GET /v2/ with ${registry || "nothing"}`;
-  }
-  const base = facts.PYTHON_BASE.match(/^([^/]+)\/(.+):([^:/]+)$/);
-  if (!base) return `PYTHON_BASE ${facts.PYTHON_BASE} is not host/name:tag`;
-  const accept = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-  ].join(", ");
-  const manifest = await httpStatus(
-    `http://${base[1]}/v2/${base[2]}/manifests/${base[3]}`,
-    "HEAD",
-    { accept },
-  );
-  if (manifest !== 200) return `the base image ${facts.PYTHON_BASE} is not in the registry`;
-  return undefined;
-}
 
 /** The spec and its config: the tree on the Python base, with a marker of this run. */
 async function writeSpec(dir: string, facts: Facts, runId: string): Promise<void> {
@@ -182,7 +144,7 @@ export async function statusExplainBench(options: StatusExplainOptions): Promise
   const name = "status-explain";
   heading("status-explain: status and explain vs a no-op build, 20,024-file tree (issue 12)");
   const facts = await readFacts();
-  const reason = typeof facts === "string" ? facts : await unavailable(facts);
+  const reason = typeof facts === "string" ? facts : await e2eUnavailable(facts);
   if (reason !== undefined || typeof facts === "string") {
     console.log(`  skipped: ${reason}`);
     return { name, ran: false, reason, goals: [] };
