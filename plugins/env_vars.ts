@@ -205,6 +205,8 @@ export const envVars = definePlugin<Options>({
     ];
     return { instructions, buildArgs };
   },
+  // Values go into the image config exactly; references to expand need the engine's ENV.
+  append: (options) => options.expand ? undefined : { config: { env: options.envVars } },
 }, { module: import.meta.url });
 
 export default envVars;

@@ -105,6 +105,15 @@ export const sourceFile = definePlugin<Options>({
       context: [{ kind: "file", source, target }],
     };
   },
+  // By path, Docker puts the file into a folder the image has at `dst`; appended, `dst` is
+  // the file's path (docs/plugins.md says so).
+  append(options, context) {
+    const source = context.resolve(options.src);
+    const place = placement(basename(source), options.dst);
+    return {
+      files: [{ kind: "file", source, target: place.byPath ?? `${place.into}${place.name}` }],
+    };
+  },
 }, { module: import.meta.url });
 
 export default sourceFile;

@@ -73,6 +73,10 @@ export const sourceFolder = definePlugin<Options>({
       context: [{ kind: "tree", source, target: ownName ? `${staging}/${name}` : staging }],
     };
   },
+  append(options, context) {
+    const source = context.resolve(options.src);
+    return { files: [{ kind: "tree", source, target: destination(options, basename(source)) }] };
+  },
 }, { module: import.meta.url });
 
 export default sourceFolder;

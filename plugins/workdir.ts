@@ -43,6 +43,11 @@ export const workdir = definePlugin<Options>({
   render: (options) => ({
     instructions: [`WORKDIR ${dockerfileQuote(paths.normalizeImagePath(options.workdir))}`],
   }),
+  // WORKDIR makes the folder when the image has none; a relative one is the core's to resolve.
+  append(options) {
+    const directory = paths.normalizeImagePath(options.workdir);
+    return { files: [{ kind: "dir", target: directory }], config: { workdir: directory } };
+  },
 }, { module: import.meta.url });
 
 export default workdir;

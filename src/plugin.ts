@@ -492,6 +492,114 @@ export interface Rendered {
 }
 
 /**
+ * What a layer adds to the image when it can be appended through the registry, without a
+ * build engine: files, which become one tar layer, and configuration changes. A plugin that
+ * describes its layer this way (its {@link LayerPlugin.append} hook) lets `build --push`
+ * append it, and every layer after it that can be appended too, to an image the engine
+ * built of the layers before it. The hook must describe the same image its `render` makes:
+ * the same files with the same contents (modes come by the core's rule, 0755 or 0644 by the
+ * executable bit on disk, folders 0755) and the same settings.
+ *
+ * @example
+ * ```ts
+ * import type { Appended } from "imgtool";
+ * // A file from disk, a generated one, and two settings.
+ * const appended: Appended = {
+ *   files: [
+ *     { kind: "file", source: "/work/app/main.py", target: "/app/main.py" },
+ *     { kind: "text", content: "ok\n", target: "/app/health", mode: 0o644 },
+ *   ],
+ *   config: { env: { MODE: "prod" }, workdir: "/app" },
+ * };
+ * console.log(appended.files?.length); // 2
+ * ```
+ */
+export interface Appended {
+  /**
+   * The files the layer adds, in one layer. A relative `target` is relative to the image's
+   * working directory at this point of the chain (as a Dockerfile's `COPY` destination is).
+   */
+  readonly files?: readonly AppendedEntry[];
+  /** Changes to the image's configuration, applied after the files. */
+  readonly config?: ConfigChange;
+}
+
+/**
+ * One thing an appended layer puts in the image.
+ *
+ * @example
+ * ```ts
+ * import type { AppendedEntry } from "imgtool";
+ * const entries: AppendedEntry[] = [
+ *   { kind: "file", source: "/work/app/main.py", target: "main.py" },
+ *   { kind: "tree", source: "/work/app/src", target: "/app/src" },
+ *   { kind: "dir", target: "/var/log/app" },
+ * ];
+ * console.log(entries.map((entry) => entry.kind)); // [ "file", "tree", "dir" ]
+ * ```
+ */
+export type AppendedEntry =
+  | {
+    /** A file from disk (a symbolic link is followed, as `COPY` follows a named file). */
+    readonly kind: "file";
+    /** Its absolute path on disk. */
+    readonly source: string;
+    /** Its path in the image; ending in `/`, the folder it goes into under its own name. */
+    readonly target: string;
+  }
+  | {
+    /**
+     * A folder's contents, minus what the image's ignore rules exclude, into the folder
+     * `target` (as `COPY src/ target/`: the folder itself is not an entry, its files and
+     * subfolders are; missing parents are made 0755, owned by root).
+     */
+    readonly kind: "tree";
+    /** Its absolute path on disk. */
+    readonly source: string;
+    /** The folder it goes into, in the image. */
+    readonly target: string;
+  }
+  | {
+    /** Generated content. */
+    readonly kind: "text";
+    /** The content. */
+    readonly content: string | Uint8Array;
+    /** Its path in the image. */
+    readonly target: string;
+    /** Its mode: 0o755 when executable, else 0o644 (the default). */
+    readonly mode?: number;
+  }
+  | {
+    /** A folder, 0755 (as `WORKDIR` makes one). */
+    readonly kind: "dir";
+    /** Its path in the image. */
+    readonly target: string;
+  };
+
+/**
+ * Changes an appended layer makes to the image's configuration, as the Dockerfile
+ * instructions of the same names do.
+ *
+ * @example
+ * ```ts
+ * import type { ConfigChange } from "imgtool";
+ * // ENV MODE=prod, WORKDIR /app, LABEL team=ml
+ * const change: ConfigChange = { env: { MODE: "prod" }, workdir: "/app", labels: { team: "ml" } };
+ * console.log(Object.keys(change)); // [ "env", "workdir", "labels" ]
+ * ```
+ */
+export interface ConfigChange {
+  /** Environment variables to set, exactly as given (no `$NAME` expansion). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The working directory; relative to the current one when relative. */
+  readonly workdir?: string;
+  /** The user the image runs as. */
+  readonly user?: string;
+  /** Labels to set. */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/**
  * `.dockerignore` rules and the folder their patterns are relative to.
  *
  * @example
@@ -640,6 +748,29 @@ export interface LayerPlugin<O = unknown> {
 
   /** The layer's Dockerfile instructions and build-context files. */
   render(options: O, context: RenderContext): Awaitable<Rendered>;
+
+  /**
+   * The layer as files and configuration changes ({@link Appended}), when it needs no build
+   * engine: `build --push` may then append it through the registry. Return `undefined` when
+   * this layer, with these options, needs the engine (a value to expand, a step to run).
+   * Leaving the hook out means the layer always needs the engine.
+   *
+   * @example
+   * ```ts
+   * import { definePlugin } from "imgtool";
+   * export const healthFile = definePlugin<{ readonly text: string }>({
+   *   name: "health_file",
+   *   render: () => ({
+   *     instructions: ["COPY .imgtool/health /health"],
+   *     // (the context entry that stages the file is left out of this example)
+   *   }),
+   *   append: (options) => ({
+   *     files: [{ kind: "text", content: options.text, target: "/health" }],
+   *   }),
+   * });
+   * ```
+   */
+  append?(options: O, context: IdentifyContext): Appended | undefined;
 }
 
 /**

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { BuildError, systemError, UsageError } from "../errors.ts";
 import { Authenticator, repositoryScope } from "./auth.ts";
 import { digestMatches, readCapped, sha256Digest } from "./bytes.ts";
 import {
@@ -20,6 +20,7 @@ import {
 import { Redactor, RegistryError } from "./errors.ts";
 import { directHead, openConnection, proxyConfigured } from "./direct_head.ts";
 import { displayUrl, type Sent, Transport } from "./http.ts";
+import { putFile, UploadConnectionError } from "./streamed_put.ts";
 import {
   configPlatform,
   type Descriptor,
@@ -156,6 +157,42 @@ export interface Referrers {
   /** Each referrer's descriptor, with its `artifactType` and annotations; oldest first. */
   manifests: Descriptor[];
 }
+
+/** How {@link RegistryClient.pushBlobFile} may get the blob there. */
+export interface PushBlobFileOptions {
+  /**
+   * A reference to another repository of the same registry that has the blob (the base
+   * image the layer came with): a cross-repository mount from it is asked for before
+   * uploading. Ignored when it is on another registry or is the same repository.
+   */
+  from?: string;
+  /**
+   * Hears how many bytes of the file were sent, and of how many, as an upload goes (from 0
+   * again when an attempt is retried). It must return quickly; what it throws is ignored.
+   */
+  onBytesSent?: (sent: number, size: number) => void;
+}
+
+/** What {@link RegistryClient.pushBlobFile} did. */
+export interface PushedBlob {
+  /** The blob's digest. */
+  digest: string;
+  /** Its size in bytes. */
+  size: number;
+  /**
+   * `present`: the registry had it, nothing was sent; `mounted`: linked from the `from`
+   * repository; `uploaded`: the file was sent.
+   */
+  outcome: "present" | "mounted" | "uploaded";
+}
+
+/** The body of an upload: bytes in memory, or a file streamed from disk. */
+type UploadBody =
+  | { bytes: Uint8Array }
+  | {
+    file: { path: string; onBytesSent?: (sent: number, size: number) => void };
+    size: number;
+  };
 
 /** Manifests above this size are refused, as registries refuse them. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -638,81 +675,105 @@ export class RegistryClient {
   async pushBlob(reference: string, bytes: Uint8Array): Promise<{ digest: string; size: number }> {
     const ref = parseReference(reference);
     const digest = await sha256Digest(bytes);
-    const blobPath = `/v2/${ref.repository}/blobs/${digest}`;
-    const head = await this.#request(ref, "pull,push", "HEAD", blobPath);
-    await head.response.body?.cancel();
-    if (head.response.ok) return { digest, size: bytes.length };
-    if (head.response.status !== 404) throw await this.#fail(ref, head, `HEAD blob ${digest}`);
+    if (await this.#hasBlob(ref, digest, "pull,push")) return { digest, size: bytes.length };
+    await this.#upload(ref, digest, { bytes });
+    return { digest, size: bytes.length };
+  }
 
-    // The PUT is not retried alone (an upload session may not survive a failed PUT): on a
-    // failure worth retrying, start over with a new session, within the same retry budget.
-    const attempts = this.#transport.retries + 1;
-    const startedAt = Date.now();
-    for (let attempt = 0;; attempt++) {
-      const started = await this.#request(
-        ref,
-        "pull,push",
-        "POST",
-        `/v2/${ref.repository}/blobs/uploads/`,
-      );
-      const location = started.response.headers.get("location");
-      if (started.response.status !== 202 || !location) {
-        if (started.response.status === 202) {
-          await started.response.body?.cancel();
-          throw new RegistryError(
-            "protocol",
-            `registry ${ref.registry} started an upload to ${ref.repository} without a Location`,
-            { registry: ref.registry, hint: "check the registry (or the proxy in front of it)" },
-          );
-        }
-        throw await this.#fail(ref, started, "start a blob upload");
-      }
-      await started.response.body?.cancel();
-      const uploadUrl = new URL(location, started.url);
-      uploadUrl.searchParams.set("digest", digest);
-      let sent: Exchange;
-      try {
-        sent = await this.#request(ref, "pull,push", "PUT", uploadUrl, {
-          headers: { "content-type": "application/octet-stream" },
-          body: bytes,
-          retry: false,
-        });
-      } catch (error) {
-        if (
-          error instanceof RegistryError && error.kind === "unreachable" && attempt + 1 < attempts
-        ) {
-          await this.#transport.pauseBeforeRetry({
-            method: "PUT",
-            url: uploadUrl,
-            attempt,
-            attempts,
-            startedAt,
-            reason: "failed: no usable answer; starting a new upload",
-          });
-          continue;
-        }
-        throw error;
-      }
-      const status = sent.response.status;
-      if (status === 201 || status === 204 || status === 200) {
-        await sent.response.body?.cancel();
-        return { digest, size: bytes.length };
-      }
-      if ((status >= 500 || status === 429) && attempt + 1 < attempts) {
-        await sent.response.body?.cancel();
-        await this.#transport.pauseBeforeRetry({
-          method: "PUT",
-          url: uploadUrl,
-          attempt,
-          attempts,
-          startedAt,
-          reason: `answered ${status}; starting a new upload`,
-          retryAfter: sent.response.headers.get("retry-after"),
-        });
-        continue;
-      }
-      throw await this.#fail(ref, sent, `upload blob ${digest}`);
+  /**
+   * Whether the repository of `reference` (its tag or digest is ignored) has the blob
+   * `digest`: one `HEAD`. A registry that answers neither 200 nor 404 is an error.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * const client = new RegistryClient({
+   *   fetch: () => Promise.resolve(new Response(null, { status: 404 })),
+   * });
+   * const digest = `sha256:${"0".repeat(64)}`;
+   * console.log(await client.hasBlob("127.0.0.1:5000/team/app", digest)); // false
+   * ```
+   */
+  async hasBlob(reference: string, digest: string): Promise<boolean> {
+    const ref = parseReference(reference);
+    checkBlobDigest(digest);
+    return await this.#hasBlob(ref, digest, "pull");
+  }
+
+  /**
+   * Upload the blob in the file `blob.path` (`blob.size` bytes, digest `blob.digest`) to the
+   * repository of `reference`, streaming it from disk, never holding it in memory:
+   * 1. `HEAD`: a blob the registry has is not sent again (`present`);
+   * 2. with `options.from`, a reference to another repository of the same registry that
+   *    has the blob (the base image), a cross-repository mount is asked for: 201 means the
+   *    registry linked it (`mounted`); 202 means it would not (the source is unknown to it,
+   *    or not readable with these credentials) and opened an upload instead, which is used;
+   * 3. else a monolithic upload (`uploaded`): `POST`, then `PUT ?digest=` with the file as
+   *    the body and its `Content-Length`.
+   * A failed `PUT` is retried with a new session, the file opened again, within the
+   * client's `retries`; `onBytesSent` hears the bytes sent of each attempt. The registry's
+   * answer must be a success naming the same digest (`Docker-Content-Digest`), when it names
+   * one. The file must keep its size and digest while it is sent: else the upload is broken
+   * off before its last byte and the error names the file.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./client.ts";
+   * import type { LayerBlob } from "../layer_blob.ts";
+   * async function pushLayer(client: RegistryClient, layer: LayerBlob) {
+   *   const pushed = await client.pushBlobFile("127.0.0.1:5000/team/app", layer, {
+   *     from: "127.0.0.1:5000/library/python:3.12",
+   *     onBytesSent: (sent, size) => console.error(`${sent} of ${size} bytes`),
+   *   });
+   *   return pushed.outcome; // "present", "mounted" or "uploaded"
+   * }
+   * console.log(typeof pushLayer); // function
+   * ```
+   */
+  async pushBlobFile(
+    reference: string,
+    blob: { path: string; digest: string; size: number },
+    options: PushBlobFileOptions = {},
+  ): Promise<PushedBlob> {
+    const ref = parseReference(reference);
+    const { path, digest, size } = blob;
+    checkBlobDigest(digest);
+    if (!digest.startsWith("sha256:")) {
+      throw new UsageError(`pushBlobFile(${path}) needs a sha256 digest, not ${digest}`, {
+        hint: "name the blob by its sha256 digest",
+      });
     }
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new UsageError(`pushBlobFile(${path}): the size ${size} is not a number of bytes`, {
+        hint: "give the size of the file in bytes",
+      });
+    }
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (error) {
+      throw systemError(error, { doing: `uploading ${path}` }) ?? error;
+    }
+    if (!info.isFile || info.size !== size) {
+      throw new BuildError(
+        `cannot upload ${path} as blob ${digest}: ` +
+          (info.isFile
+            ? `it has ${info.size} bytes, not the ${size} announced`
+            : "it is not a file"),
+        { hint: "the file changed after it was written: build again" },
+      );
+    }
+    const result = (outcome: PushedBlob["outcome"]): PushedBlob => ({ digest, size, outcome });
+    if (await this.#hasBlob(ref, digest, "pull,push")) return result("present");
+    let mountFrom: string | undefined;
+    if (options.from !== undefined) {
+      const from = parseReference(options.from);
+      if (from.registry === ref.registry && from.repository !== ref.repository) {
+        mountFrom = from.repository;
+      }
+    }
+    const file = { path, onBytesSent: options.onBytesSent };
+    return result(await this.#upload(ref, digest, { file, size }, mountFrom));
   }
 
   /**
@@ -802,6 +863,232 @@ export class RegistryClient {
   }
 
   // ---- internals ----
+
+  /** `HEAD` a blob: true on 200, false on 404, an error otherwise. */
+  async #hasBlob(ref: Reference, digest: string, actions: Actions): Promise<boolean> {
+    const head = await this.#request(ref, actions, "HEAD", `/v2/${ref.repository}/blobs/${digest}`);
+    await head.response.body?.cancel();
+    if (head.response.ok) return true;
+    if (head.response.status === 404) return false;
+    throw await this.#fail(ref, head, `HEAD blob ${digest}`);
+  }
+
+  /**
+   * Upload a blob the registry lacks: a session (a mount from `mountFrom` first, when
+   * given), then one `PUT` of the whole body. The `PUT` is not retried alone (an upload
+   * session may not survive a failed `PUT`): on a failure worth retrying, start over with a
+   * new session, within the same retry budget.
+   */
+  async #upload(
+    ref: Reference,
+    digest: string,
+    body: UploadBody,
+    mountFrom?: string,
+  ): Promise<"mounted" | "uploaded"> {
+    const attempts = this.#transport.retries + 1;
+    const startedAt = Date.now();
+    for (let attempt = 0;; attempt++) {
+      const session = await this.#startUpload(ref, digest, attempt === 0 ? mountFrom : undefined);
+      if (session === "mounted") return "mounted";
+      const uploadUrl = new URL(session);
+      uploadUrl.searchParams.set("digest", digest);
+      const retry = async (reason: string, retryAfter?: string | null) => {
+        await this.#transport.pauseBeforeRetry({
+          method: "PUT",
+          url: uploadUrl,
+          attempt,
+          attempts,
+          startedAt,
+          reason: `${reason}; starting a new upload`,
+          retryAfter,
+        });
+      };
+      this.#checkUploadUrl(ref, uploadUrl);
+      let sent: Exchange | "renewed";
+      try {
+        sent = "bytes" in body
+          ? await this.#request(ref, "pull,push", "PUT", uploadUrl, {
+            headers: { "content-type": "application/octet-stream" },
+            body: body.bytes,
+            retry: false,
+          })
+          : await this.#putFile(ref, uploadUrl, digest, body, attempt + 1 < attempts);
+      } catch (error) {
+        if (
+          error instanceof RegistryError && error.kind === "unreachable" && attempt + 1 < attempts
+        ) {
+          await retry("failed: no usable answer");
+          continue;
+        }
+        throw error;
+      }
+      if (sent === "renewed") {
+        await retry("answered 401 (the token expired, a new one was got)");
+        continue;
+      }
+      const status = sent.response.status;
+      if (status === 201 || status === 204 || status === 200) {
+        await sent.response.body?.cancel();
+        this.#checkStoredDigest(ref, sent, digest, "upload");
+        return "uploaded";
+      }
+      if ((status >= 500 || status === 429) && attempt + 1 < attempts) {
+        await sent.response.body?.cancel();
+        await retry(`answered ${status}`, sent.response.headers.get("retry-after"));
+        continue;
+      }
+      throw await this.#fail(ref, sent, `upload blob ${digest}`);
+    }
+  }
+
+  /**
+   * Open an upload session (`POST .../blobs/uploads/`) and return its URL; with
+   * `mountFrom`, ask to mount the blob from that repository instead: `mounted` when the
+   * registry did (201). A registry that refuses the mount outright (some answer 401, 403 or
+   * 404 when the source repository is not readable) gets a plain `POST` after it.
+   */
+  async #startUpload(
+    ref: Reference,
+    digest: string,
+    mountFrom: string | undefined,
+  ): Promise<string | "mounted"> {
+    const uploads = `/v2/${ref.repository}/blobs/uploads/`;
+    const path = mountFrom === undefined
+      ? uploads
+      : `${uploads}?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}`;
+    const started = await this.#request(ref, "pull,push", "POST", path);
+    const status = started.response.status;
+    if (mountFrom !== undefined && status === 201) {
+      await started.response.body?.cancel();
+      this.#checkStoredDigest(ref, started, digest, `mount from ${mountFrom}`);
+      return "mounted";
+    }
+    if (mountFrom !== undefined && status !== 202 && status < 500 && status !== 429) {
+      await started.response.body?.cancel();
+      this.#transport.log(
+        `registry ${ref.registry} answered the mount of ${digest} from ${mountFrom} with ` +
+          `${status}; uploading it instead`,
+      );
+      return await this.#startUpload(ref, digest, undefined);
+    }
+    const location = started.response.headers.get("location");
+    if (status !== 202 || !location) {
+      if (status === 202) {
+        await started.response.body?.cancel();
+        throw new RegistryError(
+          "protocol",
+          `registry ${ref.registry} started an upload to ${ref.repository} without a Location`,
+          { registry: ref.registry, hint: "check the registry (or the proxy in front of it)" },
+        );
+      }
+      throw await this.#fail(ref, started, "start a blob upload");
+    }
+    await started.response.body?.cancel();
+    return new URL(location, started.url).href;
+  }
+
+  /** A registry's `Docker-Content-Digest` for a blob it stored must be the blob's. */
+  #checkStoredDigest(ref: Reference, sent: Exchange, digest: string, what: string): void {
+    const stored = sent.response.headers.get("docker-content-digest");
+    if (stored && stored !== digest) {
+      throw this.#protocol(
+        ref,
+        `registry ${ref.registry} answered the ${what} of blob ${digest} to ${ref.repository} ` +
+          `naming another digest, ${stored}`,
+      );
+    }
+  }
+
+  /**
+   * `PUT` a file as the body of an upload (see {@link putFile}), with the credentials of the
+   * registry when the URL is the registry's own, none elsewhere; a redirect (307, 308) is
+   * followed with the file sent again, under the rules the transport applies to others.
+   * `renewed` when the registry refused the token (it can expire during a long upload) and
+   * `mayRenew` allowed getting a new one: the caller starts over with a new session.
+   */
+  async #putFile(
+    ref: Reference,
+    uploadUrl: URL,
+    digest: string,
+    body: Extract<UploadBody, { file: unknown }>,
+    mayRenew: boolean,
+  ): Promise<Exchange | "renewed"> {
+    const origin = this.#baseUrl(ref);
+    const scope = repositoryScope(ref.repository, "pull,push");
+    let url = uploadUrl;
+    for (let hop = 0;; hop++) {
+      this.#checkUploadUrl(ref, url);
+      const toRegistry = url.origin === origin;
+      const headers: Record<string, string> = {
+        "content-type": "application/octet-stream",
+        "user-agent": this.#transport.userAgent,
+      };
+      const authorization = toRegistry
+        ? await this.#auth.authorization(ref.registry, origin, scope)
+        : undefined;
+      if (authorization) headers.authorization = authorization;
+      let response: Response;
+      try {
+        response = await putFile({
+          url,
+          headers,
+          path: body.file.path,
+          size: body.size,
+          digest,
+          timeoutMs: this.#transport.timeoutMs,
+          onBytesSent: (sent) => {
+            try {
+              body.file.onBytesSent?.(sent, body.size);
+            } catch {
+              // A listener's failure must not fail the upload it reports on.
+            }
+          },
+          fetch: this.#options.fetch ?? (proxyConfigured() ? fetch : undefined),
+        });
+      } catch (error) {
+        if (!(error instanceof UploadConnectionError)) throw error;
+        this.#transport.log(`PUT ${displayUrl(url)} failed: ${error.message}`);
+        throw this.#transport.unreachable(ref.registry, "PUT", url, 1, error);
+      }
+      this.#transport.log(`PUT ${displayUrl(url)} -> ${response.status}`);
+      const sent = { response, attempts: 1, url };
+      if (response.status === 401) {
+        if (!toRegistry) {
+          await response.body?.cancel();
+          throw this.#foreignRefusal(ref, "PUT", uploadUrl, url);
+        }
+        if (!mayRenew) return sent;
+        const challenge = response.headers.get("www-authenticate");
+        await response.body?.cancel();
+        await this.#auth.answerChallenge(ref.registry, origin, scope, challenge);
+        return "renewed";
+      }
+      if (response.status !== 307 && response.status !== 308) return sent;
+      const location = response.headers.get("location");
+      await response.body?.cancel();
+      if (!location || hop >= 10) {
+        throw this.#protocol(
+          ref,
+          `PUT ${displayUrl(uploadUrl)} was redirected ${
+            location ? "more than 10 times" : "without a Location"
+          }`,
+        );
+      }
+      url = new URL(location, url);
+    }
+  }
+
+  /** An upload URL the registry named: HTTPS, or plain HTTP where allowed; no user info. */
+  #checkUploadUrl(ref: Reference, url: URL): void {
+    const plain = url.protocol === "http:" && this.#transport.plainHttpAllowed(url.host);
+    if ((url.protocol !== "https:" && !plain) || url.username !== "" || url.password !== "") {
+      throw this.#protocol(
+        ref,
+        `registry ${ref.registry} named ${displayUrl(url)} to upload to, which is not HTTPS ` +
+          `(or has a user name in it); imgtool does not send blobs there`,
+      );
+    }
+  }
 
   /** Ask for the manifest `ref` names, accepting every type this client reads. */
   async #manifestRequest(ref: Reference, actions: Actions, method: "GET" | "HEAD") {
@@ -1230,6 +1517,15 @@ function childReference(target: Reference, reference: string): Reference {
 function checkDigest(digest: string): void {
   if (!isDigest(digest)) {
     throw new UsageError(`${JSON.stringify(digest)} is not a manifest digest`, {
+      hint: "a digest is sha256: followed by 64 hex characters",
+    });
+  }
+}
+
+/** Refuse what is not a digest before it goes into a request's path. */
+function checkBlobDigest(digest: string): void {
+  if (!isDigest(digest)) {
+    throw new UsageError(`${JSON.stringify(digest)} is not a blob digest`, {
       hint: "a digest is sha256: followed by 64 hex characters",
     });
   }

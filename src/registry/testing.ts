@@ -332,3 +332,196 @@ export function serveLocal(handler: Deno.ServeHandler<Deno.NetAddr>): LocalServe
   const host = `127.0.0.1:${server.addr.port}`;
   return { host, origin: `http://${host}`, close: () => server.shutdown() };
 }
+
+/** A request a {@link BlobRegistry} answered, as it saw it. */
+export interface BlobRequest {
+  /** The method. */
+  method: string;
+  /** The path, without the query. */
+  path: string;
+  /** The query parameters. */
+  query: Record<string, string>;
+  /** The request's `Content-Length`, when it had one. */
+  contentLength: string | null;
+  /** The request's `Transfer-Encoding`, when it had one. */
+  transferEncoding: string | null;
+  /** The request's `Authorization`, when it had one. */
+  authorization: string | null;
+  /** The status it was answered with. */
+  status: number;
+  /** For a `PUT`: how many bytes of the body arrived. */
+  received?: number;
+}
+
+/** How a {@link BlobRegistry} misbehaves; it behaves by default. */
+export interface BlobRegistryOptions {
+  /** Answer a mount request with 202 and a plain upload session, as for an unknown source. */
+  refuseMounts?: boolean;
+  /** Answer the first `n` blob `PUT`s with 503 (after reading their bodies). */
+  failPuts?: number;
+  /** Name this digest in `Docker-Content-Digest` when a `PUT` or mount succeeds. */
+  claimDigest?: string;
+  /** Answer every `PUT` with this status at once, without reading its body. */
+  refusePutsWith?: number;
+  /** Never answer a `PUT` (read its body, then hang until closed). */
+  hangPuts?: boolean;
+  /** Require this `Authorization` value; answer 401 with a Basic challenge without it. */
+  authorization?: string;
+  /** Answer the first `n` blob `PUT`s with 401 and a Basic challenge (an expired token). */
+  expirePuts?: number;
+  /** Redirect each blob `PUT` once (307) to the same URL with `&moved=1`. */
+  redirectPuts?: boolean;
+}
+
+/** A stand-in registry for blob uploads (see {@link startBlobRegistry}). */
+export interface BlobRegistry extends LocalServer {
+  /** Every request answered, in order. */
+  readonly requests: BlobRequest[];
+  /** The blobs of `repository`: digest to size. */
+  blobs(repository: string): Map<string, number>;
+  /** Pretend `repository` has the blob `digest` of `size` bytes. */
+  seed(repository: string, digest: string, size: number): void;
+}
+
+/**
+ * Serve a stand-in registry on 127.0.0.1 for blob uploads: `HEAD` and `GET` of blobs,
+ * cross-repository mounts (`POST .../uploads/?mount=&from=`, 201 when `from` has the blob),
+ * and monolithic uploads (`POST`, then `PUT ?digest=`), whose bodies are hashed as they
+ * arrive and not kept (a 200 MB upload costs it no memory), with the misbehaviours of
+ * `options`. Since it keeps no bytes, a `GET` of a blob it has answers 200 without a body.
+ *
+ * @example
+ * ```ts
+ * import { startBlobRegistry } from "./testing.ts";
+ * const registry = startBlobRegistry();
+ * try {
+ *   registry.seed("team/app", `sha256:${"a".repeat(64)}`, 3);
+ *   const answer = await fetch(`${registry.origin}/v2/team/app/blobs/sha256:${"a".repeat(64)}`, {
+ *     method: "HEAD",
+ *   });
+ *   console.log(answer.status); // 200
+ * } finally {
+ *   await registry.close();
+ * }
+ * ```
+ */
+export function startBlobRegistry(options: BlobRegistryOptions = {}): BlobRegistry {
+  const repositories = new Map<string, Map<string, number>>();
+  const sessions = new Set<string>();
+  const requests: BlobRequest[] = [];
+  let puts = 0;
+  let expired = 0;
+  const blobsOf = (repository: string) => {
+    let blobs = repositories.get(repository);
+    if (!blobs) repositories.set(repository, blobs = new Map());
+    return blobs;
+  };
+  const hangs: (() => void)[] = [];
+  const server = serveLocal(async (request) => {
+    const url = new URL(request.url);
+    const seen: BlobRequest = {
+      method: request.method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      contentLength: request.headers.get("content-length"),
+      transferEncoding: request.headers.get("transfer-encoding"),
+      authorization: request.headers.get("authorization"),
+      status: 0,
+    };
+    requests.push(seen);
+    const answer = (status: number, headers: Record<string, string> = {}, body?: string) => {
+      seen.status = status;
+      return new Response(body ?? null, { status, headers });
+    };
+    const challenge = { "www-authenticate": 'Basic realm="blob-registry"' };
+    if (options.authorization !== undefined && seen.authorization !== options.authorization) {
+      await request.body?.cancel();
+      return answer(401, challenge);
+    }
+    const blob = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname);
+    if (blob) {
+      const size = blobsOf(blob[1]).get(blob[2]);
+      if (size === undefined) return answer(404, {}, '{"errors":[{"code":"BLOB_UNKNOWN"}]}');
+      const headers: Record<string, string> = { "docker-content-digest": blob[2] };
+      if (request.method === "HEAD") headers["content-length"] = String(size);
+      return answer(200, headers);
+    }
+    const upload = /^\/v2\/(.+)\/blobs\/uploads\/([^/]*)$/.exec(url.pathname);
+    if (!upload) return answer(404);
+    const [, repository, id] = upload;
+    if (request.method === "POST" && id === "") {
+      const mount = url.searchParams.get("mount");
+      const from = url.searchParams.get("from");
+      if (mount && from && !options.refuseMounts) {
+        const size = blobsOf(from).get(mount);
+        if (size !== undefined) {
+          blobsOf(repository).set(mount, size);
+          return answer(201, {
+            "docker-content-digest": options.claimDigest ?? mount,
+            location: `/v2/${repository}/blobs/${mount}`,
+          });
+        }
+      }
+      const session = crypto.randomUUID();
+      sessions.add(session);
+      return answer(202, { location: `/v2/${repository}/blobs/uploads/${session}?_state=s` });
+    }
+    if (request.method !== "PUT" || !sessions.has(id)) {
+      await request.body?.cancel();
+      return answer(404, {}, '{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}');
+    }
+    if (options.refusePutsWith !== undefined) {
+      return answer(options.refusePutsWith, {}, '{"errors":[{"code":"SIZE_INVALID"}]}');
+    }
+    if (options.redirectPuts && !url.searchParams.has("moved")) {
+      await request.body?.cancel();
+      url.searchParams.set("moved", "1");
+      return answer(307, { location: `${url.pathname}${url.search}` });
+    }
+    if (expired < (options.expirePuts ?? 0)) {
+      expired++;
+      await request.body?.cancel();
+      return answer(401, challenge);
+    }
+    const { createHash } = await import("node:crypto");
+    const hash = createHash("sha256");
+    let received = 0;
+    try {
+      for await (const chunk of request.body ?? []) {
+        hash.update(chunk);
+        received += chunk.length;
+        seen.received = received;
+      }
+    } catch {
+      // The client broke off the body: no blob.
+      seen.received = received;
+      return answer(400, {}, '{"errors":[{"code":"BLOB_UPLOAD_INVALID"}]}');
+    }
+    if (options.hangPuts) {
+      await new Promise<void>((resolve) => hangs.push(resolve));
+      return answer(500);
+    }
+    puts++;
+    if (puts <= (options.failPuts ?? 0)) return answer(503, {}, "busy");
+    sessions.delete(id);
+    const digest = `sha256:${hash.digest("hex")}`;
+    if (digest !== url.searchParams.get("digest")) {
+      return answer(400, {}, '{"errors":[{"code":"DIGEST_INVALID"}]}');
+    }
+    blobsOf(repository).set(digest, received);
+    return answer(201, {
+      "docker-content-digest": options.claimDigest ?? digest,
+      location: `/v2/${repository}/blobs/${digest}`,
+    });
+  });
+  return {
+    ...server,
+    requests,
+    blobs: blobsOf,
+    seed: (repository, digest, size) => void blobsOf(repository).set(digest, size),
+    close: async () => {
+      for (const release of hangs) release();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,455 @@
+/**
+ * Stage "append": put the layers an {@link AppendSplit} names on top of its prefix image in
+ * the registry, without a build engine, as ko and `crane append` do. Each layer with files
+ * becomes one gzip-compressed tar blob (`./layer_tar.ts`); configuration changes go into a
+ * copy of the prefix's image config; each platform gets a new manifest, and a prefix index
+ * a new index, under the image's content tag.
+ *
+ * Reproducible by rule, so that the same spec, files and prefix give the same manifest
+ * digest on any machine, in any folder, under any umask, after `touch`:
+ * - tar entries sorted by path; every time (entries, the config's `created`, its history)
+ *   is `SOURCE_DATE_EPOCH` when set, else one second after the epoch (`layerMtime`), and
+ *   does not count in the tag;
+ * - modes by the build context's rule (`./staged_mode.ts`): files 0755 or 0644 by the
+ *   executable bit on disk, folders 0755; owner root, or the image's user when it is given
+ *   as numbers (a user by name would need the image's `/etc/passwd`: such an image is
+ *   built by the engine);
+ * - a folder's contents go into their destination as `COPY src/ dst/` puts them: the
+ *   destination itself is no entry, so a folder the image has keeps its owner and mode,
+ *   and a missing one is made 0755, root's, as the engine makes it;
+ * - no host name, user name or absolute path of the machine in any blob.
+ *
+ * @module
+ */
+
+import type { AppendedLayer, AppendSplit } from "./append_plan.ts";
+import { ImgtoolError } from "./errors.ts";
+import type { ImageIdentity } from "./identify.ts";
+import type { IgnoreRules } from "./ignore.ts";
+import type { ImagePlan } from "./plan.ts";
+import { basename, join, normalizeImagePath } from "./path.ts";
+import type { AppendedEntry, ConfigChange, Platform } from "./plugin.ts";
+import type { RegistryClient } from "./registry/client.ts";
+import { DOCKER_MANIFEST, manifestConfig, manifestKind } from "./registry/manifest.ts";
+import { sha256Digest } from "./registry/bytes.ts";
+import { STAGED_FOLDER_MODE, stagedMode } from "./staged_mode.ts";
+import { listTree } from "./tree_walk.ts";
+import type { LayerEntry } from "./layer_tar.ts";
+import { writeLayerBlob } from "./layer_blob.ts";
+
+/**
+ * Why an image cannot be appended after all; the caller builds it with the engine instead.
+ *
+ * @example
+ * ```ts
+ * import { AppendRefused } from "./append.ts";
+ * const refused = new AppendRefused("the image runs as app, a user given by name");
+ * console.log(refused instanceof Error, refused.message); // true the image runs as app, a user given by name
+ * ```
+ */
+export class AppendRefused extends Error {
+  /** Make one. */
+  constructor(message: string) {
+    super(message);
+    this.name = "AppendRefused";
+  }
+}
+
+/** What {@link appendLayers} needs. */
+export interface AppendOptions {
+  /** The registry client (it pushes the blobs and manifests). */
+  readonly registry: RegistryClient;
+  /** The image's ignore rules, which a folder's files are listed under. */
+  readonly ignore: IgnoreRules;
+  /** Seconds since 1970 for every time in the image (`layerMtime`: `SOURCE_DATE_EPOCH`, else 1). */
+  readonly epoch: number;
+  /** Receives what is being done. */
+  readonly progress: (line: string) => void;
+}
+
+/** JSON objects as read from the registry: fields imgtool does not know are kept as they are. */
+type Json = Record<string, unknown>;
+
+const isRecord = (value: unknown): value is Json =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * Append `split.layers` to the prefix image `split.prefixUri` names, under `uri` (the
+ * image's content tag). Returns the digest of the manifest or index written there. Throws
+ * {@link AppendRefused} when the image cannot be appended (the caller then uses the engine).
+ */
+export async function appendLayers(
+  split: AppendSplit,
+  uri: string,
+  options: AppendOptions,
+): Promise<string> {
+  const { registry } = options;
+  const repository = uri.slice(0, uri.lastIndexOf(":"));
+  const top = await registry.getManifest(split.prefixUri);
+  if (!top) {
+    throw new ImgtoolError(`the prefix image ${split.prefixUri} is not in the registry`, {
+      hint: "build again: the prefix is built first when the registry does not have it",
+    });
+  }
+  const isIndex = manifestKind(top.mediaType) === "index";
+  const descriptors = isIndex ? imageEntries(top.json, split.prefixUri) : [];
+  const manifests = isIndex
+    ? await Promise.all(descriptors.map(async (entry) => {
+      const found = await registry.getManifest(`${repository}@${entry.digest}`);
+      if (!found) {
+        throw new ImgtoolError(`${split.prefixUri} names ${entry.digest}, which is missing`);
+      }
+      return found;
+    }))
+    : [top];
+  const configs = await Promise.all(manifests.map(async (manifest) => {
+    const descriptor = manifestConfig(manifest.json);
+    if (typeof descriptor === "string") {
+      throw new ImgtoolError(`${split.prefixUri} is not an image: ${descriptor}`);
+    }
+    const bytes = await registry.getBlob(repository, descriptor.digest, { maxBytes: 8 << 20 });
+    const json = JSON.parse(new TextDecoder().decode(bytes));
+    if (!isRecord(json)) {
+      throw new ImgtoolError(`the config of ${split.prefixUri} is not an object`);
+    }
+    return json;
+  }));
+
+  // One set of layer blobs serves every platform: they must agree on where files go.
+  const start = runSettings(configs[0]);
+  for (const config of configs.slice(1)) {
+    const other = runSettings(config);
+    if (other.workdir !== start.workdir || other.user !== start.user) {
+      throw new AppendRefused("the prefix's platforms differ in working directory or user");
+    }
+  }
+  const owner = numericOwner(start.user);
+  const blobs = await layerBlobs(split.layers, start.workdir, owner, options, repository);
+
+  const written: { digest: string; size: number }[] = [];
+  for (const [i, manifest] of manifests.entries()) {
+    const config = applyLayers(configs[i], split.layers, blobs, options.epoch);
+    const configBytes = new TextEncoder().encode(JSON.stringify(config));
+    const pushedConfig = await registry.pushBlob(repository, configBytes);
+    const json = manifest.json as Json;
+    const layerType = manifest.mediaType === DOCKER_MANIFEST
+      ? "application/vnd.docker.image.rootfs.diff.tar.gzip"
+      : "application/vnd.oci.image.layer.v1.tar+gzip";
+    const next: Json = {
+      ...json,
+      config: { ...(json.config as Json), digest: pushedConfig.digest, size: pushedConfig.size },
+      layers: [
+        ...(json.layers as unknown[]),
+        ...blobs.filter((blob) => blob !== undefined).map((blob) => ({
+          mediaType: layerType,
+          digest: blob!.digest,
+          size: blob!.size,
+        })),
+      ],
+    };
+    const bytes = new TextEncoder().encode(JSON.stringify(next));
+    if (!isIndex) return await registry.putManifest(uri, bytes, manifest.mediaType);
+    const digest = await sha256Digest(bytes);
+    await registry.putManifest(`${repository}@${digest}`, bytes, manifest.mediaType);
+    written.push({ digest, size: bytes.length });
+    options.progress(`appended to ${platformName(descriptors[i])}: ${digest}`);
+  }
+  // The index keeps its other entries (none, from imgtool's builders) and their order.
+  const replaced = new Map(descriptors.map((d, i) => [d.digest as string, i]));
+  const index = top.json as Json;
+  // Attestations a builder attached describe the prefix, not this image: they are left out.
+  const attestation = (entry: Json) =>
+    isRecord(entry.annotations) &&
+    entry.annotations["vnd.docker.reference.type"] === "attestation-manifest";
+  const entries = (index.manifests as Json[]).filter((entry) => !attestation(entry)).map(
+    (entry) => {
+      const at = replaced.get(entry.digest as string);
+      if (at === undefined) return entry;
+      return { ...entry, digest: written[at].digest, size: written[at].size };
+    },
+  );
+  const bytes = new TextEncoder().encode(JSON.stringify({ ...index, manifests: entries }));
+  return await registry.putManifest(uri, bytes, top.mediaType);
+}
+
+/** The image entries of an index: platform images, not attestations. */
+function imageEntries(json: unknown, where: string): Json[] {
+  if (!isRecord(json) || !Array.isArray(json.manifests)) {
+    throw new ImgtoolError(`${where} is an index without a manifests list`);
+  }
+  return json.manifests.filter((entry): entry is Json => {
+    if (!isRecord(entry)) return false;
+    const platform = entry.platform;
+    if (!isRecord(platform) || platform.os === "unknown") return false;
+    return !(isRecord(entry.annotations) &&
+      entry.annotations["vnd.docker.reference.type"] === "attestation-manifest");
+  });
+}
+
+function platformName(entry: Json): string {
+  const p = entry.platform as Json;
+  return [p.os, p.architecture, p.variant].filter((part) => part).join("/");
+}
+
+/** The working directory and user an image config runs with. */
+function runSettings(config: Json): { workdir: string; user: string } {
+  const run = isRecord(config.config) ? config.config : {};
+  const workdir = typeof run.WorkingDir === "string" && run.WorkingDir !== ""
+    ? run.WorkingDir
+    : "/";
+  const user = typeof run.User === "string" ? run.User : "";
+  return { workdir, user };
+}
+
+/**
+ * The owner of appended files: root, or the image's user when it is numbers (`1000`, as
+ * `COPY --chown=1000` gives uid and gid 1000; `1000:100`). A user by name is refused.
+ */
+function numericOwner(user: string): { uid: number; gid: number } {
+  if (user === "" || user === "root" || user === "root:root") return { uid: 0, gid: 0 };
+  const match = /^(\d+)(?::(\d+))?$/.exec(user);
+  if (!match) {
+    throw new AppendRefused(
+      `the image runs as ${JSON.stringify(user)}, a user by name, whose ids only the image's ` +
+        `/etc/passwd knows`,
+    );
+  }
+  const uid = Number(match[1]);
+  return { uid, gid: match[2] === undefined ? uid : Number(match[2]) };
+}
+
+interface Blob {
+  readonly digest: string;
+  readonly diffId: string;
+  readonly size: number;
+}
+
+/** Write and push one blob per layer with files; `undefined` for the others. */
+async function layerBlobs(
+  layers: readonly AppendedLayer[],
+  startWorkdir: string,
+  owner: { uid: number; gid: number },
+  options: AppendOptions,
+  repository: string,
+): Promise<(Blob | undefined)[]> {
+  const folder = await Deno.makeTempDir({ prefix: "imgtool-layers-" });
+  try {
+    let workdir = startWorkdir;
+    const blobs: (Blob | undefined)[] = [];
+    for (const layer of layers) {
+      const files = layer.appended.files ?? [];
+      if (files.length === 0) {
+        blobs.push(undefined);
+      } else {
+        const entries = await layerEntries(files, workdir, owner, options.ignore);
+        const written = await writeLayerBlob(entries, { mtime: options.epoch, dir: folder });
+        options.progress(
+          `layer ${layer.index} (${layer.method}): ${entries.length} entries, ` +
+            `${written.size} bytes compressed`,
+        );
+        await options.registry.pushBlobFile(repository, written);
+        await Deno.remove(written.path).catch(() => {});
+        blobs.push({ digest: written.digest, diffId: written.diffId, size: written.size });
+      }
+      const moved = layer.appended.config?.workdir;
+      if (moved !== undefined) workdir = inImage(workdir, moved);
+    }
+    return blobs;
+  } finally {
+    await Deno.remove(folder, { recursive: true }).catch(() => {});
+  }
+}
+
+/** `path` in the image, resolved against the working directory. */
+function inImage(workdir: string, path: string): string {
+  return normalizeImagePath(path.startsWith("/") ? path : join(workdir, path));
+}
+
+/** The tar entries of one layer's files, by their paths in the image; the last one wins. */
+async function layerEntries(
+  files: readonly AppendedEntry[],
+  workdir: string,
+  owner: { uid: number; gid: number },
+  ignore: IgnoreRules,
+): Promise<LayerEntry[]> {
+  const entries = new Map<string, LayerEntry>();
+  const put = (entry: LayerEntry) => entries.set(entry.path, entry);
+  for (const file of files) {
+    // A file's target ending in `/` is a folder to put it in, under its own name.
+    const named = file.kind === "file" && file.target.endsWith("/")
+      ? `${file.target}${basename(file.source)}`
+      : file.target;
+    const target = inImage(workdir, named);
+    if (target === "/" && file.kind !== "tree") {
+      throw new ImgtoolError(`an appended ${file.kind} cannot be the image's root folder`);
+    }
+    switch (file.kind) {
+      case "file": {
+        const info = await Deno.stat(file.source);
+        if (!info.isFile) throw new ImgtoolError(`${file.source} is not a file`);
+        put({
+          path: target,
+          kind: "file",
+          mode: stagedMode(info.mode),
+          ...owner,
+          size: info.size,
+          source: file.source,
+        });
+        break;
+      }
+      case "text": {
+        const bytes = typeof file.content === "string"
+          ? new TextEncoder().encode(file.content)
+          : file.content;
+        put({
+          path: target,
+          kind: "file",
+          mode: stagedMode(file.mode ?? 0o644),
+          ...owner,
+          size: bytes.length,
+          source: bytes,
+        });
+        break;
+      }
+      case "dir":
+        put({ path: target, kind: "dir", mode: STAGED_FOLDER_MODE, ...owner });
+        break;
+      case "tree": {
+        const listed = listTree(file.source, ignore);
+        if (listed === null) throw new ImgtoolError(`${file.source} is not a readable folder`);
+        const root = target === "/" ? "" : target;
+        for (const item of listed) {
+          const path = `${root}/${item.path}`;
+          if (item.type === "dir") {
+            put({ path, kind: "dir", mode: STAGED_FOLDER_MODE, ...owner });
+          } else if (item.type === "symlink") {
+            put({ path, kind: "symlink", mode: 0o777, ...owner, linkTarget: item.target ?? "" });
+          } else {
+            put({
+              path,
+              kind: "file",
+              mode: item.mode,
+              ...owner,
+              size: item.size,
+              source: item.absolute,
+            });
+          }
+        }
+        break;
+      }
+    }
+  }
+  return [...entries.values()];
+}
+
+/**
+ * The prefix's image config with the layers applied: their configuration changes in chain
+ * order, a diff id per layer with files, a history entry per layer, and the epoch as the
+ * time of creation.
+ */
+function applyLayers(
+  prefix: Json,
+  layers: readonly AppendedLayer[],
+  blobs: readonly (Blob | undefined)[],
+  epoch: number,
+): Json {
+  const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, "Z");
+  const run: Json = { ...(isRecord(prefix.config) ? prefix.config : {}) };
+  const rootfs: Json = { ...(isRecord(prefix.rootfs) ? prefix.rootfs : { type: "layers" }) };
+  const diffIds = [...(Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids : [])];
+  const history = [...(Array.isArray(prefix.history) ? prefix.history : [])];
+  for (const [i, layer] of layers.entries()) {
+    applyChange(run, layer.appended.config ?? {});
+    const blob = blobs[i];
+    if (blob) diffIds.push(blob.diffId);
+    history.push({
+      created,
+      created_by: `imgtool ${layer.plugin} (${layer.method}), appended`,
+      ...(blob ? {} : { empty_layer: true }),
+    });
+  }
+  return { ...prefix, created, config: run, rootfs: { ...rootfs, diff_ids: diffIds }, history };
+}
+
+/** Apply one layer's configuration changes, as ENV, WORKDIR, USER and LABEL do. */
+function applyChange(run: Json, change: ConfigChange): void {
+  if (change.env) {
+    const env = Array.isArray(run.Env) ? [...run.Env as string[]] : [];
+    for (const [name, value] of Object.entries(change.env)) {
+      const at = env.findIndex((item) => item.startsWith(`${name}=`));
+      if (at >= 0) env[at] = `${name}=${value}`;
+      else env.push(`${name}=${value}`);
+    }
+    run.Env = env;
+  }
+  if (change.workdir !== undefined) {
+    const before = typeof run.WorkingDir === "string" && run.WorkingDir ? run.WorkingDir : "/";
+    run.WorkingDir = inImage(before, change.workdir);
+  }
+  if (change.user !== undefined) run.User = change.user;
+  if (change.labels) {
+    run.Labels = { ...(isRecord(run.Labels) ? run.Labels : {}), ...change.labels };
+  }
+}
+
+/** What {@link buildByAppending} needs besides the split. */
+export interface AppendBuildOptions extends AppendOptions {
+  /** The image's platforms (the prefix must have them all). */
+  readonly platforms: readonly Platform[];
+  /** Build the prefix even when the registry has it (`--force`). */
+  readonly force: boolean;
+  /** Build and push the prefix image with the engine (called only when it is needed). */
+  readonly buildPrefix: (prefix: ImagePlan, identity: ImageIdentity) => Promise<void>;
+}
+
+/** What {@link buildByAppending} did. */
+export interface AppendBuildResult {
+  /** The digest under the image's content tag. */
+  readonly digest: string;
+  /** Whether the prefix had to be built by the engine. */
+  readonly prefixBuilt: boolean;
+}
+
+/**
+ * Build an image by appending: find the prefix in the registry by its content tag (else
+ * build and push it with the engine), then append the layers. Returns `undefined` when the
+ * image cannot be appended after all ({@link AppendRefused}, said through `progress`): the
+ * caller then builds the whole image with the engine.
+ */
+export async function buildByAppending(
+  identity: ImageIdentity,
+  split: AppendSplit,
+  options: AppendBuildOptions,
+): Promise<AppendBuildResult | undefined> {
+  const first = split.prefix.layers.length;
+  const prefixIdentity: ImageIdentity = {
+    tag: split.prefixUri.slice(split.prefixUri.lastIndexOf(":") + 1),
+    uri: split.prefixUri,
+    layerDigests: identity.layerDigests.slice(0, first),
+    prebuilt: false,
+  };
+  const methods = split.layers.map((layer) => layer.method).join(", ");
+  let prefixBuilt = false;
+  const found = options.force
+    ? undefined
+    : await options.registry.check(split.prefixUri, [...options.platforms]);
+  if (found?.exists) {
+    options.progress(`the layers before ${methods} are in the registry (${split.prefixUri})`);
+  } else {
+    options.progress(
+      `building layers 0-${first - 1} with the engine (${split.prefixUri}), then appending ` +
+        methods,
+    );
+    await options.buildPrefix(split.prefix, prefixIdentity);
+    prefixBuilt = true;
+  }
+  try {
+    const digest = await appendLayers(split, identity.uri, options);
+    options.progress(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
+    return { digest, prefixBuilt };
+  } catch (error) {
+    if (!(error instanceof AppendRefused)) throw error;
+    options.progress(`cannot append (${error.message}): building the whole image with the engine`);
+    return undefined;
+  }
+}

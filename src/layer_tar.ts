@@ -1,0 +1,557 @@
+/**
+ * The tar archive of one image layer, written byte-stably: the same entries and the same
+ * mtime give the same bytes on any machine, from any folder, under any umask, after `touch`.
+ *
+ * Every header field is fixed by a rule, none comes from the disk but the file's bytes:
+ * - entries sorted by their image path, compared as UTF-8 bytes; names without the leading
+ *   `/` (`app/main.py`), folders ending in `/` (`app/`), as docker's layers have them;
+ * - mode, uid and gid as the caller gives them, mtime the one given for the whole layer, no
+ *   atime or ctime, empty uname and gname, devmajor and devminor 0;
+ * - the ustar format (numbers in octal); a name that is not ASCII or does not fit the
+ *   ustar fields (100 bytes, or a 155-byte prefix and a 100-byte name split at a `/`), a
+ *   link target that does not fit in 100 bytes or is not ASCII, and a uid, gid or size too
+ *   large for its octal field go in a PAX extended header before the entry (records sorted
+ *   by key; the header named `<dir>/PaxHeaders.0/<file>`, with mode, owner and mtime 0, as
+ *   Go's archive/tar, and so docker, writes it). Non-ASCII names go to PAX because PAX says
+ *   they are UTF-8, where a ustar field is bytes in whatever encoding the reader assumes;
+ * - no padding after the two zero blocks that end the archive.
+ *
+ * The archive comes out in blocks of a fixed size (the last one shorter): where one block
+ * ends depends on the bytes only, never on how reads of the files happened to return, so a
+ * compressor that flushes per chunk (Deno's `CompressionStream` does) gives the same bytes
+ * too. Files are read in pieces straight into the block being filled: memory stays flat in
+ * the size of the files. A file that is shorter or longer than announced when read is an
+ * error that names it, never a corrupt archive.
+ *
+ * Why a writer of our own and not an npm package: the layer's bytes are its digest, so every
+ * byte must follow a rule written here, not a library's defaults (the mtime when none is
+ * given, how a PAX header is named, whether a non-ASCII name goes to PAX), which a version
+ * bump could change; the size check and the fixed blocks are ours to get right anyway, and
+ * the format with its checks is a few hundred lines. The tests read the archives back with
+ * GNU tar and Python's tarfile.
+ *
+ * @module
+ */
+
+import { BuildError, systemError, UsageError } from "./errors.ts";
+
+/** One entry of a layer: a file, a folder or a symbolic link, at a path in the image. */
+export interface LayerEntry {
+  /** Where it goes in the image: absolute, POSIX, normalized (`/app/src/main.py`). */
+  readonly path: string;
+  /** What it is. */
+  readonly kind: "file" | "dir" | "symlink";
+  /** Its permission bits (`0o644`, `0o755`; at most `0o7777`). */
+  readonly mode: number;
+  /** Its owner's user id. */
+  readonly uid: number;
+  /** Its owner's group id. */
+  readonly gid: number;
+  /**
+   * A file's size in bytes, as listed: the file must have exactly this many bytes when it
+   * is read. Without it, the size of the opened file is used (and must not change while it
+   * is read).
+   */
+  readonly size?: number;
+  /** A file's content: the path of a file on disk, or the bytes themselves. */
+  readonly source?: string | Uint8Array;
+  /** A symbolic link's target, as the link holds it (`../lib/x.so`, `/usr/bin/python3`). */
+  readonly linkTarget?: string;
+}
+
+/** How {@link layerTarBlocks} writes the archive. */
+export interface LayerTarOptions {
+  /** The modification time of every entry, in whole seconds since the epoch. */
+  readonly mtime: number;
+  /** The size of the blocks the archive comes out in (a multiple of 512). Default 1 MiB. */
+  readonly blockSize?: number;
+}
+
+/** The size of the blocks {@link layerTarBlocks} yields by default: 1 MiB. */
+export const LAYER_TAR_BLOCK = 1 << 20;
+
+/**
+ * The mtime of every entry when `SOURCE_DATE_EPOCH` is not set: one second after the epoch,
+ * as Jib writes it, since some tools take a time of 0 for "no time".
+ */
+export const DEFAULT_LAYER_MTIME = 1;
+
+const RECORD = 512;
+// The largest numbers that fit the octal fields: 7 digits (mode, uid, gid), 11 (size, mtime).
+const MAX_OCTAL_7 = 0o7777777;
+const MAX_OCTAL_11 = 0o77777777777;
+const encoder = new TextEncoder();
+
+/**
+ * The mtime of a layer's entries: `SOURCE_DATE_EPOCH` when it is set (whole seconds since
+ * the epoch, as reproducible-builds.org defines it), else {@link DEFAULT_LAYER_MTIME}. A
+ * value that is not a whole number of seconds is refused, as that definition asks.
+ *
+ * @example
+ * ```ts
+ * import { layerMtime } from "./layer_tar.ts";
+ * console.log(layerMtime("1700000000"), layerMtime(undefined), layerMtime("")); // 1700000000 1 1
+ * ```
+ */
+export function layerMtime(sourceDateEpoch: string | undefined): number {
+  if (sourceDateEpoch === undefined || sourceDateEpoch === "") return DEFAULT_LAYER_MTIME;
+  const seconds = Number(sourceDateEpoch);
+  if (!/^\d+$/.test(sourceDateEpoch) || !Number.isSafeInteger(seconds) || seconds > MAX_OCTAL_11) {
+    throw new UsageError(
+      `SOURCE_DATE_EPOCH is ${JSON.stringify(sourceDateEpoch)}, which is not a whole number ` +
+        `of seconds since 1970-01-01 (at most ${MAX_OCTAL_11})`,
+      { hint: "set it to a time such as `git log -1 --format=%ct`, or unset it" },
+    );
+  }
+  return seconds;
+}
+
+/** An entry checked and ready to write: its name in the archive and its header's values. */
+interface PlannedEntry {
+  readonly entry: LayerEntry;
+  /** The path as UTF-8 bytes, to sort by. */
+  readonly key: Uint8Array;
+  /** The name in the archive: no leading `/`, a folder's with a trailing `/`. */
+  readonly name: string;
+}
+
+/**
+ * Check the entries and sort them as the archive lists them; throws a {@link UsageError}
+ * naming every entry that cannot be written (a relative or unnormalized path, a path given
+ * twice, a mode out of range, a file without content, ...) before anything is read.
+ */
+function planEntries(entries: readonly LayerEntry[], mtime: number): PlannedEntry[] {
+  const problems: string[] = [];
+  if (!Number.isSafeInteger(mtime) || mtime < 0 || mtime > MAX_OCTAL_11) {
+    problems.push(`the mtime ${mtime} is not a whole number of seconds from 0 to ${MAX_OCTAL_11}`);
+  }
+  const planned: PlannedEntry[] = [];
+  for (const entry of entries) {
+    const problem = entryProblem(entry);
+    if (problem !== undefined) {
+      problems.push(`${JSON.stringify(entry.path)}: ${problem}`);
+      continue;
+    }
+    const relative = entry.path.slice(1);
+    planned.push({
+      entry,
+      key: encoder.encode(entry.path),
+      name: entry.kind === "dir" ? `${relative}/` : relative,
+    });
+  }
+  planned.sort((a, b) => compareBytes(a.key, b.key));
+  for (let i = 1; i < planned.length; i++) {
+    if (compareBytes(planned[i - 1].key, planned[i].key) === 0) {
+      problems.push(`${JSON.stringify(planned[i].entry.path)}: listed twice`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new UsageError(
+      `cannot write a layer: ${problems.length === 1 ? "an entry is" : "entries are"} not ` +
+        `valid:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+      { hint: "this is a bug in the layer's plugin: report it with these lines" },
+    );
+  }
+  return planned;
+}
+
+/** Why an entry cannot be written, or `undefined` when it can. */
+function entryProblem(entry: LayerEntry): string | undefined {
+  const { path, kind } = entry;
+  if (typeof path !== "string" || !path.startsWith("/") || path === "/") {
+    return "the path must be absolute and below / (the root folder is not an entry)";
+  }
+  if (!path.isWellFormed() || path.includes("\0")) {
+    return "the path has a NUL character or a broken UTF-16 surrogate";
+  }
+  const segments = path.slice(1).split("/");
+  if (segments.some((s) => s === "" || s === "." || s === "..")) {
+    return "the path must be normalized: no empty, `.` or `..` segments, no trailing /";
+  }
+  if (kind !== "file" && kind !== "dir" && kind !== "symlink") {
+    return `the kind ${JSON.stringify(kind)} is not file, dir or symlink`;
+  }
+  if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) {
+    return `the mode ${entry.mode} is not permission bits (0 to 0o7777)`;
+  }
+  for (const [name, id] of [["uid", entry.uid], ["gid", entry.gid]] as const) {
+    if (!Number.isSafeInteger(id) || id < 0) return `the ${name} ${id} is not a whole number >= 0`;
+  }
+  if (kind === "file") {
+    const { source, size } = entry;
+    if (typeof source !== "string" && !(source instanceof Uint8Array)) {
+      return "a file needs a source: a path on disk or bytes";
+    }
+    if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
+      return `the size ${size} is not a whole number >= 0`;
+    }
+    if (source instanceof Uint8Array && size !== undefined && size !== source.length) {
+      return `the size ${size} is not the length of its bytes (${source.length})`;
+    }
+    if (entry.linkTarget !== undefined) return "a file has no link target";
+  } else {
+    if (entry.source !== undefined || (entry.size ?? 0) !== 0) {
+      return `a ${kind === "dir" ? "folder" : "symbolic link"} has no content or size`;
+    }
+    if (kind === "symlink") {
+      const target = entry.linkTarget;
+      if (typeof target !== "string" || target === "") return "a symbolic link needs a target";
+      if (!target.isWellFormed() || target.includes("\0")) {
+        return "the link target has a NUL character or a broken UTF-16 surrogate";
+      }
+    } else if (entry.linkTarget !== undefined) {
+      return "a folder has no link target";
+    }
+  }
+  return undefined;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+/**
+ * The tar archive of a layer (see the module doc for its rules), in blocks of
+ * `options.blockSize` bytes, the last one shorter. The entries are checked before anything
+ * is read; a file that cannot be read, or whose size is not the one announced, throws
+ * (a {@link BuildError} naming the file) where it is met, so the blocks already yielded
+ * must be thrown away.
+ *
+ * @example
+ * ```ts
+ * import { layerTarBlocks } from "./layer_tar.ts";
+ * const entries = [
+ *   { path: "/app", kind: "dir", mode: 0o755, uid: 0, gid: 0 },
+ *   { path: "/app/hello.txt", kind: "file", mode: 0o644, uid: 0, gid: 0,
+ *     source: new TextEncoder().encode("hello\n") },
+ * ] as const;
+ * let length = 0;
+ * for await (const block of layerTarBlocks(entries, { mtime: 1 })) length += block.length;
+ * // Two headers, one record of content, two zero records, of 512 bytes each.
+ * console.log(length); // 2560
+ * ```
+ */
+export async function* layerTarBlocks(
+  entries: readonly LayerEntry[],
+  options: LayerTarOptions,
+): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
+  const blockSize = options.blockSize ?? LAYER_TAR_BLOCK;
+  if (!Number.isInteger(blockSize) || blockSize < RECORD || blockSize % RECORD !== 0) {
+    throw new UsageError(`the tar block size ${blockSize} is not a multiple of ${RECORD}`, {
+      hint: "leave blockSize out, or give a multiple of 512",
+    });
+  }
+  const planned = planEntries(entries, options.mtime);
+  const out = new BlockWriter(blockSize);
+  for (const { entry, name } of planned) {
+    if (entry.kind !== "file") {
+      writeHeader(out, name, entry, 0, options.mtime);
+    } else if (entry.source instanceof Uint8Array) {
+      writeHeader(out, name, entry, entry.source.length, options.mtime);
+      out.put(entry.source);
+      out.pad();
+    } else {
+      yield* writeFile(out, name, entry, entry.source as string, options.mtime);
+    }
+    yield* out.full();
+  }
+  out.put(new Uint8Array(2 * RECORD));
+  yield* out.full();
+  yield* out.rest();
+}
+
+/** Collects the archive into blocks of one size; full blocks are taken out as they fill. */
+class BlockWriter {
+  #size: number;
+  #block: Uint8Array<ArrayBuffer>;
+  #fill = 0;
+  #done: Uint8Array<ArrayBuffer>[] = [];
+  /** Bytes written so far, for padding to 512. */
+  written = 0;
+
+  constructor(size: number) {
+    this.#size = size;
+    this.#block = new Uint8Array(size);
+  }
+
+  /** Append bytes. */
+  put(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length;) {
+      const n = Math.min(bytes.length - at, this.#size - this.#fill);
+      this.#block.set(bytes.subarray(at, at + n), this.#fill);
+      this.#fill += n;
+      at += n;
+      this.written += n;
+      if (this.#fill === this.#size) this.#seal();
+    }
+  }
+
+  /** The free part of the current block, to read a file straight into. */
+  room(): Uint8Array {
+    return this.#block.subarray(this.#fill);
+  }
+
+  /** Count `n` bytes as written into {@link BlockWriter.room}. */
+  commit(n: number): void {
+    this.#fill += n;
+    this.written += n;
+    if (this.#fill === this.#size) this.#seal();
+  }
+
+  /** Zeros up to the next multiple of 512. */
+  pad(): void {
+    const rest = (RECORD - (this.written % RECORD)) % RECORD;
+    if (rest > 0) this.put(new Uint8Array(rest));
+  }
+
+  /** The blocks filled since the last call. */
+  *full(): Generator<Uint8Array<ArrayBuffer>> {
+    while (this.#done.length > 0) yield this.#done.shift()!;
+  }
+
+  /** The last, partly filled block (if any). */
+  *rest(): Generator<Uint8Array<ArrayBuffer>> {
+    if (this.#fill > 0) yield this.#block.slice(0, this.#fill);
+    this.#fill = 0;
+  }
+
+  #seal(): void {
+    // A new block each time: whoever took the last one may still be reading it.
+    this.#done.push(this.#block);
+    this.#block = new Uint8Array(this.#size);
+    this.#fill = 0;
+  }
+}
+
+/**
+ * Write a file from disk: its header (with the size announced, or the opened file's), then
+ * its bytes read straight into the blocks, checking that exactly that many come.
+ */
+async function* writeFile(
+  out: BlockWriter,
+  name: string,
+  entry: LayerEntry,
+  source: string,
+  mtime: number,
+): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
+  // Synchronous reads: a layer is mostly small files, and a synchronous open, stat and read
+  // costs a fraction of an asynchronous one; the generator yields between blocks, so the
+  // compressor and the writer behind it still run while a large file is read.
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(source);
+  } catch (error) {
+    throw readError(error, source, entry.path);
+  }
+  try {
+    let info: Deno.FileInfo;
+    try {
+      info = file.statSync();
+    } catch (error) {
+      throw readError(error, source, entry.path);
+    }
+    if (!info.isFile) {
+      throw new BuildError(
+        `cannot put ${source} into the layer as ${entry.path}: it is not a regular file`,
+        { hint: "list only regular files as files (folders and links have kinds of their own)" },
+      );
+    }
+    const size = entry.size ?? info.size;
+    writeHeader(out, name, entry, size, mtime);
+    let left = size;
+    while (left > 0) {
+      const room = out.room();
+      const into = room.length > left ? room.subarray(0, left) : room;
+      let n: number | null;
+      try {
+        n = file.readSync(into);
+      } catch (error) {
+        throw readError(error, source, entry.path);
+      }
+      if (n === null || n === 0) throw changedSize(source, entry.path, size, size - left, false);
+      out.commit(n);
+      left -= n;
+      yield* out.full();
+    }
+    // One more byte would mean the file grew while it was read: the archive would not hold
+    // the file as it is now, and the layer would not be what the build listed.
+    let extra: number | null;
+    try {
+      extra = file.readSync(new Uint8Array(1));
+    } catch (error) {
+      throw readError(error, source, entry.path);
+    }
+    if (extra !== null && extra > 0) throw changedSize(source, entry.path, size, size + 1, true);
+    out.pad();
+  } finally {
+    file.close();
+  }
+}
+
+function changedSize(
+  source: string,
+  path: string,
+  size: number,
+  read: number,
+  grew: boolean,
+): BuildError {
+  const what = grew
+    ? `it had more than the ${size} bytes listed`
+    : `it ended after ${read} of the ${size} bytes listed`;
+  return new BuildError(
+    `${source} changed while imgtool read it into the layer (as ${path}): ${what}`,
+    { hint: "something is writing to it: build again once it is done" },
+  );
+}
+
+function readError(error: unknown, source: string, path: string): Error {
+  return systemError(error, { doing: `reading ${source} into the layer (as ${path})` }) ??
+    (error instanceof Error ? error : new Error(String(error)));
+}
+
+/** Write the header of an entry, with a PAX extended header before it when one is needed. */
+function writeHeader(
+  out: BlockWriter,
+  name: string,
+  entry: LayerEntry,
+  size: number,
+  mtime: number,
+): void {
+  const pax: [string, string][] = [];
+  let nameField = name;
+  let prefixField = "";
+  if (!isAscii(name) || name.length > 100) {
+    const split = isAscii(name) ? splitUstarPath(name) : undefined;
+    if (split) {
+      [prefixField, nameField] = split;
+    } else {
+      pax.push(["path", name]);
+      nameField = toAscii(name);
+    }
+  }
+  let linkField = "";
+  if (entry.kind === "symlink") {
+    linkField = entry.linkTarget!;
+    if (!isAscii(linkField) || linkField.length > 100) {
+      pax.push(["linkpath", linkField]);
+      linkField = toAscii(linkField);
+    }
+  }
+  const uid = entry.uid > MAX_OCTAL_7 ? (pax.push(["uid", String(entry.uid)]), 0) : entry.uid;
+  const gid = entry.gid > MAX_OCTAL_7 ? (pax.push(["gid", String(entry.gid)]), 0) : entry.gid;
+  const sizeField = size > MAX_OCTAL_11 ? (pax.push(["size", String(size)]), 0) : size;
+  if (pax.length > 0) {
+    const records = paxRecords(pax);
+    const slash = name.lastIndexOf("/", name.length - 2);
+    const paxName = `${name.slice(0, slash + 1)}PaxHeaders.0/${name.slice(slash + 1)}`;
+    out.put(ustarHeader({
+      name: toAscii(paxName),
+      prefix: "",
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      size: records.length,
+      mtime: 0,
+      type: "x",
+      link: "",
+    }));
+    out.put(records);
+    out.pad();
+  }
+  out.put(ustarHeader({
+    name: nameField,
+    prefix: prefixField,
+    mode: entry.mode,
+    uid,
+    gid,
+    size: sizeField,
+    mtime,
+    type: entry.kind === "file" ? "0" : entry.kind === "dir" ? "5" : "2",
+    link: linkField,
+  }));
+}
+
+/**
+ * Split a long ASCII name into a ustar prefix (at most 155 bytes) and name (at most 100),
+ * at the last `/` that allows it, as Go's archive/tar does; `undefined` when none does.
+ */
+function splitUstarPath(name: string): [string, string] | undefined {
+  let length = name.length;
+  if (length > 156) length = 156;
+  else if (name.endsWith("/")) length--;
+  const i = name.lastIndexOf("/", length - 1);
+  if (i <= 0) return undefined;
+  const rest = name.length - i - 1;
+  if (rest === 0 || rest > 100 || i > 155) return undefined;
+  return [name.slice(0, i), name.slice(i + 1)];
+}
+
+/** PAX records (`<length> <key>=<value>\n`), sorted by key, as UTF-8. */
+function paxRecords(records: [string, string][]): Uint8Array {
+  const text = records.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => {
+    const body = ` ${key}=${value}\n`;
+    const bodyLength = encoder.encode(body).length;
+    // The length counts its own digits: grow it until it is stable.
+    let length = bodyLength + String(bodyLength).length;
+    while (bodyLength + String(length).length !== length) {
+      length = bodyLength + String(length).length;
+    }
+    return `${length}${body}`;
+  }).join("");
+  return encoder.encode(text);
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** The ASCII characters of `text` (others dropped), for the fields a PAX record overrides. */
+function toAscii(text: string): string {
+  let ascii = "";
+  for (let i = 0; i < text.length && ascii.length < 100; i++) {
+    if (text.charCodeAt(i) <= 0x7f) ascii += text[i];
+  }
+  return ascii;
+}
+
+/** The 512-byte ustar header of the given values (strings are ASCII and fit their fields). */
+function ustarHeader(fields: {
+  name: string;
+  prefix: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  type: string;
+  link: string;
+}): Uint8Array {
+  const header = new Uint8Array(RECORD);
+  const text = (offset: number, value: string) => {
+    for (let i = 0; i < value.length; i++) header[offset + i] = value.charCodeAt(i);
+  };
+  const octal = (offset: number, width: number, value: number) =>
+    text(offset, `${value.toString(8).padStart(width - 1, "0")}\0`);
+  text(0, fields.name);
+  octal(100, 8, fields.mode);
+  octal(108, 8, fields.uid);
+  octal(116, 8, fields.gid);
+  octal(124, 12, fields.size);
+  octal(136, 12, fields.mtime);
+  text(148, "        "); // The checksum is summed with its own field as spaces.
+  text(156, fields.type);
+  text(157, fields.link);
+  text(257, "ustar\0");
+  text(263, "00");
+  // uname and gname (265, 297) stay empty: no user or group name from this machine.
+  octal(329, 8, 0);
+  octal(337, 8, 0);
+  text(345, fields.prefix);
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  text(148, `${sum.toString(8).padStart(6, "0")}\0 `);
+  return header;
+}
