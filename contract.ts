@@ -28,6 +28,12 @@ export * from "./src/plugin.ts";
 export { fromInstructions, isPinnedByDigest, lockedComment } from "./src/pinning.ts";
 /** POSIX path helpers for plugins (no `node:path`: see `src/path.ts`). */
 export * as paths from "./src/path.ts";
-export type { Config, ConfigOverrides, Installer, LoadConfigOptions } from "./src/config.ts";
+export type {
+  BuilderEntry,
+  Config,
+  ConfigOverrides,
+  Installer,
+  LoadConfigOptions,
+} from "./src/config.ts";
 export * from "./src/builder.ts";
 export * from "./src/exec.ts";

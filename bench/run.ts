@@ -1,5 +1,5 @@
 /**
- * `deno task bench [identity|noop-build|startup|status-explain ...] [--strict] [--explore] [--small]`:
+ * `deno task bench [identity|noop-build|startup|status-explain|pool ...] [--strict] [--explore] [--small]`:
  * imgtool's benchmarks, each against a baseline measured in the same run. They print their
  * figures and the ratio against each goal; `--strict` turns a missed goal into exit 1.
  * See bench/README.md.
@@ -12,6 +12,7 @@ import { identityBench } from "./identity.ts";
 import { cleanup, goalLine, heading, killChildren, met } from "./lib.ts";
 import type { BenchResult } from "./lib.ts";
 import { noopBuildBench } from "./noop_build.ts";
+import { poolBench } from "./pool.ts";
 import { startupBench } from "./startup.ts";
 import { statusExplainBench } from "./status_explain.ts";
 
@@ -23,15 +24,23 @@ benchmarks (default: all, in this order):
   noop-build   imgtool build --push of an existing image vs a cached docker build
   startup      CLI to a printed uri vs deno eval ""
   status-explain  status and explain (20,000-file tree) vs a no-op build of the same spec
+  pool         four images with a 2 s step each: a pool of two engines vs one engine
 
 flags:
   --strict     exit 1 when a goal is missed (default: print only)
   --explore    identity: also time the digest call alone and the hashing variants
   --small      identity, status-explain: a small tree, to try the harness (not the goal's)
   --rounds N   identity: timed runs per contender, median kept (default 3)
-  --runs N     noop-build, startup, status-explain: timed runs per command (default 15, 10, 7)`;
+  --runs N     noop-build, startup, status-explain, pool: timed runs per command
+               (default 15, 10, 7, 3)`;
 
-const BENCHMARKS = ["identity", "noop-build", "startup", "status-explain"] as const;
+const BENCHMARKS = [
+  "identity",
+  "noop-build",
+  "startup",
+  "status-explain",
+  "pool",
+] as const;
 type Name = typeof BENCHMARKS[number];
 
 /** Run the benchmarks named on the command line; returns the exit status. */
@@ -83,6 +92,8 @@ export async function main(args: string[]): Promise<number> {
           ? await noopBuildBench({ runs: count(runs, 15) })
           : name === "status-explain"
           ? await statusExplainBench({ runs: count(runs, 7), small: !!values.small })
+          : name === "pool"
+          ? await poolBench({ runs: count(runs, 3) })
           : await startupBench({ runs: count(runs, 10) }),
       );
     } catch (error) {

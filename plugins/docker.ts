@@ -5,7 +5,9 @@
  * pushed under a per-platform tag, and joined into one OCI index in the registry.
  *
  * A remote engine is reached with `[docker] host` (`IMGTOOL_DOCKER_HOST`, passed to the client
- * as DOCKER_HOST). The client binary comes from `[docker] client` (`IMGTOOL_DOCKER_CLIENT`); which build path
+ * as DOCKER_HOST), and each engine of a pool (`[[builders]]`, handed over as
+ * `BuilderContext.engine`) with DOCKER_HOST, DOCKER_CERT_PATH and DOCKER_TLS_VERIFY for that
+ * one client process. The client binary comes from `[docker] client` (`IMGTOOL_DOCKER_CLIENT`); which build path
  * it supports is detected, not assumed.
  *
  * @module
@@ -25,12 +27,32 @@ import {
 
 const { dirname } = paths;
 
-/** Run the configured docker client, against the configured engine (`[docker] host`). */
+/**
+ * The docker client's environment for the engine to build on: a pool's engine
+ * (`BuilderContext.engine`), else `[docker] host`, else none (the client's default).
+ */
+export function engineEnv(context: BuilderContext): Record<string, string> {
+  const engine = context.engine;
+  if (engine?.host === undefined) {
+    const host = context.config.dockerHost;
+    return host ? { DOCKER_HOST: host } : {};
+  }
+  const tls = engine.certPath !== undefined || engine.tlsVerify === true;
+  return {
+    DOCKER_HOST: engine.host,
+    // Each set even when empty (which the client reads as unset): the user's own DOCKER_*
+    // variables must not change how this one engine is reached.
+    DOCKER_CERT_PATH: engine.certPath ?? "",
+    DOCKER_TLS_VERIFY: engine.tlsVerify ? "1" : "",
+    DOCKER_TLS: tls && !engine.tlsVerify ? "1" : "",
+  };
+}
+
+/** Run the configured docker client, against the engine to build on ({@link engineEnv}). */
 function runDocker(context: BuilderContext, options: ExecOptions) {
-  const host = context.config.dockerHost;
   return context.exec(context.config.dockerClient, {
     ...options,
-    env: { ...options.env, ...(host ? { DOCKER_HOST: host } : {}) },
+    env: { ...options.env, ...engineEnv(context) },
   });
 }
 
@@ -45,19 +67,39 @@ interface Detected {
 
 const detected = new Map<string, Promise<Detected | Probe>>();
 
-/** Find out what the configured client can do (once per client per process). */
-function detect(context: BuilderContext): Promise<Detected | Probe> {
+/**
+ * Find out what the configured client can do with its engine (once per client and engine
+ * per process). `fresh` asks the engine again, as a pool's probe must; only an answer is
+ * kept for later builds, never a failure.
+ */
+function detect(context: BuilderContext, fresh = false): Promise<Detected | Probe> {
   const client = context.config.dockerClient;
-  const key = `${client}\0${context.config.dockerHost ?? ""}`;
-  let found = detected.get(key);
-  if (!found) {
-    found = detectUncached(client, context);
-    detected.set(key, found);
-  }
-  return found;
+  const key = JSON.stringify([client, engineEnv(context)]);
+  const known = detected.get(key);
+  if (!fresh && known) return known;
+  const asked = fresh && known ? askAgain(client, context, known) : detectUncached(client, context);
+  if (!fresh) detected.set(key, asked);
+  else asked.then((answer) => isProbe(answer) || detected.set(key, asked));
+  return asked;
 }
 
-async function detectUncached(client: string, context: BuilderContext): Promise<Detected | Probe> {
+/** Ask an engine whose client was detected before whether it still answers (one command). */
+async function askAgain(
+  client: string,
+  context: BuilderContext,
+  known: Promise<Detected | Probe>,
+): Promise<Detected | Probe> {
+  const before = await known;
+  if (isProbe(before)) return detectUncached(client, context);
+  const answer = await askVersion(client, context);
+  return "ok" in answer ? answer : before;
+}
+
+/** `docker version`: the client's and the engine's versions, or why the engine does not answer. */
+async function askVersion(
+  client: string,
+  context: BuilderContext,
+): Promise<{ client: string; server: string } | Probe> {
   let version;
   try {
     version = await runDocker(context, {
@@ -75,12 +117,19 @@ async function detectUncached(client: string, context: BuilderContext): Promise<
   if (version.code !== 0 || !serverVersion) {
     return {
       ok: false,
-      reason: `the Docker engine does not answer (${client} version: ${
-        version.tail.split("\n").pop() ?? ""
-      })`,
+      reason: `the Docker engine${
+        context.engine?.host ? ` at ${context.engine.host}` : ""
+      } does not answer (${client} version: ${version.tail.split("\n").pop() ?? ""})`,
       hint: "start the engine (dockerd), or check DOCKER_HOST and your access to its socket",
     };
   }
+  return { client: clientVersion, server: serverVersion };
+}
+
+async function detectUncached(client: string, context: BuilderContext): Promise<Detected | Probe> {
+  const versions = await askVersion(client, context);
+  if ("ok" in versions) return versions;
+  const { client: clientVersion, server: serverVersion } = versions;
   const buildx = await runDocker(context, { args: ["buildx", "version"] }).catch(() => undefined);
   if (buildx?.code === 0) return { path: "buildx", client: clientVersion, server: serverVersion };
   // Clients from 23.0 on hand every BuildKit build to buildx and refuse without it.
@@ -210,8 +259,10 @@ export const docker = defineBuilder({
   name: "docker",
   description: "the Docker engine (buildx when the client has it, else its built-in BuildKit)",
   local: true,
+  engineSchemes: ["unix", "tcp", "ssh"],
   async probe(context) {
-    const found = await detect(context);
+    // A pool's engine is asked each time: the probe tells an engine that went away.
+    const found = await detect(context, context.engine !== undefined);
     if (isProbe(found)) return found;
     return {
       ok: true,

@@ -13,6 +13,7 @@ import { writeContext } from "./context.ts";
 import { BuildError } from "./errors.ts";
 import type { ImageIdentity } from "./identify.ts";
 import type { ImagePlan } from "./plan.ts";
+import type { Platform } from "./plugin.ts";
 import { type RenderedSection, renderImage } from "./render.ts";
 import { prepareSecrets, redactor, writeRegistryAuth } from "./secrets.ts";
 import { parseReference } from "./registry/reference.ts";
@@ -30,6 +31,13 @@ export interface BuildOptions {
   readonly output: (line: string) => void;
   /** Receives what imgtool itself finds out on the way (which user the base runs as). */
   readonly progress?: (line: string) => void;
+  /**
+   * Build only these of the image's platforms (a pool builds each platform of an image on
+   * its own engine); default: all of them.
+   */
+  readonly platforms?: readonly Platform[];
+  /** The reference to produce instead of the image's URI (a per-platform tag). */
+  readonly uri?: string;
 }
 
 /** Build one image with `builder`. Throws a {@link BuildError} naming the failing layer. */
@@ -73,8 +81,8 @@ export async function buildImage(
     try {
       await builder.build({
         image: plan.exportName,
-        uri: identity.uri,
-        platforms: plan.info.platforms,
+        uri: options.uri ?? identity.uri,
+        platforms: options.platforms ?? plan.info.platforms,
         contextDir,
         buildArgs: rendered.buildArgs,
         secrets: secrets.secrets,

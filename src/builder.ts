@@ -155,6 +155,88 @@ export interface BuilderContext {
    * (`onLine`, `stdout`, `stderr`, `tail`) are masked, each line of a multi-line one too.
    */
   exec(command: string, options: ExecOptions): Promise<ExecResult>;
+  /**
+   * The engine to build on, when the build runs on a pool of builders (`[[builders]]` in
+   * imgtool.toml): every hook (probe, build, exists, imageConfig) then works with that engine
+   * alone. Absent: the plugin's own default, as without a pool.
+   */
+  readonly engine?: EngineTarget;
+}
+
+/**
+ * The address schemes of engines a builder can work with (`[[builders]] host`).
+ *
+ * @example
+ * ```ts
+ * import type { EngineScheme } from "imgtool";
+ * const schemes: readonly EngineScheme[] = ["unix", "tcp", "ssh"];
+ * console.log(schemes.includes("tcp")); // true
+ * ```
+ */
+export type EngineScheme = "unix" | "tcp" | "ssh";
+
+/**
+ * One engine of a pool of builders, as the core hands it to a builder plugin in
+ * {@link BuilderContext.engine}: the `[[builders]]` entry's name, its address, and the TLS
+ * files of a `tcp://` engine, with Docker's meaning (`DOCKER_HOST`, `DOCKER_CERT_PATH`,
+ * `DOCKER_TLS_VERIFY`). A plugin passes them to its tool for that one process, never through
+ * its own environment: builds on several engines run at once. When the core probes an
+ * engine (before it hands it work, and after a build on it fails), the probe must ask the
+ * engine now, not answer from a cache: that is how an engine that went away is told from
+ * a failing step.
+ *
+ * @example
+ * ```ts
+ * import { type BuilderContext, BuildError, defineBuilder, type EngineTarget } from "imgtool";
+ *
+ * // The client's environment for one engine: set even when empty, so that the user's own
+ * // DOCKER_* variables cannot send the build elsewhere.
+ * export function engineEnv(engine: EngineTarget): Record<string, string> {
+ *   if (engine.host === undefined) return {};
+ *   return {
+ *     DOCKER_HOST: engine.host,
+ *     DOCKER_CERT_PATH: engine.certPath ?? "",
+ *     DOCKER_TLS_VERIFY: engine.tlsVerify ? "1" : "",
+ *   };
+ * }
+ *
+ * export const remoteDocker = defineBuilder({
+ *   name: "remote_docker",
+ *   description: "docker build on the engine the pool names",
+ *   local: true,
+ *   engineSchemes: ["unix", "tcp", "ssh"],
+ *   async probe(context: BuilderContext) {
+ *     const env = context.engine ? engineEnv(context.engine) : {};
+ *     const result = await context.exec("docker", { args: ["version"], env });
+ *     if (result.code === 0) return { ok: true, detail: "the engine answers" };
+ *     return { ok: false, reason: "the engine does not answer", hint: "start it" };
+ *   },
+ *   async build(request, context) {
+ *     const env = { DOCKER_BUILDKIT: "1", ...(context.engine ? engineEnv(context.engine) : {}) };
+ *     const args = ["build", "--platform", request.platforms.join(","), "-t", request.uri];
+ *     const result = await context.exec("docker", {
+ *       args: [...args, request.contextDir],
+ *       env,
+ *       signal: request.signal,
+ *       onLine: request.output,
+ *     });
+ *     if (result.code !== 0) throw new BuildError(`${request.image}: docker build failed`);
+ *   },
+ * });
+ * ```
+ */
+export interface EngineTarget {
+  /** The `[[builders]]` entry's name (for messages). */
+  readonly name: string;
+  /**
+   * Where the engine listens (`unix:///path`, `tcp://host:port`, `ssh://user@host`); absent:
+   * the plugin's own default engine.
+   */
+  readonly host?: string;
+  /** A folder holding `ca.pem`, `cert.pem` and `key.pem` (Docker's `DOCKER_CERT_PATH`). */
+  readonly certPath?: string;
+  /** Whether the engine's certificate is checked against `ca.pem` (`DOCKER_TLS_VERIFY`). */
+  readonly tlsVerify?: boolean;
 }
 
 /**
@@ -199,6 +281,12 @@ export interface BuilderPlugin {
   readonly description: string;
   /** Whether it builds into this machine's image store (`withLocalV2` needs such a builder). */
   readonly local: boolean;
+  /**
+   * The engine addresses it can build on, by scheme (`[[builders]] host`; see
+   * {@link EngineTarget}). Leave it out when it builds only where imgtool runs: a pool entry
+   * with a `host` for it is then refused.
+   */
+  readonly engineSchemes?: readonly EngineScheme[];
   /** Can it run here? Says what is missing and how to install it when not. */
   probe(context: BuilderContext): Promise<Probe>;
   /** Build (and push, when asked). Throws a `BuildError` naming the failing step. */

@@ -109,6 +109,60 @@ export interface Config {
   readonly tags?: readonly string[];
   /** Each plugin's own table, `[plugins.<name>]`. */
   readonly plugins: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /**
+   * A pool of engines to build on (`[[builders]]` entries), in the file's order; absent
+   * without any. `build` spreads its work over them (`src/pool.ts`).
+   */
+  readonly builders?: readonly BuilderEntry[];
+}
+
+/**
+ * One engine of the pool of builders: a `[[builders]]` entry of imgtool.toml. Only the file
+ * sets them (no variable or flag); `--builder NAME` picks one of them by its name.
+ *
+ * @example
+ * ```ts
+ * import { type BuilderEntry, loadConfig } from "imgtool";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(
+ *   `${dir}/imgtool.toml`,
+ *   `[[builders]]
+ * name = "arm"
+ * host = "ssh://builder@arm-box"
+ * platforms = ["linux/arm64"]
+ * jobs = 2
+ * `,
+ *   { mode: 0o644 },
+ * );
+ * const config = loadConfig({ startDir: dir, env: { IMGTOOL_CONFIG: `${dir}/imgtool.toml` } });
+ * const [arm]: readonly BuilderEntry[] = config.builders ?? [];
+ * console.log(arm.name, arm.plugin, arm.platforms, arm.jobs); // arm docker [ "linux/arm64" ] 2
+ * ```
+ */
+export interface BuilderEntry {
+  /** What progress lines, `--json` and `--builder NAME` call it; unique in the pool. */
+  readonly name: string;
+  /** The builder plugin that builds on it (default `docker`). */
+  readonly plugin: string;
+  /**
+   * Where the engine listens: `unix:///path`, `tcp://host[:port]` or `ssh://[user@]host[:port]`;
+   * absent: the plugin's own default engine (for docker, `[docker] host` or the local socket).
+   */
+  readonly host?: string;
+  /** The platforms it builds natively (without emulation). */
+  readonly platforms: readonly Platform[];
+  /** How many builds it runs at once (default 1). */
+  readonly jobs: number;
+  /**
+   * A folder holding `ca.pem`, `cert.pem` and `key.pem` for a `tcp://` engine with TLS, as
+   * Docker's `DOCKER_CERT_PATH` (relative to the file's folder).
+   */
+  readonly certPath?: string;
+  /**
+   * Whether the engine's certificate is checked against `ca.pem`, as Docker's
+   * `DOCKER_TLS_VERIFY` (default: true when `cert_path` is given).
+   */
+  readonly tlsVerify?: boolean;
 }
 
 /**
@@ -697,6 +751,10 @@ function applyFile(config: Parsed, file: string, namedBy?: string): void {
     config.plugins = table.plugins as Record<string, Record<string, unknown>>;
     seen.add("plugins");
   }
+  if (table.builders !== undefined) {
+    config.builders = parseBuilders(table.builders, file, base);
+    seen.add("builders");
+  }
   const unknown = leafKeys(table).filter((key) =>
     ![...seen].some((known) => key === known || key.startsWith(`${known}.`))
   );
@@ -708,6 +766,170 @@ function applyFile(config: Parsed, file: string, namedBy?: string): void {
       },
     );
   }
+}
+
+/** The keys of a `[[builders]]` entry, as the file writes them. */
+const BUILDER_KEYS = ["name", "plugin", "host", "platforms", "jobs", "cert_path", "tls_verify"];
+
+/** The most builds one engine is given at once: more is a typo, not a machine. */
+const MAX_JOBS = 256;
+
+/**
+ * Read the `[[builders]]` entries of `file` (relative paths against `base`): every problem is
+ * a {@link UsageError} naming the entry and the key. Which plugins exist is checked when a
+ * build loads them, and whether a `cert_path` folder holds its files when a build uses it:
+ * commands that build nothing (`uri`, `status`) do not depend on either.
+ *
+ * @example
+ * ```ts
+ * import { parseBuilders } from "./config.ts";
+ * const entries = parseBuilders(
+ *   [{ name: "a", host: "tcp://10.0.0.5:2376", platforms: ["linux/amd64"], cert_path: "certs" }],
+ *   "/p/imgtool.toml",
+ *   "/p",
+ * );
+ * console.log(entries[0].certPath, entries[0].tlsVerify); // /p/certs true
+ * try {
+ *   parseBuilders([{ name: "a", host: "http://x", platforms: ["linux/amd64"] }], "/p/imgtool.toml", "/p");
+ * } catch (error) {
+ *   // /p/imgtool.toml: [[builders]] "a": host "http://x" is not an engine address
+ *   console.log((error as Error).message);
+ * }
+ * ```
+ */
+export function parseBuilders(value: unknown, file: string, base: string): BuilderEntry[] {
+  if (!Array.isArray(value) || !value.every(isTable)) {
+    throw new UsageError(`${file}: builders must be [[builders]] entries (an array of tables)`, {
+      hint: 'write each engine as its own [[builders]] table: name = "...", platforms = [...]',
+    });
+  }
+  const entries: BuilderEntry[] = [];
+  const names = new Map<string, number>();
+  value.forEach((table, index) => {
+    const entry = parseBuilderEntry(table as Record<string, unknown>, index, file, base);
+    const earlier = names.get(entry.name);
+    if (earlier !== undefined) {
+      throw new UsageError(
+        `${file}: [[builders]] entries ${earlier + 1} and ${index + 1} are both named ${
+          JSON.stringify(entry.name)
+        }`,
+        { hint: "give each engine of the pool a name of its own" },
+      );
+    }
+    names.set(entry.name, index);
+    entries.push(entry);
+  });
+  return entries;
+}
+
+/** A pool entry's name: what progress lines print and `--builder` takes. */
+const ENGINE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** A builder plugin's name, as `defineBuilder` checks it. */
+const PLUGIN_NAME = /^[a-z][a-z0-9_-]*$/;
+const HOST_NAME = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)`;
+const PORT = String.raw`(?::[0-9]{1,5})?`;
+/** Engine addresses, as Docker's `-H` takes them. */
+const ENGINE_HOSTS: Readonly<Record<string, RegExp>> = {
+  unix: /^unix:\/\/\/[^\s]*$/,
+  tcp: new RegExp(`^tcp://${HOST_NAME}${PORT}/?$`),
+  ssh: new RegExp(`^ssh://(?:[A-Za-z0-9._][A-Za-z0-9._-]*@)?${HOST_NAME}${PORT}$`),
+};
+
+function parseBuilderEntry(
+  table: Record<string, unknown>,
+  index: number,
+  file: string,
+  base: string,
+): BuilderEntry {
+  const named = typeof table.name === "string" && table.name !== "";
+  const where = named
+    ? `${file}: [[builders]] ${JSON.stringify(table.name)}`
+    : `${file}: [[builders]] entry ${index + 1}`;
+  const problem = (message: string, hint: string) =>
+    new UsageError(`${where}: ${message}`, { hint });
+  const unknown = Object.keys(table).filter((key) => !BUILDER_KEYS.includes(key));
+  if (unknown.length > 0) {
+    throw problem(
+      `unknown key${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}`,
+      `the keys of a [[builders]] entry: ${BUILDER_KEYS.join(", ")}`,
+    );
+  }
+  const string = (key: string): string | undefined => {
+    const found = table[key];
+    if (found === undefined) return undefined;
+    if (typeof found !== "string") {
+      throw problem(
+        `${key} must be a string, got ${JSON.stringify(found)}`,
+        `quote it: ${key} = "..."`,
+      );
+    }
+    return found;
+  };
+  const name = string("name");
+  if (name === undefined || name === "") {
+    throw problem("has no name", 'give it one: name = "engine-a" (what progress lines show)');
+  }
+  if (!ENGINE_NAME.test(name)) {
+    throw problem(
+      `name ${JSON.stringify(name)} is not a valid engine name`,
+      'use letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
+    );
+  }
+  const plugin = string("plugin") ?? "docker";
+  if (!PLUGIN_NAME.test(plugin)) {
+    throw problem(
+      `plugin ${JSON.stringify(plugin)} is not a builder plugin name`,
+      'name a builder plugin, e.g. plugin = "docker"',
+    );
+  }
+  const host = string("host");
+  const scheme = host === undefined ? undefined : /^([a-z]+):\/\//.exec(host)?.[1];
+  if (host !== undefined && (scheme === undefined || !ENGINE_HOSTS[scheme]?.test(host))) {
+    throw problem(
+      `host ${JSON.stringify(host)} is not an engine address`,
+      "use unix:///path/to/socket, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]",
+    );
+  }
+  if (table.platforms === undefined) {
+    throw problem(
+      "has no platforms",
+      'say which platforms it builds natively: platforms = ["linux/amd64"]',
+    );
+  }
+  const platforms = parsePlatforms(
+    Array.isArray(table.platforms) ? table.platforms : [table.platforms],
+    `${where}: platforms`,
+  );
+  const jobs = table.jobs ?? 1;
+  if (typeof jobs !== "number" || !Number.isInteger(jobs) || jobs < 1 || jobs > MAX_JOBS) {
+    throw problem(
+      `jobs must be a whole number from 1 to ${MAX_JOBS}, got ${JSON.stringify(jobs)}`,
+      "jobs is how many builds the engine runs at once, e.g. jobs = 2",
+    );
+  }
+  const certPath = string("cert_path");
+  const tlsVerify = table.tls_verify;
+  if (tlsVerify !== undefined && typeof tlsVerify !== "boolean") {
+    throw problem(
+      `tls_verify must be true or false, got ${JSON.stringify(tlsVerify)}`,
+      "tls_verify = true",
+    );
+  }
+  if ((certPath !== undefined || tlsVerify !== undefined) && scheme !== "tcp") {
+    throw problem(
+      `${certPath !== undefined ? "cert_path" : "tls_verify"} applies to tcp:// engines only`,
+      "remove it, or point host at the engine's tcp:// address",
+    );
+  }
+  return {
+    name,
+    plugin,
+    ...(host === undefined ? {} : { host }),
+    platforms,
+    jobs,
+    ...(certPath === undefined ? {} : { certPath: resolve(base, certPath) }),
+    ...(tlsVerify === undefined && certPath === undefined ? {} : { tlsVerify: tlsVerify ?? true }),
+  };
 }
 
 function lookup(table: Record<string, unknown>, key: string): unknown {

@@ -71,6 +71,7 @@ export const MACHINE_CONFIG: ReadonlySet<string> = new Set([
   "secretFiles",
   "dockerClient",
   "dockerHost",
+  "builders",
 ]);
 
 /**

@@ -10,6 +10,7 @@ import {
   BuildError,
   type Config,
   defaultConfig,
+  type EngineTarget,
   identify,
   Image,
   planImage,
@@ -69,6 +70,8 @@ async function buildWithDocker(
     push?: boolean;
     config?: Partial<Config>;
     registry?: FakeRegistry;
+    /** The engine of a pool to build on (`BuilderContext.engine`). */
+    engine?: EngineTarget;
   },
 ) {
   // A client name of its own: the builder detects each client once per process.
@@ -81,7 +84,12 @@ async function buildWithDocker(
   const identity = await identify(plan);
   const runner = dockerClient(options.client);
   const registry = new RegistryClient({ retries: 0 });
-  const context: BuilderContext = { config, registry, exec: runner.exec };
+  const context: BuilderContext = {
+    config,
+    registry,
+    exec: runner.exec,
+    ...(options.engine ? { engine: options.engine } : {}),
+  };
   const output: string[] = [];
   const error = await buildImage(plan, identity, docker, context, {
     push: options.push ?? false,
@@ -294,6 +302,115 @@ for (const buildx of [true, false]) {
     for (const call of local.calls) assert.equal(call.env.DOCKER_HOST, undefined);
   });
 }
+
+for (const buildx of [true, false]) {
+  Deno.test(`${buildx ? "buildx" : "built-in BuildKit"}: on a pool's engine every docker command goes to it with its TLS files, over [docker] host`, async () => {
+    const image = Image.fromBase("debian:bookworm").clone({ name: "app" }).withEnvVars({ A: "1" });
+    const secured = await buildWithDocker(image, {
+      client: { buildx },
+      push: true,
+      platforms: ["linux/amd64", "linux/arm64"].slice(0, buildx ? 2 : 1) as Platform[],
+      config: { dockerHost: "ssh://not-this-one.example" },
+      engine: {
+        name: "arm-box",
+        host: "tcp://10.0.0.7:2376",
+        certPath: "/etc/imgtool/arm-box",
+        tlsVerify: true,
+      },
+    });
+    assert.equal(secured.error, undefined);
+    assert.ok(work(secured.calls).length > 0);
+    for (const call of secured.calls) {
+      assert.deepEqual(
+        [call.env.DOCKER_HOST, call.env.DOCKER_CERT_PATH, call.env.DOCKER_TLS_VERIFY],
+        ["tcp://10.0.0.7:2376", "/etc/imgtool/arm-box", "1"],
+        call.args.join(" "),
+      );
+    }
+    // Without TLS, the variables are set empty: the user's own cannot reach this engine.
+    const plain = await buildWithDocker(image, {
+      client: { buildx },
+      engine: { name: "b", host: "tcp://127.0.0.1:2386" },
+    });
+    assert.equal(plain.error, undefined);
+    for (const call of plain.calls) {
+      assert.deepEqual(
+        [call.env.DOCKER_HOST, call.env.DOCKER_CERT_PATH, call.env.DOCKER_TLS_VERIFY],
+        ["tcp://127.0.0.1:2386", "", ""],
+      );
+    }
+  });
+}
+
+Deno.test("cert_path with tls_verify = false: TLS with the client files, the engine's certificate unchecked (DOCKER_TLS)", async () => {
+  const image = Image.fromBase("debian:bookworm").clone({ name: "app" }).withEnvVars({ A: "1" });
+  const { calls, error } = await buildWithDocker(image, {
+    client: { buildx: true },
+    engine: { name: "a", host: "tcp://h:2376", certPath: "/certs", tlsVerify: false },
+  });
+  assert.equal(error, undefined);
+  for (const call of calls) {
+    assert.deepEqual(
+      [call.env.DOCKER_CERT_PATH, call.env.DOCKER_TLS_VERIFY, call.env.DOCKER_TLS],
+      ["/certs", "", "1"],
+    );
+  }
+});
+
+Deno.test("the probe of a pool's engine asks the engine each time; without an engine, once per process", async () => {
+  const runner = dockerClient({ buildx: true });
+  const config: Config = {
+    ...defaultConfig(),
+    dockerClient: `/opt/fake/docker-${crypto.randomUUID()}`,
+  };
+  const registry = new RegistryClient({ retries: 0 });
+  try {
+    const base: BuilderContext = { config, registry, exec: runner.exec };
+    const versions = () => runner.calls.filter((call) => call.args[0] === "version").length;
+    for (let i = 0; i < 3; i++) assert.equal((await docker.probe(base)).ok, true);
+    assert.equal(versions(), 1, "detected once");
+    const engine = { ...base, engine: { name: "a", host: "tcp://127.0.0.1:2385" } };
+    for (let i = 0; i < 3; i++) assert.equal((await docker.probe(engine)).ok, true);
+    assert.equal(versions(), 4, "asked three times more");
+    assert.deepEqual(docker.engineSchemes, ["unix", "tcp", "ssh"]);
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("a pool's engine that does not answer: the probe says so, naming its address", async () => {
+  const runner = recordingExec((call) =>
+    call.args[0] === "version"
+      ? {
+        code: 1,
+        lines: [
+          "20.10.24 ",
+          "Cannot connect to the Docker daemon at tcp://127.0.0.1:9. Is the docker daemon running?",
+        ],
+      }
+      : undefined
+  );
+  const config: Config = {
+    ...defaultConfig(),
+    dockerClient: `/opt/fake/docker-${crypto.randomUUID()}`,
+  };
+  const registry = new RegistryClient({ retries: 0 });
+  try {
+    const probe = await docker.probe({
+      config,
+      registry,
+      exec: runner.exec,
+      engine: { name: "gone", host: "tcp://127.0.0.1:9" },
+    });
+    assert.equal(probe.ok, false);
+    assert.match(
+      probe.ok ? "" : probe.reason,
+      /engine at tcp:\/\/127\.0\.0\.1:9 does not answer.*Cannot connect/,
+    );
+  } finally {
+    await registry.close();
+  }
+});
 
 Deno.test("build steps use the configured network; `default` adds no --network flag", async () => {
   const image = Image.fromBase("debian:bookworm").clone({ name: "app" }).withEnvVars({ A: "1" });

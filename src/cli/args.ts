@@ -82,7 +82,7 @@ const FLAGS: Record<string, FlagSpec> = {
   builder: {
     type: "string",
     value: "NAME",
-    help: "builder plugin: docker, buildah (default: detect)",
+    help: "builder plugin (docker, buildah; default: detect), or a [[builders]] engine",
   },
   registry: { type: "string", value: "REG", help: "registry for images that name none" },
   out: {
@@ -294,6 +294,7 @@ environment variables, overridden by flags:
   setting              variable                     meaning
 ${settings.join("\n")}
   plugins.<name>       -                            a plugin's own table
+  [[builders]]         -                            a pool of engines to build on (see README)
 
 Examples:
   imgtool build spec.ts --push          build what is missing and push it
@@ -311,6 +312,10 @@ const EXAMPLES: Record<string, string> = {
   imgtool build spec.ts --image trainer --force --json
   imgtool build spec.ts --push --tag latest --tag v1.4.0
 
+With [[builders]] entries in imgtool.toml (a pool of engines), the images and
+their platforms are built in parallel, each platform on an engine that builds
+it natively; --builder NAME picks one engine of the pool, or a plugin (no pool).
+
 --tag NAME (and the tags setting, which --tag replaces) points NAME at the
 image's manifest or index once its content tag is in the registry, built or
 found: the manifest is put under NAME in the same repository, nothing is
@@ -324,8 +329,9 @@ be pushed is reported failed.
 
 What it remembers between runs, in $XDG_CACHE_HOME/imgtool (else ~/.cache/imgtool):
 the digests of files unchanged since they were hashed (digests/), the digest and
-platforms of each tag it checked (tags/), and the tags each spec's last pushed
-build checked, asked for first next time (checked/). It only saves work: a build
+platforms of each tag it checked (tags/), the tags each spec's last pushed
+build checked, asked for first next time (checked/), and the engine of a pool
+that built each image and platform last (engines/). It only saves work: a build
 checks every tag it computes, each folder stays bounded, and deleting it is safe.`,
   dockerfile: `Examples:
   imgtool dockerfile spec.ts             print the Dockerfile of the only image

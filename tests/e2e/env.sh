@@ -48,6 +48,9 @@ AUTH_PYTHON_BASE=$AUTH_REGISTRY/imgtool-test/python:3.11-bookworm
 # amd64 only: the Python base with a user `app` it runs as (env/python-nonroot.Containerfile).
 NONROOT_BASE=$REGISTRY/imgtool-test/python-nonroot:3.11-bookworm
 RECIPE_LABEL=org.imgtool.e2e.recipe
+# Two more Docker engines, on loopback TCP ports, for the pool-of-builders tests (each with
+# its own data and exec roots under .work/engines/NAME): NAME:PORT.
+POOL_ENGINES=(pool-a:2385 pool-b:2386)
 # Bump DEBIAN_RECIPE_VERSION when build_debian_image changes, so cached images are rebuilt.
 DEBIAN_RECIPE_VERSION=1
 
@@ -234,6 +237,40 @@ start_docker_engine() {
     dockerd --iptables=false --bridge=none
   wait_until "docker engine" 90 docker_answers ||
     die_with_log "dockerd did not answer within 90s" "$LOGS/dockerd.log"
+}
+
+# The pool's engines: like the main one (no bridge, no iptables), each its own dockerd with its
+# own containerd, listening on 127.0.0.1 only. Loopback registries need no insecure-registry
+# setting: the engine treats 127.0.0.0/8 as insecure already.
+pool_engine_dir() { printf '%s/engines/%s' "$WORK" "$1"; }
+pool_engine_host() { printf 'tcp://127.0.0.1:%s' "$1"; }
+pool_engine_answers() { timeout 10 "$DOCKER" -H "$(pool_engine_host "$1")" version >/dev/null 2>&1; }
+
+start_pool_engine() {
+  local name=$1 port=$2 dir
+  dir=$(pool_engine_dir "$name")
+  if pool_engine_answers "$port"; then
+    if our_pid "$name" >/dev/null; then
+      log "reusing $name on 127.0.0.1:$port (pid $(our_pid "$name"))"
+    else
+      rm -f "$(pid_file "$name")"
+      log "WARNING: an engine not started by this script answers on 127.0.0.1:$port; reusing it"
+    fi
+    return
+  fi
+  mkdir -p "$dir/data" "$dir/exec"
+  start_background "$name" "--pidfile $dir/dockerd.pid" \
+    dockerd -H "$(pool_engine_host "$port")" --data-root "$dir/data" --exec-root "$dir/exec" \
+    --pidfile "$dir/dockerd.pid" --iptables=false --bridge=none
+  wait_until "$name on 127.0.0.1:$port" 90 pool_engine_answers "$port" ||
+    die_with_log "$name did not answer within 90s" "$LOGS/$name.log"
+}
+
+start_pool_engines() {
+  local engine
+  for engine in "${POOL_ENGINES[@]}"; do
+    start_pool_engine "${engine%%:*}" "${engine##*:}"
+  done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -517,6 +554,12 @@ write_env_file() {
     printf 'REGISTRY_PID=%s\n' "$(our_pid registry || true)"
     printf 'AUTH_REGISTRY_PID=%s\n' "$(our_pid auth-registry || true)"
     printf 'PACKAGE_INDEX_PID=%s\n' "$(our_pid package-index || true)"
+    local engine letter=A
+    for engine in "${POOL_ENGINES[@]}"; do
+      printf 'POOL_ENGINE_%s=%s\n' "$letter" "$(pool_engine_host "${engine##*:}")"
+      printf 'POOL_ENGINE_%s_PID=%s\n' "$letter" "$(our_pid "${engine%%:*}" || true)"
+      letter=B
+    done
   } >"$tmp"
   mv "$tmp" "$ENV_FILE"
   log "wrote $ENV_FILE"
@@ -603,7 +646,21 @@ check_poetry_fixture() {
   diff -u "$ENV_ASSETS/fixtures/poetry_project/poetry.lock" poetry.lock
 }
 
+# A pool engine answers, pulls from the loopback registry and runs a step on the host network.
+check_pool_engine() {
+  local port=$1 out
+  out=$("$DOCKER" -H "$(pool_engine_host "$port")" run --rm --network=host "$DEBIAN_BASE-amd64" \
+    uname -m)
+  printf '%s\n' "$out"
+  [[ $out == x86_64 ]]
+}
+
 verify_environment() {
+  local engine
+  for engine in "${POOL_ENGINES[@]}"; do
+    check "pool engine ${engine%%:*} on 127.0.0.1:${engine##*:} pulls and runs" \
+      check_pool_engine "${engine##*:}"
+  done
   check "docker pull $PYTHON_BASE" "$DOCKER" pull -q "$PYTHON_BASE"
   check "amd64 python base: uname -m = x86_64, import venv" \
     check_arch_and_venv linux/amd64 x86_64 "$PYTHON_BASE"
@@ -638,6 +695,7 @@ cmd_up() {
   run_step "debian packages" install_debian_packages
   run_step "arm64 emulation (binfmt)" register_arm64_emulation
   run_step "docker engine" start_docker_engine
+  run_step "pool engines" start_pool_engines
   run_step "registries" start_registries
   run_step "debian base image" ensure_debian_base
   run_step "python base image" ensure_python_base
@@ -680,8 +738,8 @@ cmd_relock() {
 }
 
 cmd_status() {
-  local name pid status=0
-  for name in dockerd registry auth-registry package-index; do
+  local name pid status=0 engine
+  for name in dockerd "${POOL_ENGINES[@]%%:*}" registry auth-registry package-index; do
     if pid=$(our_pid "$name"); then
       printf '%-14s running, started by env.sh (pid %s)\n' "$name" "$pid"
     else
@@ -694,6 +752,14 @@ cmd_status() {
     echo "docker engine  DOWN"
     status=1
   fi
+  for engine in "${POOL_ENGINES[@]}"; do
+    if pool_engine_answers "${engine##*:}"; then
+      printf '%-14s answers (%s)\n' "${engine%%:*}" "$(pool_engine_host "${engine##*:}")"
+    else
+      printf '%-14s DOWN (%s)\n' "${engine%%:*}" "$(pool_engine_host "${engine##*:}")"
+      status=1
+    fi
+  done
   printf 'registry       %s GET /v2/ -> %s\n' "$REGISTRY" "$(http_status "http://$REGISTRY/v2/")"
   printf 'auth registry  %s GET /v2/ -> %s\n' "$AUTH_REGISTRY" \
     "$(http_status "http://$AUTH_REGISTRY/v2/")"
@@ -720,7 +786,7 @@ cmd_down() {
   prepare_work_dir
   # Reverse order of start; dockerd only if this script started it.
   local name
-  for name in package-index auth-registry registry dockerd; do
+  for name in package-index auth-registry registry "${POOL_ENGINES[@]%%:*}" dockerd; do
     stop_recorded "$name"
   done
   rm -f "$ENV_FILE"
