@@ -164,6 +164,7 @@ export function useDigestCache(
 ): void {
   setting = options && { dir: options.dir, now: options.now ?? Date.now };
   remembered.clear();
+  walks.clear();
 }
 
 function cacheSetting(): CacheSetting {
@@ -174,6 +175,10 @@ function cacheSetting(): CacheSetting {
 // walked or read: `uri` after a build reads nothing, and a file of a tree walked before has
 // its digest without a cache entry of its own.
 const remembered = new Map<string, TreeIndex>();
+
+// The latest completed walk of each tree root (absolute) in this process, with the ignore
+// rules it was walked under: the identity tree lists a tree from the walk its digest took.
+const walks = new Map<string, { readonly ignore: IgnoreRules | undefined; tree: WalkedTree }>();
 
 /** The remembered index of `root`: this process's, else the digest cache's. */
 function recallIndex(root: string): TreeIndex | undefined {
@@ -338,6 +343,46 @@ function treeLines(recall: TreeRecall): string[] {
   return lines;
 }
 
+/**
+ * A folder tree as one walk found it: its entries in walk order, each file with its digest
+ * (`index.hex(at)`), except the files in `unreadable`, which could not be read.
+ *
+ * @example
+ * ```ts
+ * import { walkedTree } from "./digest.ts";
+ * import { FILE } from "./tree_index.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${root}/a.txt`, "abc");
+ * const { index, unreadable } = (await walkedTree(root))!;
+ * console.log(index.paths, index.kinds[0] === FILE, unreadable.has(0)); // [ "a.txt" ] true false
+ * console.log(index.hex(0).slice(0, 8)); // ba7816bf
+ * ```
+ */
+export interface WalkedTree {
+  /** The entries (ignored names too, as kind `IGNORED`), their stat keys and digests. */
+  readonly index: TreeIndex;
+  /** The entries (files) that could not be read: they have no digest. */
+  readonly unreadable: ReadonlySet<number>;
+}
+
+/**
+ * The tree at `root` minus what `ignore` excludes, as a walk finds it, every file with its
+ * digest (remembered or hashed, as {@link treeDigest} takes them: a tree's listing and its
+ * digest come from the same walk); `null` when the folder is missing or unreadable. With
+ * `reuse`, the walk this process made last of `root` under the same `ignore` rules (the same
+ * object), if it made one, is taken as it is: no entry is looked at again.
+ */
+export async function walkedTree(
+  root: string,
+  ignore?: IgnoreRules,
+  options: { readonly reuse?: boolean } = {},
+): Promise<WalkedTree | null> {
+  const key = resolve(root);
+  const last = walks.get(key);
+  if (options.reuse && last !== undefined && last.ignore === ignore) return last.tree;
+  return (await walkAndDigest(root, ignore))?.tree ?? null;
+}
+
 /** The walk of `root` held against what is remembered of it; `null` when it is no folder. */
 function walkRecalling(
   root: string,
@@ -345,16 +390,33 @@ function walkRecalling(
   since: number,
   onUnhashed?: (recall: TreeRecall, n: number) => void,
 ): TreeRecall | null {
-  const recall = new TreeRecall(recallIndex(resolve(root)), since);
+  const key = resolve(root);
+  // Until this walk completes, there is no walk of the tree to reuse.
+  walks.delete(key);
+  const recall = new TreeRecall(recallIndex(key), since);
   if (onUnhashed) recall.onUnhashed = (n) => onUnhashed(recall, n);
   return walkTree(root, ignore, recall.visit, recall.walkOptions) ? recall : null;
 }
 
+/** A tree's digest and the walk it was taken over. */
+interface DigestedTree {
+  readonly digest: string;
+  readonly tree: WalkedTree;
+}
+
 /** Remember what the walk of `root` found, now that the tree's digest is `digest`. */
-function rememberTree(root: string, recall: TreeRecall, digest: string): string {
+function rememberTree(
+  root: string,
+  ignore: IgnoreRules | undefined,
+  recall: TreeRecall,
+  digest: string,
+): DigestedTree {
   const { index, write } = recall.remember(digest);
-  keepIndex(resolve(root), index, write);
-  return digest;
+  const key = resolve(root);
+  keepIndex(key, index, write);
+  const tree = { index, unreadable: recall.unreadable };
+  walks.set(key, { ignore, tree });
+  return { digest, tree };
 }
 
 /**
@@ -365,14 +427,14 @@ export function treeDigestSync(root: string, ignore?: IgnoreRules): string | nul
   const recall = walkRecalling(root, ignore, cacheSetting().now());
   if (recall === null) return null;
   const unchanged = recall.unchanged();
-  if (unchanged !== undefined) return rememberTree(root, recall, unchanged);
+  if (unchanged !== undefined) return rememberTree(root, ignore, recall, unchanged).digest;
   if (recall.unhashedBytes >= NODE_CRYPTO_BYTES) useNodeCrypto();
   recall.unhashed.forEach((at, n) => {
     recall.hashed(n, hashFileSync(recall.absolutes[n], recall.index.size(at)));
   });
   const hash = newHasher();
   for (const line of treeLines(recall)) hash.update(line);
-  return rememberTree(root, recall, hash.digest("hex"));
+  return rememberTree(root, ignore, recall, hash.digest("hex")).digest;
 }
 
 /** Starts one hashing Worker (see {@link useWorkerFactory}). */
@@ -428,6 +490,16 @@ export async function treeDigest(
   concurrency = 8,
   workerThreshold = WORKER_THRESHOLD_BYTES,
 ): Promise<string | null> {
+  return (await walkAndDigest(root, ignore, concurrency, workerThreshold))?.digest ?? null;
+}
+
+/** {@link treeDigest}, with the walk it was taken over. */
+async function walkAndDigest(
+  root: string,
+  ignore: IgnoreRules | undefined,
+  concurrency = 8,
+  workerThreshold = WORKER_THRESHOLD_BYTES,
+): Promise<DigestedTree | null> {
   // Set from the walk's callback, once there is enough to read.
   const workers: { pool?: HashPool; none?: boolean } = {};
   const handOut = (recall: TreeRecall, n: number) => {
@@ -452,7 +524,7 @@ export async function treeDigest(
     return null;
   }
   const unchanged = recall.unchanged();
-  if (unchanged !== undefined) return rememberTree(root, recall, unchanged);
+  if (unchanged !== undefined) return rememberTree(root, ignore, recall, unchanged);
   if (workers.pool !== undefined) {
     await workers.pool.finish();
   } else {
@@ -470,5 +542,5 @@ export async function treeDigest(
     // No more slots than files: each one allocates its read buffer.
     await Promise.all(Array.from({ length: Math.min(concurrency, files.unhashed.length) }, slot));
   }
-  return rememberTree(root, recall, await sha256Async(treeLines(recall).join("")));
+  return rememberTree(root, ignore, recall, await sha256Async(treeLines(recall).join("")));
 }

@@ -13,7 +13,17 @@
  */
 
 import type { Dependency } from "./provenance.ts";
-import type { FileFact, IdentityTree, TreeLayer } from "./identity_tree.ts";
+import {
+  type FileFact,
+  FileListing,
+  type IdentityTree,
+  type ListedLayer,
+  type ListedTree,
+  type TreeLayer,
+} from "./identity_tree.ts";
+
+/** A layer of either kind of tree: its files in a record, or listed on demand. */
+type AnyLayer = TreeLayer | ListedLayer;
 
 /**
  * A layer as a difference names it.
@@ -114,7 +124,7 @@ export interface Difference {
  * console.log(differences.map((d) => describeDifference(d).replace(/\(.*\)/, "(…)"))); // [ 'layer 1 withWorkdir (…): option workdir: "/app" → "/srv"' ]
  * ```
  */
-export function compareTrees(old: IdentityTree, now: IdentityTree): Difference[] {
+export function compareTrees(old: IdentityTree, now: IdentityTree | ListedTree): Difference[] {
   const differences: Difference[] = [];
   const image = (kind: DifferenceKind, before: unknown, after: unknown, layer?: LayerName) => {
     if (!same(before, after)) differences.push({ kind, old: before, new: after, layer });
@@ -148,7 +158,7 @@ export function compareTrees(old: IdentityTree, now: IdentityTree): Difference[]
 export function compareDependencies(
   old: readonly Dependency[],
   now: readonly Dependency[],
-  tree?: IdentityTree,
+  tree?: IdentityTree | ListedTree,
 ): Difference[] {
   const before = new Map(old.map((dependency) => [dependency.reference, dependency.digest]));
   const differences: Difference[] = [];
@@ -215,9 +225,9 @@ export function describeDifference(difference: Difference): string {
   return `${where}: ${text[difference.kind]()}`;
 }
 
-function nameOf(layer: TreeLayer): LayerName;
-function nameOf(layer: TreeLayer | undefined): LayerName | undefined;
-function nameOf(layer: TreeLayer | undefined): LayerName | undefined {
+function nameOf(layer: AnyLayer): LayerName;
+function nameOf(layer: AnyLayer | undefined): LayerName | undefined;
+function nameOf(layer: AnyLayer | undefined): LayerName | undefined {
   if (!layer) return undefined;
   const { index, plugin, method, file, line } = layer;
   return { index, plugin, method, file, line };
@@ -229,9 +239,9 @@ function nameOf(layer: TreeLayer | undefined): LayerName | undefined {
  */
 function alignLayers(
   old: readonly TreeLayer[],
-  now: readonly TreeLayer[],
-): [TreeLayer | undefined, TreeLayer | undefined][] {
-  const key = (layer: TreeLayer) => `${layer.plugin}\0${layer.method}`;
+  now: readonly AnyLayer[],
+): [TreeLayer | undefined, AnyLayer | undefined][] {
+  const key = (layer: AnyLayer) => `${layer.plugin}\0${layer.method}`;
   // lengths[i][j]: the longest common subsequence of old[i..] and now[j..].
   const lengths = Array.from({ length: old.length + 1 }, () => new Array(now.length + 1).fill(0));
   for (let i = old.length - 1; i >= 0; i--) {
@@ -241,7 +251,7 @@ function alignLayers(
         : Math.max(lengths[i + 1][j], lengths[i][j + 1]);
     }
   }
-  const pairs: [TreeLayer | undefined, TreeLayer | undefined][] = [];
+  const pairs: [TreeLayer | undefined, AnyLayer | undefined][] = [];
   let i = 0;
   let j = 0;
   while (i < old.length || j < now.length) {
@@ -257,7 +267,7 @@ function alignLayers(
 }
 
 /** The differences inside one layer present in both chains. */
-function compareLayers(old: TreeLayer, now: TreeLayer): Difference[] {
+function compareLayers(old: TreeLayer, now: AnyLayer): Difference[] {
   const layer = nameOf(now);
   const differences: Difference[] = [];
   if (!same(old.version, now.version)) {
@@ -376,7 +386,7 @@ function keyPath(path: string, key: string): string {
 /** Files and folders added, removed, changed; paths that went missing or came back. */
 function fileChanges(
   old: TreeLayer,
-  now: TreeLayer,
+  now: AnyLayer,
   moves: readonly [string, string][],
   layer: LayerName,
 ): Difference[] {
@@ -390,30 +400,27 @@ function fileChanges(
   };
   const oldMissing = new Set((old.missing ?? []).map(rename));
   const newMissing = new Set(now.missing ?? []);
-  const oldFiles = new Map(Object.entries(old.files).map(([path, fact]) => [rename(path), fact]));
-  const newFiles = new Map(Object.entries(now.files));
-  // Trees of many thousand files: each path is looked at once, only changes are sorted.
+  const oldFiles = moves.length > 0 ? renamed(old.files, rename) : old.files;
+  const newFiles = now.files instanceof FileListing ? now.files : FileListing.of(now.files);
+  // Trees of many thousand files: only the paths that differ are visited, and sorted.
   const changed: Difference[] = [];
   const added: string[] = [];
   const removed: string[] = [];
-  for (const [path, after] of newFiles) {
-    const before = oldFiles.get(path);
+  newFiles.differences(oldFiles, (path, before, after) => {
     // A file named by itself that went missing (or came back) is said so below.
-    if (before === undefined && !oldFiles.has(path)) {
+    if (before === undefined) {
       added.push(path);
       if (!oldMissing.has(path)) changed.push({ kind: "file-added", layer, what: path });
+    } else if (after === undefined) {
+      removed.push(path);
+      if (!newMissing.has(path)) changed.push({ kind: "file-removed", layer, what: path });
     } else if (!sameContent(before, after)) {
       changed.push({ kind: "file-changed", layer, what: path });
     } else if (executable(before) !== executable(after)) {
       const [from, to] = [executable(before), executable(after)];
       changed.push({ kind: "mode-changed", layer, what: path, old: from, new: to });
     }
-  }
-  for (const path of oldFiles.keys()) {
-    if (newFiles.has(path)) continue;
-    removed.push(path);
-    if (!newMissing.has(path)) changed.push({ kind: "file-removed", layer, what: path });
-  }
+  });
   const differences = changed.sort((a, b) => (a.what! < b.what! ? -1 : a.what! > b.what! ? 1 : 0));
   // A folder added or removed with files in it says nothing the files do not.
   const holds = (folder: string, files: string[]) => files.some((f) => f.startsWith(`${folder}/`));
@@ -433,6 +440,16 @@ function fileChanges(
     if (!newMissing.has(path)) differences.push({ kind: "found-now", layer, what: path });
   }
   return differences;
+}
+
+/** A tree's files with each path `rename`d. */
+function renamed(
+  files: Readonly<Record<string, FileFact>>,
+  rename: (path: string) => string,
+): Record<string, FileFact> {
+  const record: Record<string, FileFact> = {};
+  for (const path of Object.keys(files)) record[rename(path)] = files[path];
+  return record;
 }
 
 function executable(fact: FileFact | undefined): boolean {

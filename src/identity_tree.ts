@@ -21,10 +21,12 @@
  */
 
 import { canonicalJson, collectRefs, type Ref } from "./canonical.ts";
-import { fileDigest, listTree, treeDigest } from "./digest.ts";
+import { fileDigest, type WalkedTree, walkedTree } from "./digest.ts";
 import { basename, dirname, relative, resolve } from "./path.ts";
 import type { ImagePlan } from "./plan.ts";
 import { IDENTITY_SCHEME, layerIdentity } from "./identify.ts";
+import { stagedMode } from "./staged_mode.ts";
+import { DIR, FILE, IGNORED, SYMLINK, type TreeIndex } from "./tree_index.ts";
 
 /**
  * The version of the tree's own shape: bump it when a field changes meaning.
@@ -160,11 +162,184 @@ export interface IdentityTree {
 }
 
 /**
+ * The files one layer reads, listed on demand from the walks and looks that found them:
+ * what {@link TreeLayer.files} holds (see {@link FileListing.record}), without an object of
+ * thousands of properties. `imgtool explain` compares a record's tree with these.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { listedTree } from "./identity_tree.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/app.py`, "print('hi')\n");
+ * const image = Image.fromBase("debian:bookworm").withSourceFile(`${dir}/app.py`, "/app/");
+ * const tree = await listedTree(planImage(image, "default", defaultConfig()), `${dir}/spec.ts`);
+ * const { files } = tree.layers[1];
+ * files.forEach((path, fact) => console.log(path, fact !== null && "size" in fact && fact.size)); // app.py 12
+ * console.log(files.size, Object.keys(files.record())); // 1 [ "app.py" ]
+ * ```
+ */
+export class FileListing {
+  readonly #parts: readonly FileSource[];
+  #record: Readonly<Record<string, FileFact>> | undefined;
+
+  /** The files of `parts`, each a file or a folder a layer reads. */
+  constructor(parts: readonly FileSource[]) {
+    this.#parts = parts;
+  }
+
+  /** The files of a tree's record, as {@link TreeLayer.files} holds them. */
+  static of(files: Readonly<Record<string, FileFact>>): FileListing {
+    const paths = Object.keys(files);
+    const listing = new FileListing([{
+      size: paths.length,
+      forEach: (visit) => paths.forEach((path) => visit(path, files[path])),
+    }]);
+    listing.#record = files;
+    return listing;
+  }
+
+  /** How many files (paths) there are. */
+  get size(): number {
+    if (this.#parts.length === 1) return this.#parts[0].size;
+    return Object.keys(this.record()).length;
+  }
+
+  /** Call `visit` with each file's path and fact, once per path, in no set order. */
+  forEach(visit: (path: string, fact: FileFact) => void): void {
+    // One source names each path once; several may name one path twice: the record says
+    // which fact counts.
+    if (this.#parts.length === 1) return this.#parts[0].forEach(visit);
+    const record = this.record();
+    for (const path of Object.keys(record)) visit(path, record[path]);
+  }
+
+  /**
+   * Hold these files against `files` (another tree's, by path): `visit` is called for each
+   * path not on both sides with the same fact ({@link sameFact}), with its fact on each side
+   * (`undefined`: not on that side). A large folder is held against it in one pass that
+   * makes nothing for the files that are the same.
+   */
+  differences(
+    files: Readonly<Record<string, FileFact>>,
+    visit: (path: string, before: FileFact | undefined, after: FileFact | undefined) => void,
+  ): void {
+    const [only] = this.#parts;
+    if (this.#parts.length === 1 && only instanceof WalkedFiles) {
+      return only.differences(files, visit);
+    }
+    const record = this.record();
+    let found = 0;
+    for (const path of Object.keys(record)) {
+      const after = record[path];
+      if (!Object.hasOwn(files, path)) {
+        visit(path, undefined, after);
+        continue;
+      }
+      found++;
+      if (!sameFact(files[path], after)) visit(path, files[path], after);
+    }
+    visitGone(files, found, (path) => Object.hasOwn(record, path), visit);
+  }
+
+  /**
+   * The files as {@link TreeLayer.files} holds them: by path, in path order (a path named
+   * twice keeps its first place and its last fact, as `Object.fromEntries` would).
+   */
+  record(): Readonly<Record<string, FileFact>> {
+    if (this.#record !== undefined) return this.#record;
+    const paths: string[] = [];
+    const facts: FileFact[] = [];
+    for (const part of this.#parts) {
+      part.forEach((path, fact) => {
+        paths.push(path);
+        facts.push(fact);
+      });
+    }
+    // Walk order is path order but where a name sorts before `/` ("a-b" after the folder
+    // "a"): a stable sort of numbers, nearly sorted already, is quick.
+    const order = Array.from(paths, (_, at) => at);
+    order.sort((i, j) => (paths[i] < paths[j] ? -1 : paths[i] > paths[j] ? 1 : i - j));
+    const record: Record<string, FileFact> = {};
+    // Deno has no `__proto__` accessor: a file of that name is a property like any.
+    for (const at of order) record[paths[at]] = facts[at];
+    return this.#record = record;
+  }
+}
+
+/**
+ * Whether two facts of a file are the same: for files, content, size and executable bit; for
+ * links, their targets; unreadable, both.
+ *
+ * @example
+ * ```ts
+ * import { sameFact } from "./identity_tree.ts";
+ * const file = { sha256: "ab".repeat(32), executable: false, size: 3 };
+ * console.log(sameFact(file, { ...file }), sameFact(file, { ...file, executable: true })); // true false
+ * console.log(sameFact(null, null), sameFact(file, { symlink: file.sha256 })); // true false
+ * ```
+ */
+export function sameFact(a: FileFact, b: FileFact): boolean {
+  if (a === null || b === null) return a === b;
+  if ("symlink" in a || "symlink" in b) {
+    return "symlink" in a && "symlink" in b && a.symlink === b.symlink;
+  }
+  return a.sha256 === b.sha256 && a.size === b.size && a.executable === b.executable;
+}
+
+/**
+ * Visit the paths of `files` that are not here (`has` says which are), with their facts:
+ * none when all of them were `found` here (each path here being one of them at most).
+ */
+function visitGone(
+  files: Readonly<Record<string, FileFact>>,
+  found: number,
+  has: (path: string) => boolean,
+  visit: (path: string, before: FileFact | undefined, after: FileFact | undefined) => void,
+): void {
+  const paths = Object.keys(files);
+  if (found === paths.length) return;
+  for (const path of paths) if (!has(path)) visit(path, files[path], undefined);
+}
+
+/** The files of one reference: a single file, or a folder's as a walk found them. */
+interface FileSource {
+  readonly size: number;
+  forEach(visit: (path: string, fact: FileFact) => void): void;
+}
+
+/**
+ * A layer of a {@link ListedTree}: a {@link TreeLayer} whose files are listed on demand.
+ *
+ * @example
+ * ```ts
+ * import type { ListedLayer } from "./identity_tree.ts";
+ * const count = (layer: ListedLayer) => layer.files.size;
+ * console.log(typeof count); // function
+ * ```
+ */
+export type ListedLayer = Omit<TreeLayer, "files"> & { readonly files: FileListing };
+
+/**
+ * An identity tree whose layers list their files on demand ({@link listedTree}).
+ *
+ * @example
+ * ```ts
+ * import type { ListedTree } from "./identity_tree.ts";
+ * const files = (tree: ListedTree) => tree.layers.reduce((n, layer) => n + layer.files.size, 0);
+ * console.log(typeof files); // function
+ * ```
+ */
+export type ListedTree = Omit<IdentityTree, "layers"> & { readonly layers: readonly ListedLayer[] };
+
+/**
  * The identity tree of a planned image whose spec is `specFile` (an absolute path: paths in
  * the tree are relative to its folder). Reads the files the layers name, from the digest
- * cache where they are unchanged. `options.afterIdentify` says that this process computed
- * the plan's identity a moment ago, so that the digests of its files are in memory: the
- * folders' digest caches are then not read again.
+ * cache where they are unchanged; a folder is listed by the walk that takes its digest, in
+ * one pass. `options.afterIdentify` says that this process computed the plan's identity a
+ * moment ago: its folders are then listed from the walks the identity made (nothing in them
+ * is looked at again, and the tree is the one the tag was computed over), and the digests of
+ * its single files are in memory.
  *
  * @example
  * ```ts
@@ -184,6 +359,23 @@ export async function identityTree(
   specFile: string,
   options: { readonly afterIdentify?: boolean } = {},
 ): Promise<IdentityTree> {
+  const listed = await listedTree(plan, specFile, options);
+  return {
+    ...listed,
+    layers: listed.layers.map((layer) => ({ ...layer, files: layer.files.record() })),
+  };
+}
+
+/**
+ * {@link identityTree}, each layer's files listed on demand (a {@link FileListing}) rather
+ * than made into a record: the same tree, for comparing it with another without building
+ * an object per file of a large folder.
+ */
+export async function listedTree(
+  plan: ImagePlan,
+  specFile: string,
+  options: { readonly afterIdentify?: boolean } = {},
+): Promise<ListedTree> {
   const layers = plan.layers.map(layerIdentity);
   const labels = new PathLabels(dirname(resolve(specFile)));
   const reads = new Map<string, Promise<RefFacts>>();
@@ -201,7 +393,7 @@ export async function identityTree(
     const refs = collectRefs(contribution);
     const facts = await Promise.all(refs.map(readsOf));
     const { plugin, origin } = planned.layer;
-    const layer: TreeLayer = {
+    const layer: ListedLayer = {
       index,
       plugin: plugin.name,
       version: plugin.version ?? 1,
@@ -212,7 +404,7 @@ export async function identityTree(
         canonicalJson(contribution, (ref) => ({ [`$${ref.$ref}`]: labels.of(ref.path) })),
       ),
       settings,
-      files: sortedRecord(facts.flatMap((fact) => fact.files)),
+      files: new FileListing(facts.flatMap((fact) => fact.files ? [fact.files] : [])),
       ...nonEmpty("folders", sortedUnique(facts.flatMap((fact) => fact.folders))),
       ...nonEmpty("missing", sortedUnique(facts.flatMap((fact) => fact.missing))),
     };
@@ -236,7 +428,8 @@ export async function identityTree(
 
 /** What one file or folder reference reads. */
 interface RefFacts {
-  readonly files: readonly [string, FileFact][];
+  /** Its files; none when it is missing. */
+  readonly files?: FileSource;
   readonly folders: readonly string[];
   readonly missing: readonly string[];
 }
@@ -255,32 +448,122 @@ async function refFacts(
       // Missing: the identity counts it as missing too.
     }
     const digest = info?.isFile ? await fileDigest(ref.path, info) : null;
-    if (!digest || !info) return { files: [], folders: [], missing: [label] };
-    return { files: [[label, fileFact(digest, info.size)]], folders: [], missing: [] };
+    if (!digest || !info) return { folders: [], missing: [label] };
+    const fact = fileFact(digest, info.size);
+    return { files: { size: 1, forEach: (visit) => visit(label, fact) }, folders: [], missing: [] };
   }
-  // The identity hashed this tree: asking for its digest again loads what it remembered
-  // into this process's memory (from the tree's digest cache), so that no file below is
-  // read again, and no file gets a cache entry of its own (as `fileDigest` gives a file it
-  // hashes). Files changed since (or too new to be remembered) are hashed again.
-  // Two walks of the folder: the digest call fills the memory the listing takes each
-  // file's digest from (digest.ts gives no per-file digests of a tree in one call).
-  if (!afterIdentify) await treeDigest(ref.path, plan.ignore);
-  const entries = listTree(ref.path, plan.ignore);
-  if (entries === null) return { files: [], folders: [], missing: [label] };
-  const under = (path: string) => label === "." ? path : `${label}/${path}`;
-  const files: [string, FileFact][] = [];
+  // One walk gives the listing and every file's digest, as the tree's digest took them:
+  // after the identity, the walk it just made (no entry is looked at again); else a walk now,
+  // which reads only files changed since the digest cache remembered them, and gives no file
+  // a cache entry of its own (as `fileDigest` gives a file it hashes).
+  const walked = await walkedTree(ref.path, plan.ignore, { reuse: afterIdentify });
+  if (walked === null) return { folders: [], missing: [label] };
+  const { index } = walked;
+  const prefix = label === "." ? "" : `${label}/`;
   const folders: string[] = [];
-  for (const entry of entries) {
-    if (entry.type === "dir") {
-      folders.push(under(entry.path));
-    } else if (entry.type === "symlink") {
-      files.push([under(entry.path), { symlink: await sha256Text(entry.target ?? "") }]);
-    } else {
-      const digest = await fileDigest(entry.absolute, entry.info);
-      files.push([under(entry.path), digest ? fileFact(digest, entry.size) : null]);
+  // A link counts by the SHA-256 of its target, as written.
+  const links = new Map<number, FileFact>();
+  let size = 0;
+  for (let at = 0; at < index.length; at++) {
+    const kind = index.kinds[at];
+    if (kind === DIR) folders.push(prefix + index.paths[at]);
+    else if (kind === SYMLINK) {
+      links.set(at, { symlink: await sha256Text(index.targets.get(at) ?? "") });
+    }
+    if (kind === FILE || kind === SYMLINK) size++;
+  }
+  return { files: new WalkedFiles(walked, prefix, links, size), folders, missing: [] };
+}
+
+/** The files of a walked folder, their facts made as they are visited. */
+class WalkedFiles implements FileSource {
+  constructor(
+    readonly walked: WalkedTree,
+    /** What comes before each path relative to the folder: its label and `/`, or nothing. */
+    readonly prefix: string,
+    /** Each link's fact, by entry. */
+    readonly links: ReadonlyMap<number, FileFact>,
+    readonly size: number,
+  ) {}
+
+  forEach(visit: (path: string, fact: FileFact) => void): void {
+    const { index } = this.walked;
+    // Every digest as hex at once, cut per file (one string, not one per file).
+    const hex = index.hexAll();
+    for (let at = 0; at < index.length; at++) {
+      const kind = index.kinds[at];
+      if (kind === FILE || kind === SYMLINK) {
+        visit(this.prefix + index.paths[at], this.#fact(at, hex));
+      }
     }
   }
-  return { files, folders, missing: [] };
+
+  /** {@link FileListing.differences}, looking each path of `files` up in the walk. */
+  differences(
+    files: Readonly<Record<string, FileFact>>,
+    visit: (path: string, before: FileFact | undefined, after: FileFact | undefined) => void,
+  ): void {
+    const { index, unreadable } = this.walked;
+    const { prefix } = this;
+    // The loop only notes what differs: anything more in it (a call that makes a fact, or
+    // visits) makes V8's code for the whole loop twice as slow.
+    const gone: string[] = [];
+    const differing: number[] = [];
+    let found = 0;
+    // A record lists paths in path order, a walk nearly so: where the last path was found,
+    // the next is most often the next file, found without a look-up.
+    let next = 0;
+    for (const path of Object.keys(files)) {
+      while (next < index.length && index.kinds[next] !== FILE && index.kinds[next] !== SYMLINK) {
+        next++;
+      }
+      const at = path.startsWith(prefix) ? index.find(path.slice(prefix.length), next) : -1;
+      const kind = at < 0 ? IGNORED : index.kinds[at];
+      if (kind !== FILE && kind !== SYMLINK) {
+        gone.push(path);
+        continue;
+      }
+      next = at + 1;
+      found++;
+      // The many files that are the same: held against the walk as they are, no fact made.
+      const before = files[path];
+      const same = kind === FILE && before !== null && "sha256" in before &&
+        !unreadable.has(at) && before.size === index.size(at) &&
+        before.executable === executable(index, at) && index.hasHex(at, before.sha256);
+      if (!same) differing.push(at);
+    }
+    for (const path of gone) visit(path, files[path], undefined);
+    for (const at of differing) {
+      const path = prefix + index.paths[at];
+      const after = this.#fact(at);
+      if (!sameFact(files[path], after)) visit(path, files[path], after);
+    }
+    if (found === this.size) return;
+    // Files REF's tree does not have.
+    for (let at = 0; at < index.length; at++) {
+      const kind = index.kinds[at];
+      if (kind !== FILE && kind !== SYMLINK) continue;
+      const path = prefix + index.paths[at];
+      if (!Object.hasOwn(files, path)) visit(path, undefined, this.#fact(at));
+    }
+  }
+
+  /** The fact of entry `at` (a file or link); `hex`, when given, is `index.hexAll()`. */
+  #fact(at: number, hex?: string): FileFact {
+    const { index, unreadable } = this.walked;
+    if (index.kinds[at] === SYMLINK) return this.links.get(at)!;
+    if (unreadable.has(at)) return null;
+    return {
+      sha256: hex === undefined ? index.hex(at) : hex.slice(at * 64, at * 64 + 64),
+      executable: executable(index, at),
+      size: index.size(at),
+    };
+  }
+}
+
+/** Whether file `at` of `index` counts as executable: the one mode bit that counts. */
+function executable(index: TreeIndex, at: number): boolean {
+  return (stagedMode(index.mode(at)) & 0o100) !== 0;
 }
 
 function fileFact(digest: { mode: number; sha256: string }, size: number): FileFact {
@@ -329,11 +612,6 @@ class PathLabels {
     }
     return label;
   }
-}
-
-function sortedRecord(entries: readonly [string, FileFact][]): Record<string, FileFact> {
-  const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return Object.fromEntries(sorted);
 }
 
 function sortedUnique(values: readonly string[]): string[] {

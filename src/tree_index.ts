@@ -68,6 +68,14 @@ function nibble(hex: string, at: number): number {
 /** Hex digits of every byte, for digests read back as text. */
 const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
+/** The same digits as ASCII codes, two per byte: a digest's hex is written into bytes. */
+const HEX_CODES = new Uint8Array(HEX.flatMap((digits) => [...digits].map((c) => c.charCodeAt(0))));
+/** Both digits of each byte as one little-endian 16-bit number: one write per byte. */
+const HEX_PAIRS = new Uint16Array(HEX_CODES.buffer);
+const hexPairs = new Uint16Array(DIGEST_BYTES);
+const hexBytes = new Uint8Array(hexPairs.buffer);
+const asciiDecoder = new TextDecoder();
+
 /** The arrays of a {@link TreeIndex} read back from a file. */
 interface IndexParts {
   readonly paths: string[];
@@ -288,10 +296,35 @@ export class TreeIndex {
 
   /** Entry `at`'s digest as lowercase hex. */
   hex(at: number): string {
+    // One flat string per digest: adding 32 pieces would make 31 strings on the way, and
+    // trees ask this of every file.
     const base = at * DIGEST_BYTES;
-    let text = "";
-    for (let i = 0; i < DIGEST_BYTES; i++) text += HEX[this.digests[base + i]];
-    return text;
+    for (let i = 0; i < DIGEST_BYTES; i++) hexPairs[i] = HEX_PAIRS[this.digests[base + i]];
+    return asciiDecoder.decode(hexBytes);
+  }
+
+  /** Whether entry `at`'s digest is `hex` (lowercase), told without making a string. */
+  hasHex(at: number, hex: string): boolean {
+    if (hex.length !== DIGEST_BYTES * 2) return false;
+    const base = at * DIGEST_BYTES;
+    for (let i = 0; i < DIGEST_BYTES; i++) {
+      const pair = HEX_PAIRS[this.digests[base + i]];
+      if (hex.charCodeAt(i * 2) !== (pair & 0xff) || hex.charCodeAt(i * 2 + 1) !== pair >> 8) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Every entry's digest as hex, 64 digits each, in entry order (zeros where none): a whole
+   * tree's digests as one string, which `slice` cuts without copying.
+   */
+  hexAll(): string {
+    const count = this.#length * DIGEST_BYTES;
+    const pairs = new Uint16Array(count);
+    for (let i = 0; i < count; i++) pairs[i] = HEX_PAIRS[this.digests[i]];
+    return asciiDecoder.decode(new Uint8Array(pairs.buffer));
   }
 
   /** For each entry, the number of the first entry after it and everything below it. */

@@ -24,7 +24,7 @@ import {
   describeDifference,
   type Difference,
 } from "../identity_diff.ts";
-import { identityTree } from "../identity_tree.ts";
+import { listedTree } from "../identity_tree.ts";
 import { defaultLastCheckedDir, LastChecked } from "../last_checked.ts";
 import type { ImagePlan } from "../plan.ts";
 import { fetchProvenance, resolveDependencies } from "../provenance.ts";
@@ -131,7 +131,12 @@ async function explainImage(
   if (ref.digest === undefined && ref.tag === identity.tag) {
     return { ...base, against, same: true, differences: [] };
   }
-  const found = await fetchProvenance(registry, against);
+  // The registry answers while this process lists the tree (the record of a digest REF may
+  // yet hold this tag: then the tree goes unused). Listed, not made into records: a folder's
+  // files are compared as the identity's walk lists them, without an object each.
+  const fetching = fetchProvenance(registry, against);
+  const listing = listedTree(plan, specFile, { afterIdentify: true });
+  const [found, tree] = await Promise.all([fetching, listing]);
   if (!found) {
     return {
       ...base,
@@ -149,18 +154,15 @@ async function explainImage(
   if (externalParameters.tag === identity.tag) {
     return { ...base, against, same: true, record, differences: [] };
   }
-  const tree = await identityTree(plan, specFile, { afterIdentify: true });
   const then = resolvedDependencies.flatMap((dependency) => {
     const [algorithm, hex] = Object.entries(dependency.digest ?? {})[0] ?? [];
     return hex ? [{ reference: dependency.name, digest: `${algorithm}:${hex}` }] : [];
   });
-  // Only images the record knows a digest of can have moved.
+  // Only images the record knows a digest of can have moved; asked while the trees compare.
   const known = new Set(then.map((dependency) => dependency.reference));
-  const now = await resolveDependencies(registry, plan, (reference) => known.has(reference));
-  const differences = [
-    ...compareTrees(externalParameters.identity, tree),
-    ...compareDependencies(then, now, tree),
-  ];
+  const resolving = resolveDependencies(registry, plan, (reference) => known.has(reference));
+  const fileDifferences = compareTrees(externalParameters.identity, tree);
+  const differences = [...fileDifferences, ...compareDependencies(then, await resolving, tree)];
   return { ...base, against, same: false, record, differences };
 }
 
