@@ -33,6 +33,7 @@ async function main(specPath: string): Promise<Profile> {
     quiet: false,
     push: true,
     force: false,
+    noAppend: false,
     locked: false,
     update: false,
     image: [],

@@ -1,5 +1,5 @@
 /**
- * `deno task bench [identity|noop-build|startup|status-explain|pool ...] [--strict] [--explore] [--small]`:
+ * `deno task bench [identity|noop-build|startup|status-explain|pool|append ...] [--strict] [--explore] [--small]`:
  * imgtool's benchmarks, each against a baseline measured in the same run. They print their
  * figures and the ratio against each goal; `--strict` turns a missed goal into exit 1.
  * See bench/README.md.
@@ -8,6 +8,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { appendBench } from "./append.ts";
 import { identityBench } from "./identity.ts";
 import { cleanup, goalLine, heading, killChildren, met } from "./lib.ts";
 import type { BenchResult } from "./lib.ts";
@@ -25,14 +26,15 @@ benchmarks (default: all, in this order):
   startup      CLI to a printed uri vs deno eval ""
   status-explain  status and explain (20,000-file tree) vs a no-op build of the same spec
   pool         four images with a 2 s step each: a pool of two engines vs one engine
+  append       one file edited in a 5,000-file folder: build --push vs docker build + push
 
 flags:
   --strict     exit 1 when a goal is missed (default: print only)
   --explore    identity: also time the digest call alone and the hashing variants
   --small      identity, status-explain: a small tree, to try the harness (not the goal's)
   --rounds N   identity: timed runs per contender, median kept (default 3)
-  --runs N     noop-build, startup, status-explain, pool: timed runs per command
-               (default 15, 10, 7, 3)`;
+  --runs N     noop-build, startup, status-explain, pool, append: timed runs per command
+               (default 15, 10, 7, 3, 5)`;
 
 const BENCHMARKS = [
   "identity",
@@ -40,6 +42,7 @@ const BENCHMARKS = [
   "startup",
   "status-explain",
   "pool",
+  "append",
 ] as const;
 type Name = typeof BENCHMARKS[number];
 
@@ -94,6 +97,8 @@ export async function main(args: string[]): Promise<number> {
           ? await statusExplainBench({ runs: count(runs, 7), small: !!values.small })
           : name === "pool"
           ? await poolBench({ runs: count(runs, 3) })
+          : name === "append"
+          ? await appendBench({ runs: count(runs, 5) })
           : await startupBench({ runs: count(runs, 10) }),
       );
     } catch (error) {

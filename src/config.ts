@@ -96,6 +96,11 @@ export interface Config {
   /** Whether install steps use BuildKit cache mounts. */
   readonly cacheMounts: boolean;
   /**
+   * Whether `build --push` appends the layers at the end of an image that only add files and
+   * settings through the registry, without the engine (default true; `--no-append` for one run).
+   */
+  readonly append: boolean;
+  /**
    * Folders outside the project that paths named inside dependency files (requirements
    * `-e`/`file:` lines, uv script headers, pyproject path sources) may point into.
    */
@@ -187,6 +192,7 @@ export function defaultConfig(): Config {
     dockerClient: "docker",
     secretFiles: {},
     cacheMounts: true,
+    append: true,
     allowedPaths: [],
     registryTimeout: 30,
     plugins: {},
@@ -343,6 +349,12 @@ export const SETTINGS: readonly Setting[] = [
     describe: "use BuildKit cache mounts in install steps",
     type: "boolean",
     apply: (c, v) => c.cacheMounts = v as boolean,
+  },
+  {
+    key: "append",
+    describe: "append file and setting layers through the registry when pushing (no engine)",
+    type: "boolean",
+    apply: (c, v) => c.append = v as boolean,
   },
 ];
 

@@ -72,6 +72,7 @@ export const MACHINE_CONFIG: ReadonlySet<string> = new Set([
   "dockerClient",
   "dockerHost",
   "builders",
+  "append",
 ]);
 
 /**

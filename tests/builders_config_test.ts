@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type BuilderContext, type Config, defaultConfig, loadConfig, UsageError } from "../mod.ts";
 import { builtinBuilders } from "../plugins/mod.ts";
-import { poolEntries, poolMembers } from "../src/commands/build.ts";
+import { poolEntries, poolMembers } from "../src/commands/build_pool.ts";
 import { exec } from "../src/exec.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { withTempDir, writeTree } from "./helpers.ts";

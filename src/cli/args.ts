@@ -14,6 +14,8 @@ export interface Flags {
   readonly quiet: boolean;
   readonly push: boolean;
   readonly force: boolean;
+  /** `build --no-append`: build every layer with the engine, none through the registry. */
+  readonly noAppend: boolean;
   readonly image: readonly string[];
   readonly platform: readonly string[];
   /** Extra tags (`build --tag`), checked; none when absent or empty. */
@@ -61,6 +63,11 @@ interface FlagSpec {
 const FLAGS: Record<string, FlagSpec> = {
   push: { type: "boolean", help: "push to the registry (multi-platform images become one index)" },
   force: { type: "boolean", help: "build even if the image already exists" },
+  "no-append": {
+    type: "boolean",
+    help: "build every layer with the engine (default with --push: the last layers that only " +
+      "add files or settings are appended through the registry)",
+  },
   image: {
     type: "string",
     multiple: true,
@@ -109,6 +116,7 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   build: [
     "push",
     "force",
+    "no-append",
     "tag",
     "locked",
     "image",
@@ -168,6 +176,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
     quiet: values.quiet === true,
     push: values.push === true,
     force: values.force === true,
+    noAppend: values["no-append"] === true,
     image: (values.image as string[] | undefined) ?? [],
     platform: ((values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(",")).map((
       p,
