@@ -33,7 +33,8 @@ import type { RegistryClient } from "./registry/client.ts";
 import { DOCKER_MANIFEST, manifestConfig, manifestKind } from "./registry/manifest.ts";
 import { sha256Digest } from "./registry/bytes.ts";
 import { STAGED_FOLDER_MODE, stagedMode } from "./staged_mode.ts";
-import { listTree } from "./tree_walk.ts";
+import { walkedTree } from "./digest.ts";
+import { DIR, IGNORED, SYMLINK } from "./tree_index.ts";
 import type { LayerEntry } from "./layer_tar.ts";
 import { writeLayerBlob } from "./layer_blob.ts";
 
@@ -315,23 +316,34 @@ async function layerEntries(
         put({ path: target, kind: "dir", mode: STAGED_FOLDER_MODE, ...owner });
         break;
       case "tree": {
-        const listed = listTree(file.source, ignore);
-        if (listed === null) throw new ImgtoolError(`${file.source} is not a readable folder`);
+        // The walk that gave the identity its digest of this folder, when it made one under
+        // these rules: the files appended are the files the tag covers, listed once.
+        const walked = await walkedTree(file.source, ignore, { reuse: true });
+        if (walked === null) throw new ImgtoolError(`${file.source} is not a readable folder`);
+        const { index } = walked;
         const root = target === "/" ? "" : target;
-        for (const item of listed) {
-          const path = `${root}/${item.path}`;
-          if (item.type === "dir") {
+        for (let at = 0; at < index.paths.length; at++) {
+          const kind = index.kinds[at];
+          if (kind === IGNORED) continue;
+          const path = `${root}/${index.paths[at]}`;
+          if (kind === DIR) {
             put({ path, kind: "dir", mode: STAGED_FOLDER_MODE, ...owner });
-          } else if (item.type === "symlink") {
-            put({ path, kind: "symlink", mode: 0o777, ...owner, linkTarget: item.target ?? "" });
+          } else if (kind === SYMLINK) {
+            put({
+              path,
+              kind: "symlink",
+              mode: 0o777,
+              ...owner,
+              linkTarget: index.targets.get(at) ?? "",
+            });
           } else {
             put({
               path,
               kind: "file",
-              mode: item.mode,
+              mode: stagedMode(index.mode(at)),
               ...owner,
-              size: item.size,
-              source: item.absolute,
+              size: index.size(at),
+              source: join(file.source, index.paths[at]),
             });
           }
         }
