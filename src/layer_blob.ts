@@ -79,7 +79,8 @@ export async function writeLayerBlob(
   options: WriteLayerOptions,
 ): Promise<LayerBlob> {
   // Entries are checked (by the generator's first step) before the file is made.
-  const blocks = layerTarBlocks(entries, { mtime: options.mtime });
+  // Each block is done with once the compressor has taken it (below): its memory is reused.
+  const blocks = layerTarBlocks(entries, { mtime: options.mtime, recycle: true });
   const first = await blocks.next();
   const [tarHash, gzipHash] = await Promise.all([sha256(), sha256()]);
   let path: string;
@@ -103,10 +104,9 @@ export async function writeLayerBlob(
   try {
     for (let step = first; !step.done; step = await blocks.next()) {
       tarHash.update(step.value);
-      await writer.ready;
-      // Not awaited: write() settles only once the chunk is read out, and the reader above
-      // runs at its own pace; ready is the back pressure.
-      writer.write(step.value).catch(() => {});
+      // Settles once the compressor has taken the block (the reader above drains its output
+      // meanwhile): only then may the block's memory be reused for the next one.
+      await writer.write(step.value);
     }
     await writer.close();
     await written;

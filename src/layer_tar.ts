@@ -65,6 +65,13 @@ export interface LayerTarOptions {
   readonly mtime: number;
   /** The size of the blocks the archive comes out in (a multiple of 512). Default 1 MiB. */
   readonly blockSize?: number;
+  /**
+   * Reuse the memory of each full block once the consumer asks for the next one: memory
+   * then stays at a few blocks, however big the layer, without waiting for the garbage
+   * collector (which takes its time with blocks this large). A block is valid only until
+   * the next one is asked for; the last, shorter one is a copy of its own.
+   */
+  readonly recycle?: boolean;
 }
 
 /** The size of the blocks {@link layerTarBlocks} yields by default: 1 MiB. */
@@ -244,7 +251,7 @@ export async function* layerTarBlocks(
     });
   }
   const planned = planEntries(entries, options.mtime);
-  const out = new BlockWriter(blockSize);
+  const out = new BlockWriter(blockSize, options.recycle ?? false);
   for (const { entry, name } of planned) {
     if (entry.kind !== "file") {
       writeHeader(out, name, entry, 0, options.mtime);
@@ -268,11 +275,14 @@ class BlockWriter {
   #block: Uint8Array<ArrayBuffer>;
   #fill = 0;
   #done: Uint8Array<ArrayBuffer>[] = [];
+  #recycle: boolean;
+  #free: Uint8Array<ArrayBuffer>[] = [];
   /** Bytes written so far, for padding to 512. */
   written = 0;
 
-  constructor(size: number) {
+  constructor(size: number, recycle: boolean) {
     this.#size = size;
+    this.#recycle = recycle;
     this.#block = new Uint8Array(size);
   }
 
@@ -308,7 +318,12 @@ class BlockWriter {
 
   /** The blocks filled since the last call. */
   *full(): Generator<Uint8Array<ArrayBuffer>> {
-    while (this.#done.length > 0) yield this.#done.shift()!;
+    while (this.#done.length > 0) {
+      const block = this.#done.shift()!;
+      yield block;
+      // Asked for the next one: with recycle, the consumer is done with this one.
+      if (this.#recycle) this.#free.push(block);
+    }
   }
 
   /** The last, partly filled block (if any). */
@@ -318,9 +333,10 @@ class BlockWriter {
   }
 
   #seal(): void {
-    // A new block each time: whoever took the last one may still be reading it.
+    // A new block, or (recycle) one the consumer is done with: whoever took the last one may
+    // still be reading it.
     this.#done.push(this.#block);
-    this.#block = new Uint8Array(this.#size);
+    this.#block = this.#free.pop() ?? new Uint8Array(this.#size);
     this.#fill = 0;
   }
 }
