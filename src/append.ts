@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { AppendedLayer, AppendSplit } from "./append_plan.ts";
+import { type AppendedLayer, type AppendSplit, prefixIdentity } from "./append_plan.ts";
 import { ImgtoolError } from "./errors.ts";
 import type { ImageIdentity } from "./identify.ts";
 import type { IgnoreRules } from "./ignore.ts";
@@ -434,12 +434,7 @@ export async function buildByAppending(
   options: AppendBuildOptions,
 ): Promise<AppendBuildResult | undefined> {
   const first = split.prefix.layers.length;
-  const prefixIdentity: ImageIdentity = {
-    tag: split.prefixUri.slice(split.prefixUri.lastIndexOf(":") + 1),
-    uri: split.prefixUri,
-    layerDigests: identity.layerDigests.slice(0, first),
-    prebuilt: false,
-  };
+  const prefix = prefixIdentity(identity, split);
   const methods = split.layers.map((layer) => layer.method).join(", ");
   let prefixBuilt = false;
   const found = options.force
@@ -452,7 +447,7 @@ export async function buildByAppending(
       `building layers 0-${first - 1} with the engine (${split.prefixUri}), then appending ` +
         methods,
     );
-    await options.buildPrefix(split.prefix, prefixIdentity);
+    await options.buildPrefix(split.prefix, prefix);
     prefixBuilt = true;
   }
   try {

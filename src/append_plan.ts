@@ -96,3 +96,30 @@ export function appendSplit(plan: ImagePlan, identity: ImageIdentity): AppendSpl
     layers,
   };
 }
+
+/**
+ * The identity of a split image's prefix: its own content tag (the chain's digest after the
+ * prefix's last layer) in the image's repository.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, identifySync, Image, planImage } from "imgtool";
+ * import { appendSplit, prefixIdentity } from "./append_plan.ts";
+ * const image = Image.fromBase("127.0.0.1:5000/python:3.11")
+ *   .clone({ name: "app", registry: "127.0.0.1:5000" })
+ *   .withCommands("true")
+ *   .withWorkdir("/app");
+ * const plan = planImage(image, "default", defaultConfig());
+ * const identity = identifySync(plan);
+ * const prefix = prefixIdentity(identity, appendSplit(plan, identity)!);
+ * console.log(prefix.tag === identity.layerDigests[1].slice(0, 32)); // true
+ * ```
+ */
+export function prefixIdentity(identity: ImageIdentity, split: AppendSplit): ImageIdentity {
+  return {
+    tag: split.prefixUri.slice(split.prefixUri.lastIndexOf(":") + 1),
+    uri: split.prefixUri,
+    layerDigests: identity.layerDigests.slice(0, split.prefix.layers.length),
+    prebuilt: false,
+  };
+}

@@ -31,6 +31,9 @@ import type { ImagePlan } from "../plan.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { selectBuilder } from "../select_builder.ts";
 import { join } from "../path.ts";
+import { type AppendSplit, appendSplit, prefixIdentity } from "../append_plan.ts";
+import { appendLayers, AppendRefused } from "../append.ts";
+import { layerMtime } from "../layer_tar.ts";
 import {
   failedReport,
   type ImageReport,
@@ -191,9 +194,12 @@ export interface PoolRun {
 
 /** One image to build on the pool. */
 interface PoolImage {
+  /** What the engines build: the image, or the prefix of one whose last layers are appended. */
   readonly plan: ImagePlan;
   readonly identity: ImageIdentity;
   readonly label: string;
+  /** The image itself when the engines build its prefix: the rest is appended after. */
+  readonly appendTo?: { plan: ImagePlan; identity: ImageIdentity; split: AppendSplit };
   /** Its platforms built each on its own and joined into one index (pushed, several). */
   readonly split: boolean;
   started?: number;
@@ -283,12 +289,61 @@ export async function buildOnPool(
         continue;
       }
     }
-    toBuild.push({
-      plan,
-      identity,
-      label,
-      split: flags.push && plan.info.platforms.length > 1 && !plan.spec.localBuilder,
-    });
+    const perPlatform = flags.push && plan.info.platforms.length > 1 && !plan.spec.localBuilder;
+    // Layers that only add files and settings go through the registry: on the prefix found
+    // there (no engine at all), else on the prefix the pool builds first.
+    const split = flags.push && config.append && !flags.noAppend && !plan.spec.localBuilder
+      ? await appendableOnPool(plan, identity, registry)
+      : undefined;
+    if (split) {
+      const said = (line: string) => progress(`${label}: ${line}`);
+      const found = flags.force
+        ? undefined
+        : await registry.check(split.prefixUri, [...plan.info.platforms]);
+      if (found?.exists) {
+        const started = performance.now();
+        try {
+          said(`the layers before them are in the registry (${split.prefixUri})`);
+          const digest = await appendLayers(
+            split,
+            identity.uri,
+            appendOptions(plan, registry, said),
+          );
+          said(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
+          await recordProvenance(registry, plan, identity, run.specFile, said);
+          const tagged = await pointTags(registry, identity, extraTags, label, progress);
+          reports.set(plan, {
+            ...base,
+            status: "built",
+            builder: "registry",
+            appended: split.layers.length,
+            ...tagged,
+            seconds: seconds(started),
+          });
+          progress(`${label}: built and pushed in ${seconds(started)}s`);
+          continue;
+        } catch (error) {
+          if (!(error instanceof AppendRefused)) {
+            if (run.signal.aborted || !(error instanceof ImgtoolError) || error.exitCode === 2) {
+              throw error;
+            }
+            reports.set(plan, failedReport(base, error, seconds(started), label, flags));
+            continue;
+          }
+          said(`cannot append (${error.message}): the pool builds the whole image`);
+        }
+      } else {
+        toBuild.push({
+          plan: split.prefix,
+          identity: prefixIdentity(identity, split),
+          label,
+          split: perPlatform,
+          appendTo: { plan, identity, split },
+        });
+        continue;
+      }
+    }
+    toBuild.push({ plan, identity, label, split: perPlatform });
   }
   if (toBuild.length === 0) {
     return { reports: ordered.map((plan) => reports.get(plan)!), engines: [] };
@@ -316,7 +371,10 @@ export async function buildOnPool(
 
   const units: ImageUnit[] = [];
   const groups: PoolGroup[] = [];
-  const byUri = new Map(toBuild.map((image) => [image.identity.uri, image]));
+  // An image whose prefix the pool builds is the image (appended to) for those based on it.
+  const byUri = new Map(
+    toBuild.map((image) => [(image.appendTo ?? image).identity.uri, image]),
+  );
   for (const image of toBuild) {
     const { plan, identity } = image;
     const engines = plan.spec.localBuilder ? localNames : poolNames;
@@ -354,7 +412,8 @@ export async function buildOnPool(
     outcomes: ReadonlyMap<string, UnitOutcome<"built" | "exists">>,
   ) => {
     if (run.signal.aborted) return;
-    const { plan, identity, label } = image;
+    const { label } = image;
+    const { plan, identity } = image.appendTo ?? image;
     const base = { image: plan.exportName, uri: identity.uri, platforms: plan.info.platforms };
     const took = seconds(image.started ?? startedAt, image.ended);
     const mine = units.filter((unit) => unit.image === image);
@@ -396,6 +455,7 @@ export async function buildOnPool(
         ...base,
         status: "built",
         builder: plugins.join(", "),
+        ...(image.appendTo ? { appended: image.appendTo.split.layers.length } : {}),
         ...placed,
         ...image.tags,
         seconds: took,
@@ -509,15 +569,23 @@ export async function buildOnPool(
     },
     finish: async (group, done) => {
       const image = toBuild.find((candidate) => candidate.plan.exportName === group.id)!;
-      const { plan, identity, label } = image;
+      const { label } = image;
       const results = [...done.values()];
       if (results.every((result) => result.status === "done" && result.result === "exists")) return;
       const said = (line: string) => progress(`${label}: ${line}`);
       if (image.split) {
         const parts = units.filter((unit) => unit.image === image)
           .map((unit) => ({ reference: unit.reference, platform: unit.platforms[0] }));
-        const digest = await registry.putIndex(identity.uri, parts);
+        const digest = await registry.putIndex(image.identity.uri, parts);
         said(`joined ${parts.map((part) => part.platform).join(", ")} into one index (${digest})`);
+      }
+      const { plan, identity } = image.appendTo ?? image;
+      if (image.appendTo) {
+        const { split } = image.appendTo;
+        // A refusal here (a base whose user is a name) fails the image: the check before the
+        // pool was given the work looks at the same user and should have kept it whole.
+        const digest = await appendLayers(split, identity.uri, appendOptions(plan, registry, said));
+        said(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
       }
       if (flags.push) await recordProvenance(registry, plan, identity, run.specFile, said);
       image.tags = await pointTags(registry, identity, extraTags, label, progress);
@@ -542,4 +610,37 @@ export async function buildOnPool(
     };
   });
   return { reports: ordered.map((plan) => reports.get(plan)!), engines };
+}
+
+/**
+ * The split of an image for appending on a pool, or `undefined` when it is built whole: the
+ * engines build only the prefix, so an image that cannot be appended must be known before
+ * they are given the work. Its files belong to the user the image runs as when the first
+ * appended layer comes: a user by name (not numbers, not root) keeps it whole, as
+ * {@link appendLayers} would refuse it.
+ */
+async function appendableOnPool(
+  plan: ImagePlan,
+  identity: ImageIdentity,
+  registry: RegistryClient,
+): Promise<AppendSplit | undefined> {
+  const split = appendSplit(plan, identity);
+  if (!split) return undefined;
+  let user = plan.layers[split.layers[0].index].context.state.user;
+  if (user === undefined && plan.baseReference !== undefined) {
+    const config = await registry.imageConfig(plan.baseReference, plan.info.platforms[0])
+      .catch(() => undefined);
+    user = config?.user;
+  }
+  const byName = user !== undefined && user !== "" && !/^(root|\d+)(:(root|\d+))?$/.test(user);
+  return byName ? undefined : split;
+}
+
+function appendOptions(plan: ImagePlan, registry: RegistryClient, said: (line: string) => void) {
+  return {
+    registry,
+    ignore: plan.ignore,
+    epoch: layerMtime(Deno.env.get("SOURCE_DATE_EPOCH")),
+    progress: said,
+  };
 }

@@ -307,3 +307,53 @@ e2eTest("append: a two-platform image is appended on both platforms", async (_t,
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+e2eTest(
+  "append on a pool: the pool builds the prefix per platform, the rest is appended; then no engine",
+  async (_t, facts) => {
+    const engines = facts as unknown as Record<string, string | undefined>;
+    const [a, b] = [engines.POOL_ENGINE_A, engines.POOL_ENGINE_B];
+    assert.ok(a && b, "POOL_ENGINE_A/B are not in the facts: run tests/e2e/env.sh up");
+    const registry = `${facts.REGISTRY}/imgtool-e2e-${RUN_ID}-append-pool`;
+    const dir = await writeAppendProject(facts, registry);
+    const pool = [["amd", a, "linux/amd64"], ["arm", b, "linux/arm64"]]
+      .map(([name, host, platform]) =>
+        `[[builders]]\nname = "${name}"\nhost = "${host}"\nplatforms = ["${platform}"]\n`
+      ).join("\n");
+    await Deno.writeTextFile(`${dir}/imgtool.toml`, projectConfig(facts, registry, pool));
+    const flags = ["build", "spec.ts", "--push", "--platform", "linux/amd64,linux/arm64", "--json"];
+    try {
+      const built = await boundedImgtool(dir, flags);
+      assertExit(built, 0, "pooled two-platform build --push");
+      const [image] = jsonImages(built);
+      assert.equal(image.status, "built", JSON.stringify(image));
+      assert.equal(image.appended, 4, JSON.stringify(image));
+      assert.deepEqual(
+        (image.engines ?? []).map((e) => `${e.platform} ${e.engine}`).sort(),
+        ["linux/amd64 amd", "linux/arm64 arm"],
+      );
+      const index = await rawManifest(image.uri);
+      const manifests = index.manifests as { platform: { architecture: string } }[];
+      assert.deepEqual(manifests.map((m) => m.platform.architecture).sort(), ["amd64", "arm64"]);
+
+      // An edit: the prefix is in the registry, no engine of the pool is asked.
+      await Deno.writeTextFile(`${dir}/src/main.py`, "print('pooled v2')\n");
+      const nowhere = "tcp://127.0.0.1:9";
+      await Deno.writeTextFile(
+        `${dir}/imgtool.toml`,
+        projectConfig(
+          facts,
+          registry,
+          pool.replace(a, nowhere).replace(b, nowhere),
+        ),
+      );
+      const again = await boundedImgtool(dir, flags, 120);
+      assertExit(again, 0, "pooled rebuild with the engines pointed nowhere");
+      const [second] = jsonImages(again);
+      assert.equal(second.builder, "registry", JSON.stringify(second));
+      assert.notEqual(second.uri, image.uri);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
