@@ -56,6 +56,7 @@ import {
   runOk,
   table,
 } from "./lib.ts";
+import { rng } from "./tree.ts";
 
 /**
  * Options of the append benchmark.
@@ -102,19 +103,6 @@ const BIGGER: readonly { readonly label: string; readonly shape: FolderShape }[]
 ];
 /** The file edited each round, relative to the source folder. */
 const EDITED = "pkg00/module000.py";
-
-/** xorshift128: fast, deterministic, good enough for test data. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1, y = 362436069, z = 521288629, w = 88675123;
-  return () => {
-    const t = x ^ (x << 11);
-    x = y;
-    y = z;
-    z = w;
-    w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
-    return w;
-  };
-}
 
 const WORDS = (
   "def class return import from self value name path data item list dict with open read " +

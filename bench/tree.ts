@@ -35,8 +35,17 @@ export interface TreeStats {
   readonly largest: number;
 }
 
-/** xorshift128: fast, deterministic, good enough for test data. */
-function rng(seed: number): () => number {
+/**
+ * xorshift128: fast, deterministic, good enough for test data.
+ *
+ * @example
+ * ```ts
+ * import { rng } from "./tree.ts";
+ * const next = rng(7);
+ * console.log(next() === rng(7)()); // true
+ * ```
+ */
+export function rng(seed: number): () => number {
   let x = seed >>> 0 || 1, y = 362436069, z = 521288629, w = 88675123;
   return () => {
     const t = x ^ (x << 11);

@@ -30,7 +30,15 @@ import type { ImagePlan } from "./plan.ts";
 import { basename, join, normalizeImagePath } from "./path.ts";
 import type { AppendedEntry, ConfigChange, Platform } from "./plugin.ts";
 import type { RegistryClient } from "./registry/client.ts";
-import { DOCKER_MANIFEST, manifestConfig, manifestKind } from "./registry/manifest.ts";
+import { MAX_CONFIG_BYTES } from "./registry/client.ts";
+import {
+  type Descriptor,
+  DOCKER_MANIFEST,
+  indexEntries,
+  isPlatformImage,
+  manifestConfig,
+  manifestKind,
+} from "./registry/manifest.ts";
 import { sha256Digest } from "./registry/bytes.ts";
 import { STAGED_FOLDER_MODE, stagedMode } from "./staged_mode.ts";
 import { walkedTree } from "./digest.ts";
@@ -74,6 +82,13 @@ type Json = Record<string, unknown>;
 const isRecord = (value: unknown): value is Json =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
+/** The prefix as the registry served it is not an image imgtool can append to. */
+function malformed(prefix: string, what: string): ImgtoolError {
+  return new ImgtoolError(`the prefix image ${prefix} cannot be appended to: ${what}`, {
+    hint: "rebuild it with --force (or build with --no-append), and check the registry",
+  });
+}
+
 /**
  * Append `split.layers` to the prefix image `split.prefixUri` names, under `uri` (the
  * image's content tag). Returns the digest of the manifest or index written there. Throws
@@ -97,21 +112,28 @@ export async function appendLayers(
   const manifests = isIndex
     ? await Promise.all(descriptors.map(async (entry) => {
       const found = await registry.getManifest(`${repository}@${entry.digest}`);
-      if (!found) {
-        throw new ImgtoolError(`${split.prefixUri} names ${entry.digest}, which is missing`);
-      }
+      if (!found) throw malformed(split.prefixUri, `it names ${entry.digest}, which is missing`);
       return found;
     }))
     : [top];
   const configs = await Promise.all(manifests.map(async (manifest) => {
     const descriptor = manifestConfig(manifest.json);
-    if (typeof descriptor === "string") {
-      throw new ImgtoolError(`${split.prefixUri} is not an image: ${descriptor}`);
+    if (typeof descriptor === "string") throw malformed(split.prefixUri, descriptor);
+    if (!Array.isArray((manifest.json as Json).layers)) {
+      throw malformed(split.prefixUri, `manifest ${manifest.digest} has no "layers" list`);
     }
-    const bytes = await registry.getBlob(repository, descriptor.digest, { maxBytes: 8 << 20 });
-    const json = JSON.parse(new TextDecoder().decode(bytes));
-    if (!isRecord(json)) {
-      throw new ImgtoolError(`the config of ${split.prefixUri} is not an object`);
+    const bytes = await registry.getBlob(repository, descriptor.digest, {
+      maxBytes: MAX_CONFIG_BYTES,
+    });
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      json = undefined;
+    }
+    const env = isRecord(json) && isRecord(json.config) ? json.config.Env : undefined;
+    if (!isRecord(json) || (env !== undefined && !isStringList(env))) {
+      throw malformed(split.prefixUri, `its config ${descriptor.digest} is not an image config`);
     }
     return json;
   }));
@@ -156,7 +178,7 @@ export async function appendLayers(
     options.progress(`appended to ${platformName(descriptors[i])}: ${digest}`);
   }
   // The index keeps its other entries (none, from imgtool's builders) and their order.
-  const replaced = new Map(descriptors.map((d, i) => [d.digest as string, i]));
+  const replaced = new Map(descriptors.map((d, i) => [d.digest, i]));
   const index = top.json as Json;
   // Attestations a builder attached describe the prefix, not this image: they are left out.
   const attestation = (entry: Json) =>
@@ -173,23 +195,22 @@ export async function appendLayers(
   return await registry.putManifest(uri, bytes, top.mediaType);
 }
 
-/** The image entries of an index: platform images, not attestations. */
-function imageEntries(json: unknown, where: string): Json[] {
-  if (!isRecord(json) || !Array.isArray(json.manifests)) {
-    throw new ImgtoolError(`${where} is an index without a manifests list`);
-  }
-  return json.manifests.filter((entry): entry is Json => {
-    if (!isRecord(entry)) return false;
-    const platform = entry.platform;
-    if (!isRecord(platform) || platform.os === "unknown") return false;
-    return !(isRecord(entry.annotations) &&
-      entry.annotations["vnd.docker.reference.type"] === "attestation-manifest");
-  });
+/** The image entries of an index: platform images, not attestations; at least one. */
+function imageEntries(json: unknown, where: string): Descriptor[] {
+  const entries = indexEntries(json);
+  if (typeof entries === "string") throw malformed(where, entries);
+  const images = entries.filter(isPlatformImage);
+  if (images.length === 0) throw malformed(where, "its index lists no platform image");
+  return images;
 }
 
-function platformName(entry: Json): string {
-  const p = entry.platform as Json;
+function platformName(entry: Descriptor): string {
+  const p = entry.platform!;
   return [p.os, p.architecture, p.variant].filter((part) => part).join("/");
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === "string");
 }
 
 /** The working directory and user an image config runs with. */
@@ -203,20 +224,32 @@ function runSettings(config: Json): { workdir: string; user: string } {
 }
 
 /**
- * The owner of appended files: root, or the image's user when it is numbers (`1000`, as
- * `COPY --chown=1000` gives uid and gid 1000; `1000:100`). A user by name is refused.
+ * The owner of appended files for an image that runs as `user`: root for none or root, the
+ * ids themselves for numbers (`1000`, as `COPY --chown=1000` gives uid and gid 1000;
+ * `1000:100`); `undefined` for a user by name, whose ids only the image's `/etc/passwd`
+ * knows (such an image is built by the engine).
+ *
+ * @example
+ * ```ts
+ * import { appendOwner } from "./append.ts";
+ * console.log(appendOwner(""), appendOwner("1000"), appendOwner("app")); // { uid: 0, gid: 0 } { uid: 1000, gid: 1000 } undefined
+ * ```
  */
-function numericOwner(user: string): { uid: number; gid: number } {
+export function appendOwner(user: string): { uid: number; gid: number } | undefined {
   if (user === "" || user === "root" || user === "root:root") return { uid: 0, gid: 0 };
   const match = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!match) {
-    throw new AppendRefused(
-      `the image runs as ${JSON.stringify(user)}, a user by name, whose ids only the image's ` +
-        `/etc/passwd knows`,
-    );
-  }
+  if (!match) return undefined;
   const uid = Number(match[1]);
   return { uid, gid: match[2] === undefined ? uid : Number(match[2]) };
+}
+
+function numericOwner(user: string): { uid: number; gid: number } {
+  const owner = appendOwner(user);
+  if (owner) return owner;
+  throw new AppendRefused(
+    `the image runs as ${JSON.stringify(user)}, a user by name, whose ids only the image's ` +
+      `/etc/passwd knows`,
+  );
 }
 
 interface Blob {

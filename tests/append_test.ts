@@ -13,6 +13,8 @@ import {
   startRegistry,
 } from "../src/registry/testing.ts";
 import { IgnoreRules } from "../src/ignore.ts";
+import { ImgtoolError } from "../src/errors.ts";
+import { sha256Digest } from "../src/registry/bytes.ts";
 
 const NO_REGISTRY = !hasExecutable(DOCKER_REGISTRY_BIN);
 
@@ -347,4 +349,106 @@ Deno.test({
       }
     });
   },
+});
+
+/** A registry (at the fetch boundary) that serves `manifest` for every tag and `blobs` by digest. */
+function lyingRegistry(manifest: unknown, mediaType: string, blobs: Uint8Array[]) {
+  const body = new TextEncoder().encode(JSON.stringify(manifest));
+  const byDigest = new Map<string, Uint8Array>();
+  const ready = Promise.all(blobs.map(async (blob) => {
+    byDigest.set(await sha256Digest(blob), blob);
+  }));
+  const fetchStub: typeof fetch = async (input) => {
+    await ready;
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(url.pathname)?.[1];
+    if (blob !== undefined) {
+      const bytes = byDigest.get(blob);
+      return bytes
+        ? new Response(bytes as Uint8Array<ArrayBuffer>, { status: 200 })
+        : new Response("", { status: 404 });
+    }
+    if (url.pathname.includes("/manifests/")) {
+      return new Response(body, { status: 200, headers: { "content-type": mediaType } });
+    }
+    return new Response("", { status: 404 });
+  };
+  return new RegistryClient({ fetch: fetchStub, retries: 0 });
+}
+
+Deno.test("append: a prefix the registry serves malformed is an error naming it, not a crash", async () => {
+  const config = new TextEncoder().encode(JSON.stringify({ config: { Env: ["A=1"] } }));
+  const notJson = new TextEncoder().encode("{not json");
+  const badEnv = new TextEncoder().encode(JSON.stringify({ config: { Env: [1, 2] } }));
+  const manifestWith = async (configBytes: Uint8Array, layers: unknown) => ({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: {
+      mediaType: "application/vnd.oci.image.config.v1+json",
+      digest: await sha256Digest(configBytes),
+      size: configBytes.length,
+    },
+    layers,
+  });
+  const cases: [string, RegistryClient][] = [
+    [
+      'has no "layers" list',
+      lyingRegistry(
+        await manifestWith(config, "nope"),
+        "application/vnd.oci.image.manifest.v1+json",
+        [config],
+      ),
+    ],
+    [
+      "is not an image config",
+      lyingRegistry(await manifestWith(notJson, []), "application/vnd.oci.image.manifest.v1+json", [
+        notJson,
+      ]),
+    ],
+    [
+      "is not an image config",
+      lyingRegistry(await manifestWith(badEnv, []), "application/vnd.oci.image.manifest.v1+json", [
+        badEnv,
+      ]),
+    ],
+    [
+      "lists no platform image",
+      lyingRegistry(
+        {
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          manifests: [{
+            mediaType: "application/vnd.oci.image.manifest.v1+json",
+            digest: await sha256Digest(config),
+            size: 1,
+            platform: { os: "unknown", architecture: "unknown" },
+          }],
+        },
+        "application/vnd.oci.image.index.v1+json",
+        [config],
+      ),
+    ],
+  ];
+  const layers: AppendedLayer[] = [{
+    index: 1,
+    plugin: "env_vars",
+    method: "withEnvVars",
+    appended: { config: { env: { A: "2" } } },
+  }];
+  for (const [said, client] of cases) {
+    await assert.rejects(
+      () =>
+        appendLayers(split("127.0.0.1:5/app:prefix", layers), "127.0.0.1:5/app:full", {
+          registry: client,
+          ignore: new IgnoreRules([]),
+          epoch: 1,
+          progress: () => {},
+        }),
+      (error) =>
+        error instanceof ImgtoolError && !(error instanceof AppendRefused) &&
+        error.message.includes("cannot be appended to") && error.message.includes(said),
+      said,
+    );
+    await client.close();
+  }
 });

@@ -31,7 +31,13 @@ import { resolve } from "../path.ts";
 import { ensureLocked } from "../lock_check.ts";
 import { ensureValid, loadSpecConfig, prepare } from "./prepare.ts";
 import { commandRegistryClient } from "./registry_client.ts";
-import { type ImageReport, isPlainHttp, noTags, pointTags } from "./build_common.ts";
+import {
+  ensurePushTarget,
+  type ImageReport,
+  isPlainHttp,
+  noTags,
+  pointTags,
+} from "./build_common.ts";
 import { appendSplit } from "../append_plan.ts";
 import { buildByAppending } from "../append.ts";
 import { layerMtime } from "../layer_tar.ts";
@@ -171,13 +177,7 @@ async function buildPlans(
         report("skipped", { reason: "existing base image, no layers", ...noTags(extraTags) });
         continue;
       }
-      if (flags.push && !plan.info.registry) {
-        throw new ImgtoolError(`image "${plan.exportName}" has no registry to push to`, {
-          hint:
-            "set registry in the image (registry: ...), in imgtool.toml, IMGTOOL_REGISTRY or --registry",
-          exitCode: 2,
-        });
-      }
+      ensurePushTarget(plan, flags);
       // A pushed build asks the registry, so an image that exists needs no builder at all.
       let builder = flags.push ? undefined : await builderFor(plan);
       if (!flags.force) {

@@ -8,7 +8,8 @@
 
 import type { Flags } from "../cli/args.ts";
 import { err } from "../cli/output.ts";
-import type { ImgtoolError } from "../errors.ts";
+import { ImgtoolError } from "../errors.ts";
+import type { ImagePlan } from "../plan.ts";
 import type { ImageIdentity } from "../identify.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { isLoopback } from "../registry/http.ts";
@@ -102,4 +103,15 @@ export function failedReport(
     if (error.hint) err(`hint: ${error.hint}`);
   }
   return { ...base, status: "failed", reason: error.message, hint: error.hint, output, seconds };
+}
+
+/** A pushed build of an image without a registry is a mistake in the spec or command line. */
+export function ensurePushTarget(plan: ImagePlan, flags: Flags): void {
+  if (flags.push && !plan.info.registry) {
+    throw new ImgtoolError(`image "${plan.exportName}" has no registry to push to`, {
+      hint:
+        "set registry in the image (registry: ...), in imgtool.toml, IMGTOOL_REGISTRY or --registry",
+      exitCode: 2,
+    });
+  }
 }

@@ -32,9 +32,10 @@ import type { RegistryClient } from "../registry/client.ts";
 import { selectBuilder } from "../select_builder.ts";
 import { join } from "../path.ts";
 import { type AppendSplit, appendSplit, prefixIdentity } from "../append_plan.ts";
-import { appendLayers, AppendRefused } from "../append.ts";
+import { appendLayers, appendOwner, AppendRefused } from "../append.ts";
 import { layerMtime } from "../layer_tar.ts";
 import {
+  ensurePushTarget,
   failedReport,
   type ImageReport,
   isPlainHttp,
@@ -258,13 +259,7 @@ export async function buildOnPool(
       });
       continue;
     }
-    if (flags.push && !plan.info.registry) {
-      throw new ImgtoolError(`image "${plan.exportName}" has no registry to push to`, {
-        hint:
-          "set registry in the image (registry: ...), in imgtool.toml, IMGTOOL_REGISTRY or --registry",
-        exitCode: 2,
-      });
-    }
+    ensurePushTarget(plan, flags);
     if (flags.push && !flags.force) {
       try {
         progress(`${label}: checking the registry`);
@@ -632,8 +627,7 @@ async function appendableOnPool(
       .catch(() => undefined);
     user = config?.user;
   }
-  const byName = user !== undefined && user !== "" && !/^(root|\d+)(:(root|\d+))?$/.test(user);
-  return byName ? undefined : split;
+  return user !== undefined && appendOwner(user) === undefined ? undefined : split;
 }
 
 function appendOptions(plan: ImagePlan, registry: RegistryClient, said: (line: string) => void) {

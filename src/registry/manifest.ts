@@ -154,15 +154,32 @@ export function indexPlatforms(entries: Descriptor[]): PlatformObject[] {
   const seen = new Set<string>();
   const platforms: PlatformObject[] = [];
   for (const entry of entries) {
-    const p = entry.platform;
-    if (!p || (p.os === "unknown" && p.architecture === "unknown")) continue;
-    if (entry.annotations?.["vnd.docker.reference.type"] === "attestation-manifest") continue;
+    if (!isPlatformImage(entry)) continue;
+    const p = entry.platform!;
     const key = `${p.os}/${p.architecture}/${p.variant ?? ""}`;
     if (seen.has(key)) continue;
     seen.add(key);
     platforms.push(p);
   }
   return platforms;
+}
+
+/**
+ * Is this index entry an image for a platform: it names one, and it is no attestation
+ * manifest (`unknown/unknown`, or BuildKit's `attestation-manifest` reference type)?
+ *
+ * @example
+ * ```ts
+ * import { isPlatformImage } from "./manifest.ts";
+ * const entry = { mediaType: "m", digest: "sha256:1", size: 1 };
+ * console.log(isPlatformImage({ ...entry, platform: { os: "linux", architecture: "arm64" } })); // true
+ * console.log(isPlatformImage({ ...entry, platform: { os: "unknown", architecture: "unknown" } })); // false
+ * ```
+ */
+export function isPlatformImage(entry: Descriptor): boolean {
+  const p = entry.platform;
+  if (!p || (p.os === "unknown" && p.architecture === "unknown")) return false;
+  return entry.annotations?.["vnd.docker.reference.type"] !== "attestation-manifest";
 }
 
 /**
