@@ -789,6 +789,13 @@ cmd_down() {
   for name in package-index auth-registry registry "${POOL_ENGINES[@]%%:*}" dockerd; do
     stop_recorded "$name"
   done
+  # A stopped engine leaves its network namespace mounted in its exec root, which keeps the
+  # work folder from being removed: unmount it (only ours, under this work folder).
+  for name in "${POOL_ENGINES[@]%%:*}"; do
+    local netns
+    netns="$(pool_engine_dir "$name")/exec/netns/default"
+    if mountpoint -q "$netns" 2>/dev/null; then umount "$netns" || true; fi
+  done
   rm -f "$ENV_FILE"
   log "stopped what env.sh had started; images, registry storage and caches are kept in $WORK"
 }
