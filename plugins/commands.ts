@@ -33,8 +33,9 @@ export const commands = definePlugin<Options>({
           hint: "give the shell command alone; imgtool writes the RUN",
         });
       }
-      // Quotes do not hide it from every Dockerfile reader: '--mount=...' is refused too.
-      if (/^\s*['"]*-/.test(command)) {
+      // Quotes and backslashes do not hide it from Dockerfile readers, which take them out
+      // of a flag word: '--mount=...' and \--mount=... are refused too.
+      if (/^\s*['"\\]*-/.test(command)) {
         problems.push({
           message: `command ${index + 1} starts with -, which a RUN instruction would read as ` +
             "one of its own flags (--mount, --network, --security)",

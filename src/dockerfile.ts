@@ -175,8 +175,9 @@ export function run(commands: string | readonly string[], options: RunOptions = 
   );
   const body = [...env, ...exports, ...steps];
   // BuildKit reads leading `--name=value` words of a RUN as its flags (`--mount`,
-  // `--network`, `--security`): the shell text must not start like one.
-  if (/^\s*-/.test(body[0] ?? "")) {
+  // `--network`, `--security`), after taking out quotes and backslash escapes (`\--mount`
+  // and `'--mount'` are flags too): the shell text must not start like one.
+  if (/^\s*['"\\]*-/.test(body[0] ?? "")) {
     throw new RangeError(
       `run: the command ${JSON.stringify(body[0])} starts with -, which RUN would read as its flag`,
     );

