@@ -27,7 +27,9 @@ import { ImgtoolError } from "./errors.ts";
 import type { ImageIdentity } from "./identify.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import type { ImagePlan } from "./plan.ts";
-import { basename, join, normalizeImagePath } from "./path.ts";
+import { basename, join, normalizeImagePath, resolve } from "./path.ts";
+import { LayerCache } from "./layer_cache.ts";
+import { sha256Hex } from "./sha256.ts";
 import type { AppendedEntry, ConfigChange, Platform } from "./plugin.ts";
 import type { RegistryClient } from "./registry/client.ts";
 import { MAX_CONFIG_BYTES } from "./registry/client.ts";
@@ -74,6 +76,8 @@ export interface AppendOptions {
   readonly epoch: number;
   /** Receives what is being done. */
   readonly progress: (line: string) => void;
+  /** `false`: write every layer whole, without the layer cache (tests compare both ways). */
+  readonly layerCache?: boolean;
 }
 
 /** JSON objects as read from the registry: fields imgtool does not know are kept as they are. */
@@ -258,7 +262,11 @@ interface Blob {
   readonly size: number;
 }
 
-/** Write and push one blob per layer with files; `undefined` for the others. */
+/**
+ * Write and push one blob per layer with files; `undefined` for the others. Each layer's
+ * last blob is kept in the layer cache (`./layer_cache.ts`): the next build copies the
+ * groups of files that did not change from it.
+ */
 async function layerBlobs(
   layers: readonly AppendedLayer[],
   startWorkdir: string,
@@ -276,13 +284,28 @@ async function layerBlobs(
         blobs.push(undefined);
       } else {
         const entries = await layerEntries(files, workdir, owner, options.ignore);
-        const written = await writeLayerBlob(entries, { mtime: options.epoch, dir: folder });
+        const cache = options.layerCache === false
+          ? undefined
+          : LayerCache.open(layerSlot(files, workdir, owner));
+        const written = await writeLayerBlob(entries, {
+          mtime: options.epoch,
+          dir: folder,
+          cache,
+        });
+        const { total, reused } = written.groups;
         options.progress(
           `layer ${layer.index} (${layer.method}): ${entries.length} entries, ` +
-            `${written.size} bytes compressed`,
+            `${written.size} bytes compressed` +
+            (reused > 0 ? ` (${reused} of ${total} groups of files as last time)` : ""),
         );
-        await options.registry.pushBlobFile(repository, written);
-        await Deno.remove(written.path).catch(() => {});
+        try {
+          await options.registry.pushBlobFile(repository, written);
+        } catch (error) {
+          if (written.staged) cache!.discard(written.staged);
+          throw error;
+        }
+        if (written.staged) cache!.keep(written.staged);
+        else await Deno.remove(written.path).catch(() => {});
         blobs.push({ digest: written.digest, diffId: written.diffId, size: written.size });
       }
       const moved = layer.appended.config?.workdir;
@@ -292,6 +315,23 @@ async function layerBlobs(
   } finally {
     await Deno.remove(folder, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * The layer cache's slot of a layer: what it takes from where to where, not the content, so
+ * that the next build of the same spec finds the last blob.
+ */
+function layerSlot(
+  files: readonly AppendedEntry[],
+  workdir: string,
+  owner: { uid: number; gid: number },
+): string {
+  const what = files.map((file) =>
+    file.kind === "file" || file.kind === "tree"
+      ? [file.kind, resolve(file.source), file.target]
+      : [file.kind, file.target]
+  );
+  return sha256Hex(JSON.stringify([what, workdir, owner.uid, owner.gid]));
 }
 
 /** `path` in the image, resolved against the working directory. */
@@ -353,7 +393,7 @@ async function layerEntries(
         // these rules: the files appended are the files the tag covers, listed once.
         const walked = await walkedTree(file.source, ignore, { reuse: true });
         if (walked === null) throw new ImgtoolError(`${file.source} is not a readable folder`);
-        const { index } = walked;
+        const { index, unreadable } = walked;
         const root = target === "/" ? "" : target;
         for (let at = 0; at < index.paths.length; at++) {
           const kind = index.kinds[at];
@@ -377,6 +417,8 @@ async function layerEntries(
               ...owner,
               size: index.size(at),
               source: join(file.source, index.paths[at]),
+              // The digest the tag was computed from: the layer must hold that content.
+              ...(unreadable.has(at) ? {} : { sha256: index.digests.slice(at * 32, at * 32 + 32) }),
             });
           }
         }

@@ -316,7 +316,7 @@ export function noteCacheUse(file: string, now: number = Date.now()): void {
  * allowed, remove its least recently used entries (oldest modification time first:
  * {@link noteCacheUse} keeps used ones young) until both are at three quarters of the limit,
  * so that the next prunings are far apart. Temporary files of writes that never finished
- * (`*.tmp`, older than an hour) go too. Only `.json`, `.idx` and `.tmp` files of the user's are
+ * (`*.tmp`, older than an hour) go too. Only `.json`, `.idx`, `.gz`, `.raw` and `.tmp` files of the user's are
  * considered, in a private folder ({@link privateCacheDir}); the folder is listed at most
  * once per process. Returns the number of files removed; never
  * fails (a cache only ever saves work).
@@ -351,8 +351,9 @@ export function pruneCacheDir(dir: string, limits: CacheLimits, now: number = Da
       if (!item.isFile) continue;
       const path = join(dir, item.name);
       const isTemporary = item.name.endsWith(".tmp");
-      // Entries: JSON (tags, last checked) and binary tree indexes (digests).
-      if (!isTemporary && !item.name.endsWith(".json") && !item.name.endsWith(".idx")) continue;
+      // Entries: JSON (tags, last checked), binary tree indexes (digests), layer blobs and
+      // their raw bytes (layers).
+      if (!isTemporary && !/\.(json|idx|gz|raw)$/.test(item.name)) continue;
       let info: Deno.FileInfo;
       try {
         info = Deno.lstatSync(path);

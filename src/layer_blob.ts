@@ -1,26 +1,46 @@
 /**
- * One image layer as a blob on disk: the layer's tar ({@link layerTarBlocks}) goes in one
- * pass through a sha256 (the diff id, of the uncompressed tar) and the platform's
- * `CompressionStream("gzip")`, whose output goes through another sha256 (the blob digest)
- * into a temporary file. Memory stays flat in the size of the files: a few 1 MiB blocks are
- * in flight at a time, never a whole file or the whole archive.
+ * One image layer as a blob on disk: the layer's tar (`./layer_tar.ts`) in groups of
+ * entries, each group compressed as one gzip member by the platform's
+ * `CompressionStream("gzip")`, the members one after another. A gzip file may hold several
+ * members, and every reader of image layers reads them as one stream (Go's `compress/gzip`,
+ * which Docker, containerd and the registries' tools use, by default; GNU gzip; Python's
+ * `gzip`); eStargz layers are built the same way, one member per file.
+ *
+ * Why groups: a group's member depends on its entries only, so a rebuild after one file
+ * changed compresses that file's group and copies the others from the last blob
+ * (`./layer_cache.ts`), instead of reading and compressing every file. Where a group ends
+ * depends on the entries only, never on what the cache holds: after an entry whose name
+ * hashes to 0 modulo 16 (so that an edit moves no boundary but its own), once the group
+ * holds 1 MiB, and around an entry of 256 KiB or more, which is a group of its own. The
+ * blob's bytes are the same with the cache, without it, or with a damaged one.
  *
  * Why the gzip bytes are stable: Deno's gzip header has mtime 0, no file name and OS byte
  * 255 (unknown), whatever the machine; its deflate output does depend on how the input is
- * cut into chunks (each chunk ends in a flush), which is why the tar comes in blocks of a
- * fixed size. The compressor itself is Deno's (the flate2 crate): a Deno whose deflate
- * compresses differently would give other gzip bytes for the same tar (the diff id stays);
- * the tests pin the digest of a known layer, so that such a change shows.
+ * cut into chunks (each chunk ends in a flush), which is why a group's tar comes in blocks
+ * of a fixed size counted from the group's start. The compressor itself is Deno's (the
+ * flate2 crate): a Deno whose deflate compresses differently would give other gzip bytes
+ * for the same tar (the diff id stays); the tests pin the digest of a known layer, so that
+ * such a change shows, and the cache keeps the version of the Deno that wrote it.
  *
- * Hashing uses `node:crypto`, loaded when the first layer is written: it hashes at several
- * times the speed of the project's plain-TypeScript sha256, and a layer is tens of MB,
- * where a no-op build (which must not load the Node layer) writes none.
+ * Memory stays flat in the size of the files: a group of small files is at most about
+ * 1 MiB, and a large file goes through in 1 MiB blocks. Hashing uses `node:crypto`, loaded
+ * when the first layer is written: a no-op build (which must not load the Node layer)
+ * writes none.
  *
  * @module
  */
 
-import { systemError } from "./errors.ts";
-import { type LayerEntry, layerTarBlocks } from "./layer_tar.ts";
+import { BuildError, systemError } from "./errors.ts";
+import type { KeptMember, LayerCache, StagedLayer } from "./layer_cache.ts";
+import {
+  type LayerEntry,
+  planLayer,
+  type PlannedEntry,
+  type Sha256Hasher,
+  TAR_END,
+  tarEntryBlocks,
+  tarHeaderLength,
+} from "./layer_tar.ts";
 
 /** The media type of a layer blob as {@link writeLayerBlob} writes it. */
 export const OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -33,32 +53,46 @@ export interface LayerBlob {
   readonly diffId: string;
   /** The size of the gzip bytes. */
   readonly size: number;
-  /** The file that holds the gzip bytes (in the folder given); the caller removes it. */
+  /**
+   * The file that holds the gzip bytes. Without a cache the caller removes it; with one, the
+   * caller hands `staged` to the cache's `keep` (once pushed) or `discard`.
+   */
   readonly path: string;
+  /** How many groups of entries (gzip members) the blob has, and how many were copied. */
+  readonly groups: { readonly total: number; readonly reused: number };
+  /** With a cache: the new blob and raw bytes, to keep for the next build. */
+  readonly staged?: StagedLayer;
 }
 
 /** How {@link writeLayerBlob} writes the layer. */
 export interface WriteLayerOptions {
   /** The modification time of every entry, in seconds (`SOURCE_DATE_EPOCH`, or a constant). */
   readonly mtime: number;
-  /** The folder to write the blob into (as a new temporary file). */
+  /** The folder to write the blob into (as a new temporary file) when there is no cache. */
   readonly dir: string;
+  /** The last blob of this layer, whose groups may be copied; the new blob is written there. */
+  readonly cache?: LayerCache;
 }
 
-type Hasher = { update(data: Uint8Array): unknown; digest(encoding: "hex"): string };
+// A group closes once its tar bytes reach this...
+const GROUP_BYTES = 1 << 20;
+// ...and an entry at least this large (header and content) is a group of its own.
+const ALONE_BYTES = 256 << 10;
+// The tar bytes of small groups kept per layer at most, to copy them rather than read the files.
+const MAX_RAW_BYTES = 512 * 1024 * 1024;
+// The pieces a large member is checked and copied in.
+const PIECE = 1 << 20;
+
+type Hasher = Sha256Hasher & { copy(): Hasher; digest(): Uint8Array };
 let nodeCrypto: Promise<{ createHash(algorithm: string): Hasher }> | undefined;
 
-function sha256(): Promise<Hasher> {
-  nodeCrypto ??= import("node:crypto");
-  return nodeCrypto.then((crypto) => crypto.createHash("sha256"));
-}
-
 /**
- * Write the layer of `entries` as a gzip-compressed tar into a new file in `options.dir`,
- * and return its digest, diff id, size and path. The same entries (same paths, kinds, modes,
- * owners, contents and link targets) and the same mtime give the same bytes, wherever the
- * files are and whatever their times. On any failure (a file that cannot be read, or that
- * changes size while it is read) the file is removed and the error thrown.
+ * Write the layer of `entries` as a gzip-compressed tar into a new file (in `options.dir`,
+ * or the cache's folder), and return its digest, diff id, size and path. The same entries
+ * (same paths, kinds, modes, owners, contents and link targets) and the same mtime give the
+ * same bytes, wherever the files are and whatever their times. A file given with its
+ * `sha256` whose content is not that is an error. On any failure (a file that cannot be
+ * read, or that changes while it is read) the new files are removed and the error thrown.
  *
  * @example
  * ```ts
@@ -78,49 +112,375 @@ export async function writeLayerBlob(
   entries: readonly LayerEntry[],
   options: WriteLayerOptions,
 ): Promise<LayerBlob> {
-  // Entries are checked (by the generator's first step) before the file is made.
-  // Each block is done with once the compressor has taken it (below): its memory is reused.
-  const blocks = layerTarBlocks(entries, { mtime: options.mtime, recycle: true });
-  const first = await blocks.next();
-  const [tarHash, gzipHash] = await Promise.all([sha256(), sha256()]);
-  let path: string;
+  nodeCrypto ??= import("node:crypto") as unknown as NonNullable<typeof nodeCrypto>;
+  const crypto = await nodeCrypto;
+  const sha256 = () => crypto.createHash("sha256");
+  // Entries are checked, and their sizes known, before any file is made.
+  const groups = layerGroups(sized(planLayer(entries, options.mtime)), options.mtime, sha256);
+  const cache = options.cache;
+  const dir = cache?.dir ?? options.dir;
+  let blobPath: string, rawPath: string | undefined;
   try {
-    path = await Deno.makeTempFile({ dir: options.dir, prefix: "layer-", suffix: ".tar.gz" });
+    blobPath = await Deno.makeTempFile({ dir, prefix: "layer-", suffix: ".gz.tmp" });
+    if (cache) rawPath = await Deno.makeTempFile({ dir, prefix: "layer-", suffix: ".raw.tmp" });
   } catch (error) {
-    await blocks.return();
     throw systemError(error, { doing: "writing a layer" }) ?? error;
   }
-  const gzip = new CompressionStream("gzip");
-  const writer = gzip.writable.getWriter();
-  let size = 0;
-  const written = (async () => {
-    using file = await Deno.open(path, { write: true, truncate: true });
-    for await (const chunk of gzip.readable) {
-      gzipHash.update(chunk);
-      size += chunk.length;
-      for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
-    }
-  })();
+  const writer = new BlobWriter(blobPath, rawPath, options.mtime, sha256);
   try {
-    for (let step = first; !step.done; step = await blocks.next()) {
-      tarHash.update(step.value);
-      // Settles once the compressor has taken the block (the reader above drains its output
-      // meanwhile): only then may the block's memory be reused for the next one.
-      await writer.write(step.value);
+    let reused = 0;
+    for (const group of groups) {
+      const kept = group.key === undefined ? undefined : cache?.find(group.key);
+      if (kept && kept.rawLength === group.rawLength && writer.copy(group, kept, cache!)) {
+        reused++;
+      } else if (
+        kept && kept.rawLength === group.rawLength && await writer.copyLarge(group, kept, cache!)
+      ) {
+        reused++;
+      } else {
+        await writer.compress(group);
+      }
     }
-    await writer.close();
-    await written;
+    await writer.compress({ entries: [], rawLength: TAR_END.length, alone: false });
+    cache?.close();
+    const written = writer.finish();
+    return {
+      ...written,
+      path: blobPath,
+      groups: { total: groups.length + 1, reused },
+      ...(cache ? { staged: { blobPath, rawPath: rawPath!, members: writer.members } } : {}),
+    };
   } catch (error) {
-    await writer.abort(error).catch(() => {});
-    await written.catch(() => {});
-    await blocks.return();
-    await Deno.remove(path).catch(() => {});
-    throw systemError(error, { doing: `writing a layer to ${path}` }) ?? error;
+    writer.close();
+    cache?.close();
+    for (const path of [blobPath, rawPath]) {
+      if (path !== undefined) await Deno.remove(path).catch(() => {});
+    }
+    throw systemError(error, { doing: `writing a layer to ${blobPath}` }) ?? error;
   }
-  return {
-    digest: `sha256:${gzipHash.digest("hex")}`,
-    diffId: `sha256:${tarHash.digest("hex")}`,
-    size,
-    path,
+}
+
+/** A run of entries that goes into one gzip member. */
+interface Group {
+  readonly entries: readonly PlannedEntry[];
+  /** SHA-256 (hex) of its headers and contents' digests; none when a content is not known. */
+  readonly key?: string;
+  /** The length of its tar bytes. */
+  readonly rawLength: number;
+  /** A large entry alone: its tar bytes are read from disk again rather than kept. */
+  readonly alone: boolean;
+}
+
+/** The entries with every file's size known (a file from disk without one is looked at). */
+function sized(planned: readonly PlannedEntry[]): PlannedEntry[] {
+  return planned.map((item) => {
+    const { entry } = item;
+    if (entry.kind !== "file" || entry.size !== undefined || typeof entry.source !== "string") {
+      return item;
+    }
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(entry.source);
+    } catch (error) {
+      const doing = `reading ${entry.source} into the layer (as ${entry.path})`;
+      throw systemError(error, { doing }) ?? error;
+    }
+    if (!info.isFile) {
+      throw new BuildError(
+        `cannot put ${entry.source} into the layer as ${entry.path}: it is not a regular file`,
+        { hint: "list only regular files as files (folders and links have kinds of their own)" },
+      );
+    }
+    return { ...item, entry: { ...entry, size: info.size } };
+  });
+}
+
+/**
+ * The entries cut into groups (see the module doc), each with its key: the SHA-256 of what
+ * its tar bytes are made of (every header field and each content's digest, and the rules'
+ * version), which the header bytes themselves are a function of.
+ */
+function layerGroups(
+  planned: readonly PlannedEntry[],
+  mtime: number,
+  sha256: () => Hasher,
+): Group[] {
+  const groups: Group[] = [];
+  let entries: PlannedEntry[] = [];
+  let fields: string[] = [];
+  let digests = new Uint8Array(32 * 64);
+  let known = true;
+  let rawLength = 0;
+  const close = (alone: boolean) => {
+    if (entries.length === 0) return;
+    let key: string | undefined;
+    if (known) {
+      const hash = sha256();
+      hash.update(encoder.encode(`${GROUP_FORMAT}\0${mtime}\n${fields.join("")}`));
+      hash.update(digests.subarray(0, entries.length * 32));
+      key = hex(hash.digest());
+    }
+    groups.push({ entries, rawLength, alone, key });
+    entries = [];
+    fields = [];
+    known = true;
+    rawLength = 0;
   };
+  for (const item of planned) {
+    const { entry } = item;
+    const size = entry.kind !== "file"
+      ? 0
+      : entry.source instanceof Uint8Array
+      ? entry.source.length
+      : entry.size!;
+    const length = tarHeaderLength(item, size, mtime) + Math.ceil(size / 512) * 512;
+    const alone = length >= ALONE_BYTES;
+    if (alone) close(false);
+    const at = entries.length * 32;
+    if (digests.length < at + 32) {
+      const grown = new Uint8Array(digests.length * 2);
+      grown.set(digests);
+      digests = grown;
+    }
+    const content = entry.source instanceof Uint8Array
+      ? sha256DigestOf(sha256, entry.source)
+      : entry.kind === "file"
+      ? entry.sha256
+      : undefined;
+    if (content) digests.set(content, at);
+    else digests.fill(0, at, at + 32);
+    if (entry.kind === "file" && !content) known = false;
+    entries.push(item);
+    fields.push(
+      `${item.name}\0${entry.kind}\0${entry.mode}\0${entry.uid}\0${entry.gid}\0${size}\0` +
+        `${entry.linkTarget ?? ""}\n`,
+    );
+    rawLength += length;
+    if (alone || rawLength >= GROUP_BYTES || (nameHash(item.name) & 15) === 0) close(alone);
+  }
+  close(false);
+  return groups;
+}
+
+// The version of the tar rules a group's key stands for: a new rule means new keys.
+const GROUP_FORMAT = "imgtool-layer-group/1";
+const encoder = new TextEncoder();
+
+function sha256DigestOf(sha256: () => Hasher, bytes: Uint8Array): Uint8Array {
+  const hash = sha256();
+  hash.update(bytes);
+  return hash.digest();
+}
+
+/** FNV-1a of a name: where groups end does not depend on the names' lengths or contents' sizes. */
+function nameHash(name: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+function hex(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += byte.toString(16).padStart(2, "0");
+  return text;
+}
+
+/** Writes the blob (and, with a cache, the raw bytes of small groups), hashing as it goes. */
+class BlobWriter {
+  readonly members: KeptMember[] = [];
+  readonly #blob: Deno.FsFile;
+  readonly #raw: Deno.FsFile | undefined;
+  readonly #mtime: number;
+  readonly #sha256: () => Hasher;
+  #tar: Hasher;
+  readonly #gzip: Hasher;
+  #size = 0;
+  #rawSize = 0;
+
+  constructor(blobPath: string, rawPath: string | undefined, mtime: number, sha256: () => Hasher) {
+    this.#blob = Deno.openSync(blobPath, { write: true, truncate: true });
+    this.#raw = rawPath === undefined
+      ? undefined
+      : Deno.openSync(rawPath, { write: true, truncate: true });
+    this.#mtime = mtime;
+    this.#sha256 = sha256;
+    this.#tar = sha256();
+    this.#gzip = sha256();
+  }
+
+  /** Compress a group as a new member. */
+  async compress(group: Group): Promise<void> {
+    const keepRaw = this.#raw !== undefined && !group.alone &&
+      this.#rawSize + group.rawLength <= MAX_RAW_BYTES;
+    const offset = this.#size, rawOffset = this.#rawSize;
+    const member = this.#sha256(), raw = this.#sha256();
+    const gzip = new CompressionStream("gzip");
+    const input = gzip.writable.getWriter();
+    const drained = (async () => {
+      for await (const chunk of gzip.readable) {
+        member.update(chunk);
+        this.#writeBlob(chunk);
+      }
+    })();
+    try {
+      const blocks = group.entries.length === 0 ? [TAR_END] : tarEntryBlocks(group.entries, {
+        mtime: this.#mtime,
+        recycle: true,
+        sha256: this.#sha256,
+      });
+      for await (const block of blocks) {
+        this.#tar.update(block);
+        raw.update(block);
+        if (keepRaw) this.#writeRaw(block);
+        // Settles once the compressor has taken the block: only then may it be reused.
+        await input.write(block);
+      }
+      await input.close();
+      await drained;
+    } catch (error) {
+      await input.abort(error).catch(() => {});
+      await drained.catch(() => {});
+      throw error;
+    }
+    if (group.key === undefined) return;
+    this.members.push({
+      key: group.key,
+      offset,
+      length: this.#size - offset,
+      sha256: hex(member.digest()),
+      rawOffset: keepRaw ? rawOffset : -1,
+      rawLength: group.rawLength,
+      rawSha256: hex(raw.digest()),
+    });
+  }
+
+  /**
+   * Copy a small group's member and tar bytes from the cache, both checked against their
+   * digests first; `false` (nothing written) when they are not kept or do not check out.
+   */
+  copy(group: Group, kept: KeptMember, cache: LayerCache): boolean {
+    if (kept.rawOffset < 0 || group.alone) return false;
+    const buffer = this.#scratch(kept.rawLength + kept.length);
+    const raw = buffer.subarray(0, kept.rawLength);
+    const member = buffer.subarray(kept.rawLength);
+    if (!cache.read("raw", kept.rawOffset, raw) || !cache.read("blob", kept.offset, member)) {
+      return false;
+    }
+    if (this.#hex(raw) !== kept.rawSha256 || this.#hex(member) !== kept.sha256) return false;
+    const keepRaw = this.#raw !== undefined && this.#rawSize + raw.length <= MAX_RAW_BYTES;
+    this.members.push({
+      ...kept,
+      offset: this.#size,
+      rawOffset: keepRaw ? this.#rawSize : -1,
+    });
+    this.#tar.update(raw);
+    if (keepRaw) this.#writeRaw(raw);
+    this.#writeBlob(member);
+    return true;
+  }
+
+  /**
+   * Copy a large group's member from the cache once it checks out, its tar bytes read from
+   * the files again (and checked against the digest kept); `false` (nothing written) when
+   * the member does not check out or the files' bytes are not the kept ones.
+   */
+  async copyLarge(group: Group, kept: KeptMember, cache: LayerCache): Promise<boolean> {
+    const piece = new Uint8Array(Math.min(PIECE, kept.length));
+    const pieces = function* () {
+      for (let at = 0; at < kept.length; at += piece.length) {
+        const part = piece.subarray(0, Math.min(piece.length, kept.length - at));
+        if (!cache.read("blob", kept.offset + at, part)) return false;
+        yield part;
+      }
+      return true;
+    };
+    const check = this.#sha256();
+    let whole = true;
+    const reading = pieces();
+    for (let step = reading.next();; step = reading.next()) {
+      if (step.done) {
+        whole = step.value;
+        break;
+      }
+      check.update(step.value);
+    }
+    if (!whole || hex(check.digest()) !== kept.sha256) return false;
+    // The tar bytes are hashed into a copy of the diff id's hash, kept only if they match.
+    const tar = this.#tar.copy(), raw = this.#sha256();
+    for await (
+      const block of tarEntryBlocks(group.entries, {
+        mtime: this.#mtime,
+        recycle: true,
+        sha256: this.#sha256,
+      })
+    ) {
+      tar.update(block);
+      raw.update(block);
+    }
+    if (hex(raw.digest()) !== kept.rawSha256) return false;
+    const offset = this.#size;
+    const copying = pieces();
+    for (let step = copying.next(); !step.done; step = copying.next()) {
+      this.#writeBlob(step.value);
+    }
+    if (this.#size - offset !== kept.length) {
+      throw new BuildError(`the layer cache changed while imgtool copied from it`, {
+        hint: "build again",
+      });
+    }
+    this.#tar = tar;
+    this.members.push({ ...kept, offset, rawOffset: -1 });
+    return true;
+  }
+
+  /** The blob's digest, diff id and size; closes the files. */
+  finish(): { digest: string; diffId: string; size: number } {
+    this.close();
+    return {
+      digest: `sha256:${hex(this.#gzip.digest())}`,
+      diffId: `sha256:${hex(this.#tar.digest())}`,
+      size: this.#size,
+    };
+  }
+
+  close(): void {
+    for (const file of [this.#blob, this.#raw]) {
+      try {
+        file?.close();
+      } catch {
+        // Closed already.
+      }
+    }
+  }
+
+  #buffer = new Uint8Array(0);
+
+  /** A buffer of `length` bytes, reused from group to group (valid until the next call). */
+  #scratch(length: number): Uint8Array {
+    if (this.#buffer.length < length) this.#buffer = new Uint8Array(Math.max(length, 2 << 20));
+    return this.#buffer.subarray(0, length);
+  }
+
+  #hex(bytes: Uint8Array): string {
+    const hash = this.#sha256();
+    hash.update(bytes);
+    return hex(hash.digest());
+  }
+
+  #writeBlob(bytes: Uint8Array): void {
+    this.#gzip.update(bytes);
+    writeAll(this.#blob, bytes);
+    this.#size += bytes.length;
+  }
+
+  #writeRaw(bytes: Uint8Array): void {
+    writeAll(this.#raw!, bytes);
+    this.#rawSize += bytes.length;
+  }
+}
+
+function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
 }

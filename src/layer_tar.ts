@@ -57,6 +57,20 @@ export interface LayerEntry {
   readonly source?: string | Uint8Array;
   /** A symbolic link's target, as the link holds it (`../lib/x.so`, `/usr/bin/python3`). */
   readonly linkTarget?: string;
+  /**
+   * The SHA-256 (32 bytes) of a file's content, as the build listed it (the digest its
+   * image's tag was computed from). When given, the bytes read must have it: a file that
+   * changed since it was listed is an error, never a layer that differs from its tag.
+   */
+  readonly sha256?: Uint8Array;
+}
+
+/** An incremental SHA-256, as `node:crypto`'s `createHash("sha256")` makes one. */
+export interface Sha256Hasher {
+  /** Hash more bytes. */
+  update(data: Uint8Array): unknown;
+  /** The digest of everything hashed (32 bytes). */
+  digest(): Uint8Array;
 }
 
 /** How {@link layerTarBlocks} writes the archive. */
@@ -72,6 +86,8 @@ export interface LayerTarOptions {
    * the next one is asked for; the last, shorter one is a copy of its own.
    */
   readonly recycle?: boolean;
+  /** Makes the hashers that check files given with a `sha256`; needed when any entry has one. */
+  readonly sha256?: () => Sha256Hasher;
 }
 
 /** The size of the blocks {@link layerTarBlocks} yields by default: 1 MiB. */
@@ -113,8 +129,8 @@ export function layerMtime(sourceDateEpoch: string | undefined): number {
   return seconds;
 }
 
-/** An entry checked and ready to write: its name in the archive and its header's values. */
-interface PlannedEntry {
+/** An entry checked and ready to write, with its name in the archive ({@link planLayer}). */
+export interface PlannedEntry {
   readonly entry: LayerEntry;
   /** The path as UTF-8 bytes, to sort by. */
   readonly key: Uint8Array;
@@ -126,8 +142,18 @@ interface PlannedEntry {
  * Check the entries and sort them as the archive lists them; throws a {@link UsageError}
  * naming every entry that cannot be written (a relative or unnormalized path, a path given
  * twice, a mode out of range, a file without content, ...) before anything is read.
+ *
+ * @example
+ * ```ts
+ * import { planLayer } from "./layer_tar.ts";
+ * const planned = planLayer([
+ *   { path: "/b", kind: "dir", mode: 0o755, uid: 0, gid: 0 },
+ *   { path: "/a", kind: "file", mode: 0o644, uid: 0, gid: 0, source: new Uint8Array(1) },
+ * ], 1);
+ * console.log(planned.map((p) => p.name)); // [ "a", "b/" ]
+ * ```
  */
-function planEntries(entries: readonly LayerEntry[], mtime: number): PlannedEntry[] {
+export function planLayer(entries: readonly LayerEntry[], mtime: number): PlannedEntry[] {
   const problems: string[] = [];
   if (!Number.isSafeInteger(mtime) || mtime < 0 || mtime > MAX_OCTAL_11) {
     problems.push(`the mtime ${mtime} is not a whole number of seconds from 0 to ${MAX_OCTAL_11}`);
@@ -162,6 +188,9 @@ function planEntries(entries: readonly LayerEntry[], mtime: number): PlannedEntr
   return planned;
 }
 
+// An empty, `.` or `..` segment, or a trailing `/`, in a path that starts with `/`.
+const UNNORMALIZED = /\/(?:\.{0,2})(?:\/|$)/;
+
 /** Why an entry cannot be written, or `undefined` when it can. */
 function entryProblem(entry: LayerEntry): string | undefined {
   const { path, kind } = entry;
@@ -171,8 +200,7 @@ function entryProblem(entry: LayerEntry): string | undefined {
   if (!path.isWellFormed() || path.includes("\0")) {
     return "the path has a NUL character or a broken UTF-16 surrogate";
   }
-  const segments = path.slice(1).split("/");
-  if (segments.some((s) => s === "" || s === "." || s === "..")) {
+  if (UNNORMALIZED.test(path)) {
     return "the path must be normalized: no empty, `.` or `..` segments, no trailing /";
   }
   if (kind !== "file" && kind !== "dir" && kind !== "symlink") {
@@ -196,6 +224,10 @@ function entryProblem(entry: LayerEntry): string | undefined {
       return `the size ${size} is not the length of its bytes (${source.length})`;
     }
     if (entry.linkTarget !== undefined) return "a file has no link target";
+    const digest = entry.sha256;
+    if (digest !== undefined && !(digest instanceof Uint8Array && digest.length === 32)) {
+      return "the sha256 of its content must be 32 bytes";
+    }
   } else {
     if (entry.source !== undefined || (entry.size ?? 0) !== 0) {
       return `a ${kind === "dir" ? "folder" : "symbolic link"} has no content or size`;
@@ -211,6 +243,10 @@ function entryProblem(entry: LayerEntry): string | undefined {
     }
   }
   return undefined;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && compareBytes(a, b) === 0;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -250,8 +286,89 @@ export async function* layerTarBlocks(
       hint: "leave blockSize out, or give a multiple of 512",
     });
   }
-  const planned = planEntries(entries, options.mtime);
+  const planned = planLayer(entries, options.mtime);
   const out = new BlockWriter(blockSize, options.recycle ?? false);
+  yield* writeEntries(planned, out, options);
+  out.put(TAR_END);
+  yield* out.full();
+  yield* out.rest();
+}
+
+/** The two zero records that end an archive. */
+export const TAR_END: Uint8Array<ArrayBuffer> = new Uint8Array(2 * RECORD);
+
+/**
+ * The archive bytes of entries {@link planLayer} gave (in its order), without the two zero
+ * records that end an archive: a run of a layer's entries, which the caller puts together
+ * with the rest. Blocks as {@link layerTarBlocks} yields them, counted from the first entry.
+ *
+ * @example
+ * ```ts
+ * import { planLayer, tarEntryBlocks } from "./layer_tar.ts";
+ * const planned = planLayer([
+ *   { path: "/hello.txt", kind: "file", mode: 0o644, uid: 0, gid: 0,
+ *     source: new TextEncoder().encode("hello\n") },
+ * ], 1);
+ * let length = 0;
+ * for await (const block of tarEntryBlocks(planned, { mtime: 1 })) length += block.length;
+ * console.log(length); // 1024
+ * ```
+ */
+export async function* tarEntryBlocks(
+  planned: readonly PlannedEntry[],
+  options: LayerTarOptions,
+): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
+  const out = new BlockWriter(options.blockSize ?? LAYER_TAR_BLOCK, options.recycle ?? false);
+  yield* writeEntries(planned, out, options);
+  yield* out.rest();
+}
+
+/**
+ * The bytes an entry's content is preceded by in the archive: its header, after a PAX
+ * extended header when one is needed; `size` is the content's length.
+ *
+ * @example
+ * ```ts
+ * import { planLayer, tarHeader } from "./layer_tar.ts";
+ * const [planned] = planLayer([{ path: "/app", kind: "dir", mode: 0o755, uid: 0, gid: 0 }], 1);
+ * console.log(tarHeader(planned, 0, 1).length); // 512
+ * ```
+ */
+export function tarHeader(planned: PlannedEntry, size: number, mtime: number): Uint8Array {
+  const out = new BlockWriter(RECORD, false);
+  writeHeader(out, planned.name, planned.entry, size, mtime);
+  const blocks = [...out.full()];
+  const bytes = new Uint8Array(blocks.length * RECORD);
+  blocks.forEach((block, i) => bytes.set(block, i * RECORD));
+  return bytes;
+}
+
+/**
+ * The length of {@link tarHeader}'s bytes, without making them when no PAX header is needed
+ * (the name and link target ASCII and short, the numbers within their fields).
+ *
+ * @example
+ * ```ts
+ * import { planLayer, tarHeaderLength } from "./layer_tar.ts";
+ * const [short] = planLayer([{ path: "/app", kind: "dir", mode: 0o755, uid: 0, gid: 0 }], 1);
+ * const [long] = planLayer([{ path: "/é", kind: "dir", mode: 0o755, uid: 0, gid: 0 }], 1);
+ * console.log(tarHeaderLength(short, 0, 1), tarHeaderLength(long, 0, 1)); // 512 1536
+ * ```
+ */
+export function tarHeaderLength(planned: PlannedEntry, size: number, mtime: number): number {
+  const { name, entry } = planned;
+  const plain = name.length <= 100 && isAscii(name) && entry.uid <= MAX_OCTAL_7 &&
+    entry.gid <= MAX_OCTAL_7 && size <= MAX_OCTAL_11 &&
+    (entry.linkTarget === undefined ||
+      (entry.linkTarget.length <= 100 && isAscii(entry.linkTarget)));
+  return plain ? RECORD : tarHeader(planned, size, mtime).length;
+}
+
+async function* writeEntries(
+  planned: readonly PlannedEntry[],
+  out: BlockWriter,
+  options: LayerTarOptions,
+): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
   for (const { entry, name } of planned) {
     if (entry.kind !== "file") {
       writeHeader(out, name, entry, 0, options.mtime);
@@ -260,13 +377,10 @@ export async function* layerTarBlocks(
       out.put(entry.source);
       out.pad();
     } else {
-      yield* writeFile(out, name, entry, entry.source as string, options.mtime);
+      yield* writeFile(out, name, entry, entry.source as string, options);
     }
     yield* out.full();
   }
-  out.put(new Uint8Array(2 * RECORD));
-  yield* out.full();
-  yield* out.rest();
 }
 
 /** Collects the archive into blocks of one size; full blocks are taken out as they fill. */
@@ -350,8 +464,14 @@ async function* writeFile(
   name: string,
   entry: LayerEntry,
   source: string,
-  mtime: number,
+  options: LayerTarOptions,
 ): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
+  const check = entry.sha256 === undefined ? undefined : options.sha256?.();
+  if (entry.sha256 !== undefined && check === undefined) {
+    throw new UsageError(`${entry.path} has a sha256 to check, but no hasher was given`, {
+      hint: "pass options.sha256 (node:crypto's createHash) to the tar writer",
+    });
+  }
   // Synchronous reads: a layer is mostly small files, and a synchronous open, stat and read
   // costs a fraction of an asynchronous one; the generator yields between blocks, so the
   // compressor and the writer behind it still run while a large file is read.
@@ -375,7 +495,7 @@ async function* writeFile(
       );
     }
     const size = entry.size ?? info.size;
-    writeHeader(out, name, entry, size, mtime);
+    writeHeader(out, name, entry, size, options.mtime);
     let left = size;
     while (left > 0) {
       const room = out.room();
@@ -387,6 +507,7 @@ async function* writeFile(
         throw readError(error, source, entry.path);
       }
       if (n === null || n === 0) throw changedSize(source, entry.path, size, size - left, false);
+      check?.update(into.subarray(0, n));
       out.commit(n);
       left -= n;
       yield* out.full();
@@ -400,6 +521,13 @@ async function* writeFile(
       throw readError(error, source, entry.path);
     }
     if (extra !== null && extra > 0) throw changedSize(source, entry.path, size, size + 1, true);
+    if (check && !sameBytes(check.digest(), entry.sha256!)) {
+      throw new BuildError(
+        `${source} changed while imgtool built the layer (as ${entry.path}): its content is ` +
+          `not the one the image's tag was computed from`,
+        { hint: "something is writing to it: build again once it is done" },
+      );
+    }
     out.pad();
   } finally {
     file.close();
