@@ -243,6 +243,18 @@ export class FileListing {
   }
 
   /**
+   * The JSON of {@link FileListing.record} as `JSON.stringify` writes it, to be written in
+   * UTF-8: for one folder, from its walk, without an object or a string per file.
+   */
+  json(): JsonPiece {
+    const [only] = this.#parts;
+    if (this.#record === undefined && this.#parts.length === 1 && only instanceof WalkedFiles) {
+      return only.json();
+    }
+    return textPiece(JSON.stringify(this.record()));
+  }
+
+  /**
    * The files as {@link TreeLayer.files} holds them: by path, in path order (a path named
    * twice keeps its first place and its last fact, as `Object.fromEntries` would).
    */
@@ -256,10 +268,7 @@ export class FileListing {
         facts.push(fact);
       });
     }
-    // Walk order is path order but where a name sorts before `/` ("a-b" after the folder
-    // "a"): a stable sort of numbers, nearly sorted already, is quick.
-    const order = Array.from(paths, (_, at) => at);
-    order.sort((i, j) => (paths[i] < paths[j] ? -1 : paths[i] > paths[j] ? 1 : i - j));
+    const order = pathOrder(paths);
     const record: Record<string, FileFact> = {};
     // Deno has no `__proto__` accessor: a file of that name is a property like any.
     for (const at of order) record[paths[at]] = facts[at];
@@ -286,6 +295,118 @@ export function sameFact(a: FileFact, b: FileFact): boolean {
   }
   return a.sha256 === b.sha256 && a.size === b.size && a.executable === b.executable;
 }
+
+/**
+ * The places of `paths` in path order. Walk order is path order but where a name sorts
+ * before `/` ("a-b" after the folder "a"): a stable sort of numbers, nearly sorted already,
+ * is quick.
+ */
+function pathOrder(paths: readonly string[]): number[] {
+  const order = Array.from(paths, (_, at) => at);
+  return order.sort((i, j) => (paths[i] < paths[j] ? -1 : paths[i] > paths[j] ? 1 : i - j));
+}
+
+/**
+ * The places of `paths` in the order an object made by setting them in path order lists
+ * its keys (and `JSON.stringify` writes them): array indexes first, in the order of
+ * numbers, then the others in path order.
+ */
+function keyOrder(paths: readonly string[]): number[] {
+  const order = pathOrder(paths);
+  const indexes = order.filter((at) => isArrayIndex(paths[at]));
+  if (indexes.length === 0) return order;
+  indexes.sort((i, j) => Number(paths[i]) - Number(paths[j]));
+  return [...indexes, ...order.filter((at) => !isArrayIndex(paths[at]))];
+}
+
+/** Whether `key` is an array index, which an object lists before its other keys. */
+function isArrayIndex(key: string): boolean {
+  const first = key.charCodeAt(0);
+  return first >= 48 && first <= 57 && /^(?:0|[1-9][0-9]{0,9})$/.test(key) &&
+    Number(key) < 2 ** 32 - 1;
+}
+
+const encoder = new TextEncoder();
+const bytesOf = (text: string) => encoder.encode(text);
+
+/**
+ * Bytes written one after another into one array, made once with room for them all: the
+ * pages of a fresh array cost when first written (some 4 ms a megabyte on this project's
+ * machines), so a large JSON is written where it stays, never copied into a bigger one.
+ *
+ * @example
+ * ```ts
+ * import { ByteWriter } from "./identity_tree.ts";
+ * const out = new ByteWriter(16, 2);
+ * out.text("{}");
+ * out.put(new Uint8Array([0x21]));
+ * console.log(new TextDecoder().decode(out.bytes.subarray(2, out.at))); // {}!
+ * ```
+ */
+export class ByteWriter {
+  /** The array written into. */
+  readonly bytes: Uint8Array;
+  /** Where the next byte goes. */
+  at: number;
+
+  /** An array of `room` bytes, written from `at`. */
+  constructor(room: number, at = 0) {
+    this.bytes = new Uint8Array(room);
+    this.at = at;
+  }
+
+  /** Write `text` in UTF-8. */
+  text(text: string): void {
+    const { read, written } = encoder.encodeInto(text, this.bytes.subarray(this.at));
+    // Room is counted before writing: running out is a mistake in the counting.
+    if (read !== text.length) throw new RangeError("ByteWriter: not enough room for the text");
+    this.at += written;
+  }
+
+  /** Write `bytes`. */
+  put(bytes: Uint8Array): void {
+    this.bytes.set(bytes, this.at);
+    this.at += bytes.length;
+  }
+}
+
+/**
+ * JSON to be written into a {@link ByteWriter}: at most `room` bytes.
+ *
+ * @example
+ * ```ts
+ * import { ByteWriter, type JsonPiece } from "./identity_tree.ts";
+ * const piece: JsonPiece = { room: 6, write: (out) => out.text("[1,2]") };
+ * const out = new ByteWriter(piece.room);
+ * piece.write(out, piece.room);
+ * console.log(out.at); // 5
+ * ```
+ */
+export interface JsonPiece {
+  /** The most bytes it takes. */
+  readonly room: number;
+  /** The bytes it needs to copy from while it is written (none when left out). */
+  readonly scratch?: number;
+  /**
+   * Write it at `out.at`; `scratch` is where its scratch bytes start in `out.bytes`, after
+   * anything written there.
+   */
+  write(out: ByteWriter, scratch: number): void;
+}
+
+/** `text` as a piece (a UTF-16 unit takes 3 bytes of UTF-8 at most). */
+function textPiece(text: string): JsonPiece {
+  return { room: text.length * 3, write: (out) => out.text(text) };
+}
+
+/** The pieces of a file's fact (see `WalkedFiles.#fact`), in UTF-8. */
+const FACT = {
+  open: bytesOf(':{"sha256":"'),
+  executable: bytesOf('","executable":true,"size":'),
+  notExecutable: bytesOf('","executable":false,"size":'),
+  none: bytesOf(":null"),
+};
+const [COMMA, COLON, OPEN, CLOSE, ZERO] = bytesOf(",:{}0");
 
 /**
  * Visit the paths of `files` that are not here (`has` says which are), with their facts:
@@ -426,6 +547,62 @@ export async function listedTree(
   };
 }
 
+/**
+ * The JSON of a tree as `JSON.stringify` writes the {@link IdentityTree} {@link identityTree}
+ * makes of the same listing, in UTF-8: each layer's files written from their walks
+ * ({@link FileListing.json}), without an object or a string per file. `around.before` and
+ * `around.after` are written before and after it (in the view returned); `around.front`
+ * and `around.back` bytes are left free before and after that in the array it views, for a
+ * caller to write more around it without copying it.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { identityTree, listedTree, treeJson } from "./identity_tree.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${dir}/src`);
+ * Deno.writeTextFileSync(`${dir}/src/app.py`, "print('hi')\n");
+ * const plan = planImage(
+ *   Image.fromBase("debian:bookworm").withSourceFolder(`${dir}/src`, "/app"),
+ *   "default",
+ *   defaultConfig(),
+ * );
+ * const json = new TextDecoder().decode(treeJson(await listedTree(plan, `${dir}/spec.ts`)));
+ * console.log(json === JSON.stringify(await identityTree(plan, `${dir}/spec.ts`))); // true
+ * ```
+ */
+export function treeJson(
+  tree: ListedTree,
+  around: {
+    readonly before?: string;
+    readonly after?: string;
+    readonly front?: number;
+    readonly back?: number;
+  } = {},
+): Uint8Array {
+  // Each layer's files stand as a string no tree can hold (a fresh random name) while the
+  // rest is written by `JSON.stringify`; then the files' JSON goes in its place.
+  const marker = `imgtool-files-${crypto.randomUUID()}-`;
+  const [first, ...rest] = JSON.stringify({
+    ...tree,
+    layers: tree.layers.map((layer, at) => ({ ...layer, files: `${marker}${at}` })),
+  }).split(`"${marker}`);
+  const pieces = [textPiece(around.before ?? ""), textPiece(first)];
+  for (const piece of rest) {
+    const end = piece.indexOf('"');
+    pieces.push(tree.layers[Number(piece.slice(0, end))].files.json());
+    pieces.push(textPiece(piece.slice(end + 1)));
+  }
+  pieces.push(textPiece(around.after ?? ""));
+  const front = around.front ?? 0;
+  const room = pieces.reduce((sum, piece) => sum + piece.room, front + (around.back ?? 0));
+  // The pieces' scratch bytes after the room: written once, in the same array.
+  const scratch = pieces.reduce((most, piece) => Math.max(most, piece.scratch ?? 0), 0);
+  const out = new ByteWriter(room + scratch, front);
+  for (const piece of pieces) piece.write(out, room);
+  return out.bytes.subarray(front, out.at);
+}
+
 /** What one file or folder reference reads. */
 interface RefFacts {
   /** Its files; none when it is missing. */
@@ -498,6 +675,98 @@ class WalkedFiles implements FileSource {
     }
   }
 
+  /**
+   * {@link FileListing.json} of these files: each name and fact as `JSON.stringify` writes
+   * them, in the order of the record's keys, straight into bytes.
+   */
+  json(): JsonPiece {
+    const { index, unreadable } = this.walked;
+    const { kinds } = index;
+    const paths: string[] = [];
+    const entries: number[] = [];
+    for (let at = 0; at < index.length; at++) {
+      if (kinds[at] !== FILE && kinds[at] !== SYMLINK) continue;
+      paths.push(this.prefix + index.paths[at]);
+      entries.push(at);
+    }
+    const order = keyOrder(paths);
+    const count = order.length;
+    const sorted = new Array<string>(count);
+    for (let k = 0; k < count; k++) sorted[k] = paths[order[k]];
+    const names = jsonNames(sorted);
+    const hexLength = index.length * 64;
+    const links = new Map<number, Uint8Array>();
+    // Braces, and for each file its name, a comma and the longest fact: a file's (sizes up
+    // to 16 digits) or a link's.
+    let room = names.bytes.length + count * 128 + 2;
+    for (let k = 0; k < count; k++) {
+      const at = entries[order[k]];
+      if (kinds[at] !== SYMLINK) continue;
+      const link = encoder.encode(JSON.stringify(this.links.get(at)));
+      links.set(at, link);
+      room += link.length;
+    }
+    // Copied from within the output's array, nothing made per file: the names, every digest
+    // in hex, and the pieces of a fact.
+    const constants = [FACT.open, FACT.executable, FACT.notExecutable, FACT.none];
+    const scratch = names.bytes.length + hexLength +
+      constants.reduce((sum, piece) => sum + piece.length, 0);
+    const write = (out: ByteWriter, from: number) => {
+      const { bytes } = out;
+      const nameBase = from;
+      bytes.set(names.bytes, nameBase);
+      const hexBase = nameBase + names.bytes.length;
+      encoder.encodeInto(
+        index.digests.subarray(0, index.length * 32).toHex(),
+        bytes.subarray(hexBase),
+      );
+      let place = hexBase + hexLength;
+      const [open, yes, no, none] = constants.map((piece) => {
+        bytes.set(piece, place);
+        place += piece.length;
+        return place - piece.length;
+      });
+      const constantsEnd = place;
+      const { starts, ends } = names;
+      // Looked up only where there are any: the loop runs once per file.
+      const anyLinks = links.size > 0, anyUnreadable = unreadable.size > 0;
+      let end = out.at;
+      bytes[end++] = OPEN;
+      for (let k = 0; k < count; k++) {
+        const at = entries[order[k]];
+        if (k > 0) bytes[end++] = COMMA;
+        bytes.copyWithin(end, nameBase + starts[k], nameBase + ends[k]);
+        end += ends[k] - starts[k];
+        const link = anyLinks ? links.get(at) : undefined;
+        if (link !== undefined) {
+          bytes[end++] = COLON;
+          bytes.set(link, end);
+          end += link.length;
+        } else if (anyUnreadable && unreadable.has(at)) {
+          bytes.copyWithin(end, none, constantsEnd);
+          end += constantsEnd - none;
+        } else {
+          bytes.copyWithin(end, open, yes);
+          end += yes - open;
+          bytes.copyWithin(end, hexBase + at * 64, hexBase + at * 64 + 64);
+          end += 64;
+          if (executable(index, at)) {
+            bytes.copyWithin(end, yes, no);
+            end += no - yes;
+          } else {
+            bytes.copyWithin(end, no, none);
+            end += none - no;
+          }
+          end = writeDigits(bytes, end, index.size(at));
+          bytes[end++] = CLOSE;
+        }
+      }
+      bytes[end++] = CLOSE;
+      out.at = end;
+    };
+    return { room, scratch, write };
+  }
+
   /** {@link FileListing.differences}, looking each path of `files` up in the walk. */
   differences(
     files: Readonly<Record<string, FileFact>>,
@@ -559,6 +828,55 @@ class WalkedFiles implements FileSource {
       size: index.size(at),
     };
   }
+}
+
+/**
+ * `paths` as JSON strings (quoted, escaped as `JSON.stringify` writes them), in UTF-8, one
+ * after the other: name `k` is `bytes` from `starts[k]` to `ends[k]`. Plain names (printable
+ * ASCII, no quote or backslash) are written in one go.
+ */
+function jsonNames(paths: readonly string[]): {
+  readonly bytes: Uint8Array;
+  readonly starts: Uint32Array;
+  readonly ends: Uint32Array;
+} {
+  const count = paths.length;
+  const starts = new Uint32Array(count);
+  const ends = new Uint32Array(count);
+  // `["a","b"]`: each plain name is its text in quotes, one byte a character.
+  const all = JSON.stringify(paths);
+  if (!/[\\\u007f-\uffff]/.test(all)) {
+    let at = 1;
+    for (let k = 0; k < count; k++) {
+      starts[k] = at;
+      at += paths[k].length + 2;
+      ends[k] = at;
+      at++;
+    }
+    return { bytes: encoder.encode(all), starts, ends };
+  }
+  const each = paths.map((path) => encoder.encode(JSON.stringify(path)));
+  let at = 0;
+  for (let k = 0; k < count; k++) {
+    starts[k] = at;
+    at += each[k].length;
+    ends[k] = at;
+  }
+  const bytes = new Uint8Array(at);
+  for (let k = 0; k < count; k++) bytes.set(each[k], starts[k]);
+  return { bytes, starts, ends };
+}
+
+/** Write `value` (a whole number, not negative) in decimal at `at`; where it ends. */
+function writeDigits(out: Uint8Array, at: number, value: number): number {
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  let rest = value;
+  for (let place = at + digits - 1; place >= at; place--) {
+    out[place] = ZERO + rest % 10;
+    rest = Math.floor(rest / 10);
+  }
+  return at + digits;
 }
 
 /** Whether file `at` of `index` counts as executable: the one mode bit that counts. */

@@ -3,7 +3,8 @@
  * in-toto statement (v1) whose subject is the pushed image (its repository and the digest of
  * its manifest or index) and whose predicate is SLSA provenance v1. The build's parameters
  * are the image's identity tree (`./identity_tree.ts`), the resolved dependencies its base
- * images, by the digest their registry named right after the build.
+ * images, by the digest their registry named when the record was started (as the build
+ * began, or right after it).
  *
  * It is pushed beside the image, in the same repository, as an OCI artifact that refers to
  * it: a manifest whose config is the empty descriptor (`{}`), whose one layer is the
@@ -17,12 +18,22 @@
  * name of the machine, and no time: the same image and tree make the same record, byte for
  * byte, so pushing it again changes nothing.
  *
+ * What does not need the image (the tree, the dependencies, the predicate's bytes) is made
+ * while the image is built ({@link startProvenance}); once it is pushed, only the check that
+ * its files did not change, the statement's subject and the pushes are left.
+ *
  * @module
  */
 
 import { ImgtoolError } from "./errors.ts";
 import { identify, type ImageIdentity, imagesUsed } from "./identify.ts";
-import { type IdentityTree, identityTree, TREE_FORMAT } from "./identity_tree.ts";
+import {
+  type IdentityTree,
+  type ListedTree,
+  listedTree,
+  TREE_FORMAT,
+  treeJson,
+} from "./identity_tree.ts";
 import type { ImagePlan } from "./plan.ts";
 import type { RegistryClient } from "./registry/client.ts";
 import {
@@ -57,6 +68,7 @@ export const BUILDER_ID = "urn:imgtool:builder:imgtool";
 /** The annotation that names a record's predicate type, on the artifact and its layer. */
 const PREDICATE_ANNOTATION = "in-toto.io/predicate-type";
 const EMPTY_JSON = new TextEncoder().encode("{}");
+const encoder = new TextEncoder();
 /** The largest statement read back (a tree of 20,000 files takes some 3 MB). */
 const MAX_STATEMENT_BYTES = 64 * 1024 * 1024;
 
@@ -137,23 +149,75 @@ export function provenanceStatement(input: {
   readonly tree: IdentityTree;
   readonly dependencies: readonly Dependency[];
 }): ProvenanceStatement {
+  return { ...statementHead(input.repository, input.digest), predicate: predicateOf(input) };
+}
+
+/** A statement but its predicate, which comes last: its keys in the statement's order. */
+function statementHead(
+  repository: string,
+  digest: string,
+): Omit<ProvenanceStatement, "predicate"> {
   return {
     _type: STATEMENT_TYPE,
-    subject: [{ name: input.repository, digest: digestSet(input.digest) }],
+    subject: [{ name: repository, digest: digestSet(digest) }],
     predicateType: SLSA_PROVENANCE,
-    predicate: {
-      buildDefinition: {
-        buildType: BUILD_TYPE,
-        externalParameters: { tag: input.tag, identity: input.tree },
-        resolvedDependencies: input.dependencies.map((dependency) => ({
-          name: dependency.reference,
-          uri: `oci://${dependency.reference}`,
-          ...(dependency.digest ? { digest: digestSet(dependency.digest) } : {}),
-        })),
-      },
-      runDetails: { builder: { id: BUILDER_ID, version: { imgtool: VERSION } } },
-    },
   };
+}
+
+/** The predicate of the record of an image of tag `tag`: nothing of the image pushed. */
+function predicateOf(input: {
+  readonly tag: string;
+  readonly tree: IdentityTree;
+  readonly dependencies: readonly Dependency[];
+}): ProvenanceStatement["predicate"] {
+  return {
+    buildDefinition: {
+      buildType: BUILD_TYPE,
+      externalParameters: { tag: input.tag, identity: input.tree },
+      resolvedDependencies: input.dependencies.map((dependency) => ({
+        name: dependency.reference,
+        uri: `oci://${dependency.reference}`,
+        ...(dependency.digest ? { digest: digestSet(dependency.digest) } : {}),
+      })),
+    },
+    runDetails: { builder: { id: BUILDER_ID, version: { imgtool: VERSION } } },
+  };
+}
+
+/**
+ * The bytes of a statement, as `JSON.stringify` of the whole would write them, from its head
+ * and its predicate's JSON made beforehand (`predicate`): the predicate, a tree of thousands
+ * of files, is written once, before the image's digest is known. The head and the closing
+ * brace go in the room {@link predicateBytes} left around it in its array when they fit
+ * (then the predicate is not copied; the room is written again by a second call).
+ */
+function statementBytes(repository: string, digest: string, predicate: Uint8Array): Uint8Array {
+  const head = JSON.stringify(statementHead(repository, digest));
+  const opening = encoder.encode(`${head.slice(0, -1)},"predicate":`);
+  const { buffer, byteOffset, length } = predicate;
+  const whole = opening.length + length + 1;
+  if (opening.length > byteOffset || byteOffset + length + 1 > buffer.byteLength) {
+    const bytes = new Uint8Array(whole);
+    bytes.set(opening);
+    bytes.set(predicate, opening.length);
+    bytes[whole - 1] = CLOSING_BRACE;
+    return bytes;
+  }
+  const bytes = new Uint8Array(buffer, byteOffset - opening.length, whole);
+  bytes.set(opening);
+  bytes[whole - 1] = CLOSING_BRACE;
+  return bytes;
+}
+
+const CLOSING_BRACE = "}".charCodeAt(0);
+
+/**
+ * The room a statement's head takes before its predicate (see {@link statementBytes}), when
+ * the subject's digest is a SHA-256 (and some more).
+ */
+function headRoom(repository: string): number {
+  const head = JSON.stringify(statementHead(repository, `sha256:${"0".repeat(64)}`));
+  return encoder.encode(head).length + 64;
 }
 
 /** `sha256:hex` as an in-toto digest set, `{ sha256: hex }`. */
@@ -202,9 +266,28 @@ export async function pushProvenance(
   subject: Descriptor,
   statement: ProvenanceStatement,
 ): Promise<PushedRecord> {
-  const bytes = new TextEncoder().encode(JSON.stringify(statement));
-  await registry.pushBlob(repository, EMPTY_JSON);
-  const layer = await registry.pushBlob(repository, bytes);
+  return await pushStatement(
+    registry,
+    repository,
+    subject,
+    encoder.encode(JSON.stringify(statement)),
+  );
+}
+
+/** {@link pushProvenance}, of a statement's bytes. */
+async function pushStatement(
+  registry: RegistryClient,
+  repository: string,
+  subject: Descriptor,
+  bytes: Uint8Array,
+): Promise<PushedRecord> {
+  // The two blobs and the look at the referrers wait on nothing of each other. The referrers
+  // tag schema's index is not touched by the artifact's manifest, so it may be read before.
+  const [, layer, { via, manifests }] = await Promise.all([
+    registry.pushBlob(repository, EMPTY_JSON),
+    registry.pushBlob(repository, bytes),
+    registry.referrers(repository, subject.digest),
+  ]);
   const annotations = { [PREDICATE_ANNOTATION]: SLSA_PROVENANCE };
   const manifest = {
     schemaVersion: 2,
@@ -215,10 +298,9 @@ export async function pushProvenance(
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
     annotations,
   };
-  const body = new TextEncoder().encode(JSON.stringify(manifest));
+  const body = encoder.encode(JSON.stringify(manifest));
   const digest = await sha256Digest(body);
   await registry.putManifest(`${repository}@${digest}`, body, OCI_MANIFEST);
-  const { via, manifests } = await registry.referrers(repository, subject.digest);
   // A registry with the referrers API lists the artifact by its subject: nothing more to do.
   if (via === "api") return { digest, via };
   if (!manifests.some((listed) => listed.digest === digest)) {
@@ -343,9 +425,87 @@ function isRecordOf(statement: ProvenanceStatement, digest: string): boolean {
 }
 
 /**
+ * The record of an image being built, started by {@link startProvenance}: {@link push} it
+ * once the image is pushed.
+ *
+ * @example
+ * ```ts
+ * import type { ProvenanceRecording } from "./provenance.ts";
+ * async function afterPush(recording: ProvenanceRecording) {
+ *   return (await recording.push()).digest;
+ * }
+ * console.log(typeof afterPush); // function
+ * ```
+ */
+export interface ProvenanceRecording {
+  /**
+   * Once the image is pushed: check that the files it takes from disk did not change while
+   * it was built, and push its record beside it (see {@link recordProvenance}, which fails
+   * alike). `image` is the image's descriptor when the caller knows it (else the registry
+   * is asked for it). Asked again, it gives the same answer: the record is pushed once.
+   */
+  push(image?: Descriptor): Promise<PushedRecord>;
+}
+
+/**
+ * Before `build --push` builds an image: start its record (see the module's documentation)
+ * with what does not need the image, to be finished by {@link ProvenanceRecording.push} once
+ * the image is pushed. The tree is listed from the walks the identity made (the tree its tag
+ * was computed over; the check after the build tells that the files are still those); the
+ * base images' digests are asked for, and the predicate is written. A build that fails
+ * leaves it unfinished, and what failed in it unheard. `specFile` is the spec's absolute path
+ * (the tree's paths are relative to its folder); `progress` hears a line about it.
+ *
+ * @example
+ * ```ts
+ * import type { ImageIdentity } from "./identify.ts";
+ * import type { ImagePlan } from "./plan.ts";
+ * import { RegistryClient } from "./registry/client.ts";
+ * import { startProvenance } from "./provenance.ts";
+ * async function buildAndPush(
+ *   client: RegistryClient,
+ *   plan: ImagePlan,
+ *   identity: ImageIdentity,
+ *   build: () => Promise<void>,
+ * ) {
+ *   const recording = startProvenance(client, plan, identity, "/work/app/spec.ts", console.error);
+ *   await build();
+ *   return await recording.push();
+ * }
+ * console.log(typeof buildAndPush); // function
+ * ```
+ */
+export function startProvenance(
+  registry: RegistryClient,
+  plan: ImagePlan,
+  identity: ImageIdentity,
+  specFile: string,
+  progress: (line: string) => void = () => {},
+): ProvenanceRecording {
+  const predicate = predicateBytes(
+    repositoryOf(identity),
+    identity.tag,
+    listedTree(plan, specFile, { afterIdentify: true }),
+    resolveDependencies(registry, plan),
+  );
+  // Heard by `push`; a build that fails never asks for it.
+  predicate.catch(() => {});
+  let pushed: Promise<PushedRecord> | undefined;
+  return {
+    push: (image) =>
+      pushed ??= finishRecord(registry, plan, identity, {
+        predicate: () => predicate,
+        image,
+        progress,
+      }),
+  };
+}
+
+/**
  * After `build --push` built and pushed an image: make its record and push it beside it
  * (see the module's documentation). `specFile` is the spec's absolute path (the tree's
- * paths are relative to its folder); `progress` hears a line about it.
+ * paths are relative to its folder); `progress` hears a line about it. A build that can
+ * start the record before the image is built does so ({@link startProvenance}).
  *
  * A record that cannot be pushed fails the image (exit 1): the record is what `imgtool
  * explain` reads on any machine, and a build that ends well without it would leave the image
@@ -372,13 +532,105 @@ export async function recordProvenance(
   specFile: string,
   progress: (line: string) => void = () => {},
 ): Promise<PushedRecord> {
-  const repository = identity.uri.slice(0, identity.uri.lastIndexOf(":"));
+  const dependencies = resolveDependencies(registry, plan);
+  dependencies.catch(() => {});
+  return await finishRecord(registry, plan, identity, {
+    // Listed from the walks the check has just made: the tree the check found.
+    predicate: () =>
+      predicateBytes(
+        repositoryOf(identity),
+        identity.tag,
+        listedTree(plan, specFile, { afterIdentify: true }),
+        dependencies,
+      ),
+    progress,
+  });
+}
+
+/**
+ * The JSON of the predicate of a record, as bytes: as `JSON.stringify` writes it with the
+ * tree `identityTree` makes of the same listing (`./identity_tree.ts`), the tree written by
+ * {@link treeJson}, without an object per file. The tree is written as soon as it is listed
+ * (the registry's answers about the dependencies, which come after it, are not waited for),
+ * with room before it for the statement's head and after it for the rest.
+ */
+async function predicateBytes(
+  repository: string,
+  tag: string,
+  listed: Promise<ListedTree>,
+  resolving: Promise<Dependency[]>,
+): Promise<Uint8Array> {
+  // Heard below, once the tree is written.
+  resolving.catch(() => {});
+  // The tree stands as a string nothing else in the predicate can hold (a fresh random
+  // name) while the rest is written; then its JSON goes in its place.
+  const marker = `imgtool-tree-${crypto.randomUUID()}`;
+  const around = (dependencies: readonly Dependency[]) =>
+    JSON.stringify(predicateOf({ tag, tree: marker as unknown as IdentityTree, dependencies }))
+      .split(`"${marker}"`);
+  const [before] = around([]);
+  const tree = await listed;
+  const front = headRoom(repository);
+  const written = treeJson(tree, { before, front, back: REST_ROOM });
+  const [same, after] = around(await resolving);
+  if (same !== before) {
+    // A mistake here, not the user's: predicateOf must put the dependencies after the tree.
+    throw new Error("provenance: the predicate names its dependencies before its tree");
+  }
+  return withText(written, after, 1);
+}
+
+/** The room left after a tree for the rest of its predicate (its dependencies): enough. */
+const REST_ROOM = 64 * 1024;
+
+/**
+ * `bytes` followed by `text` (in UTF-8), with `spare` bytes free after them: in the array of
+ * `bytes` when it has the room after them, else in a new one with the same room before.
+ */
+function withText(bytes: Uint8Array, text: string, spare: number): Uint8Array {
+  const { buffer, byteOffset, length } = bytes;
+  const end = byteOffset + length;
+  const room = new Uint8Array(buffer, end, Math.max(0, buffer.byteLength - end - spare));
+  const { read, written } = encoder.encodeInto(text, room);
+  if (read === text.length) return new Uint8Array(buffer, byteOffset, length + written);
+  const tail = encoder.encode(text);
+  const copy = new Uint8Array(byteOffset + length + tail.length + spare);
+  copy.set(bytes, byteOffset);
+  copy.set(tail, end);
+  return copy.subarray(byteOffset, end + tail.length);
+}
+
+/** The repository of an image: its URI without the tag. */
+function repositoryOf(identity: ImageIdentity): string {
+  return identity.uri.slice(0, identity.uri.lastIndexOf(":"));
+}
+
+/**
+ * The rest of a record once its image is pushed: the check that the files did not change
+ * (after the build, always), then the image's descriptor (asked for while the files are
+ * looked at, unless `record.image` gives it), the statement, and the pushes.
+ */
+async function finishRecord(
+  registry: RegistryClient,
+  plan: ImagePlan,
+  identity: ImageIdentity,
+  record: {
+    readonly predicate: () => Promise<Uint8Array>;
+    readonly image?: Descriptor;
+    readonly progress: (line: string) => void;
+  },
+): Promise<PushedRecord> {
+  const repository = repositoryOf(identity);
   const failed = (reason: string, hint: string, cause?: unknown) =>
     new ImgtoolError(
       `${identity.uri} was pushed, but its provenance record was not: ${reason}`,
       { hint, cause },
     );
-  const tree = await identityTree(plan, specFile);
+  const subject: Promise<Descriptor | undefined> = record.image
+    ? Promise.resolve(record.image)
+    : registry.getManifest(identity.uri);
+  // Heard below, unless the check fails first.
+  subject.catch(() => {});
   if ((await identify(plan)).tag !== identity.tag) {
     throw failed(
       "files it takes from disk changed while it was built, so its content may not be what " +
@@ -386,18 +638,13 @@ export async function recordProvenance(
       "leave the spec's files alone during the build, then build again with --force",
     );
   }
+  const predicate = await record.predicate();
   try {
-    const image = await registry.getManifest(identity.uri);
+    const image = await subject;
     if (!image) throw new ImgtoolError("the registry does not have the image it just pushed");
-    const statement = provenanceStatement({
-      repository,
-      digest: image.digest,
-      tag: identity.tag,
-      tree,
-      dependencies: await resolveDependencies(registry, plan),
-    });
-    const pushed = await pushProvenance(registry, repository, image, statement);
-    progress(
+    const bytes = statementBytes(repository, image.digest, predicate);
+    const pushed = await pushStatement(registry, repository, image, bytes);
+    record.progress(
       `provenance record ${pushed.digest.slice(0, 19)} pushed (found through the ${
         pushed.via === "api" ? "referrers API" : `tag ${referrersTag(image.digest).slice(0, 19)}…`
       })`,

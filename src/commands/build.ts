@@ -21,7 +21,7 @@ import { checkImage } from "../check.ts";
 import { type Diagnostic, ImgtoolError } from "../errors.ts";
 import { exec } from "../exec.ts";
 import { identify, type ImageIdentity } from "../identify.ts";
-import { recordProvenance } from "../provenance.ts";
+import { startProvenance } from "../provenance.ts";
 import type { ImagePlan } from "../plan.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { defaultTagCacheDir, FileTagCache } from "../registry/tag_cache.ts";
@@ -214,6 +214,10 @@ async function buildPlans(
           progress: said,
         });
       };
+      // Its provenance record starts beside the build: what does not need the image.
+      const provenance = flags.push
+        ? startProvenance(registry, plan, identity, specFile, said)
+        : undefined;
       // Layers that only add files and settings go through the registry, on top of the
       // rest built by the engine (or found in the registry: then no engine is asked at all).
       const split = flags.push && config.append && !flags.noAppend
@@ -231,7 +235,7 @@ async function buildPlans(
         });
       if (!appended) await engineBuild(plan, identity);
       // Its provenance record goes with it; without one, the image fails.
-      if (flags.push) await recordProvenance(registry, plan, identity, specFile, said);
+      await provenance?.push();
       const tagged = await pointTags(registry, identity, extraTags, label, progress);
       const how = appended
         ? { builder: builder?.name ?? "registry", appended: split.layers.length }

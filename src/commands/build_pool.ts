@@ -26,7 +26,7 @@ import {
   type UnitOutcome,
 } from "../pool.ts";
 import type { ImageIdentity } from "../identify.ts";
-import { recordProvenance } from "../provenance.ts";
+import { startProvenance } from "../provenance.ts";
 import type { ImagePlan } from "../plan.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { selectBuilder } from "../select_builder.ts";
@@ -299,13 +299,14 @@ export async function buildOnPool(
         const started = performance.now();
         try {
           said(`the layers before them are in the registry (${split.prefixUri})`);
+          const provenance = startProvenance(registry, plan, identity, run.specFile, said);
           const digest = await appendLayers(
             split,
             identity.uri,
             appendOptions(plan, registry, said),
           );
           said(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
-          await recordProvenance(registry, plan, identity, run.specFile, said);
+          await provenance.push();
           const tagged = await pointTags(registry, identity, extraTags, label, progress);
           reports.set(plan, {
             ...base,
@@ -575,6 +576,9 @@ export async function buildOnPool(
         said(`joined ${parts.map((part) => part.platform).join(", ")} into one index (${digest})`);
       }
       const { plan, identity } = image.appendTo ?? image;
+      const provenance = flags.push
+        ? startProvenance(registry, plan, identity, run.specFile, said)
+        : undefined;
       if (image.appendTo) {
         const { split } = image.appendTo;
         // A refusal here (a base whose user is a name) fails the image: the check before the
@@ -582,7 +586,7 @@ export async function buildOnPool(
         const digest = await appendLayers(split, identity.uri, appendOptions(plan, registry, said));
         said(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
       }
-      if (flags.push) await recordProvenance(registry, plan, identity, run.specFile, said);
+      await provenance?.push();
       image.tags = await pointTags(registry, identity, extraTags, label, progress);
     },
     stopsRun: (error) => error instanceof ImgtoolError && error.exitCode === 2,
