@@ -395,6 +395,7 @@ async function layerEntries(
         if (walked === null) throw new ImgtoolError(`${file.source} is not a readable folder`);
         const { index, unreadable } = walked;
         const root = target === "/" ? "" : target;
+        const base = file.source.endsWith("/") ? file.source.slice(0, -1) : file.source;
         for (let at = 0; at < index.paths.length; at++) {
           const kind = index.kinds[at];
           if (kind === IGNORED) continue;
@@ -414,11 +415,15 @@ async function layerEntries(
               path,
               kind: "file",
               mode: stagedMode(index.mode(at)),
-              ...owner,
+              uid: owner.uid,
+              gid: owner.gid,
               size: index.size(at),
-              source: join(file.source, index.paths[at]),
+              // The walk's paths are relative and normalized: no join needed.
+              source: `${base}/${index.paths[at]}`,
               // The digest the tag was computed from: the layer must hold that content.
-              ...(unreadable.has(at) ? {} : { sha256: index.digests.slice(at * 32, at * 32 + 32) }),
+              sha256: unreadable.has(at)
+                ? undefined
+                : index.digests.subarray(at * 32, at * 32 + 32),
             });
           }
         }

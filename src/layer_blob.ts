@@ -31,7 +31,7 @@
  */
 
 import { BuildError, systemError } from "./errors.ts";
-import type { KeptMember, LayerCache, StagedLayer } from "./layer_cache.ts";
+import type { KeptMember, LayerCache, RawAppender, StagedLayer } from "./layer_cache.ts";
 import {
   type LayerEntry,
   planLayer,
@@ -119,14 +119,13 @@ export async function writeLayerBlob(
   const groups = layerGroups(sized(planLayer(entries, options.mtime)), options.mtime, sha256);
   const cache = options.cache;
   const dir = cache?.dir ?? options.dir;
-  let blobPath: string, rawPath: string | undefined;
+  let blobPath: string;
   try {
     blobPath = await Deno.makeTempFile({ dir, prefix: "layer-", suffix: ".gz.tmp" });
-    if (cache) rawPath = await Deno.makeTempFile({ dir, prefix: "layer-", suffix: ".raw.tmp" });
   } catch (error) {
     throw systemError(error, { doing: "writing a layer" }) ?? error;
   }
-  const writer = new BlobWriter(blobPath, rawPath, options.mtime, sha256);
+  const writer = new BlobWriter(blobPath, cache?.appendRaw(), options.mtime, sha256);
   try {
     let reused = 0;
     for (const group of groups) {
@@ -148,14 +147,14 @@ export async function writeLayerBlob(
       ...written,
       path: blobPath,
       groups: { total: groups.length + 1, reused },
-      ...(cache ? { staged: { blobPath, rawPath: rawPath!, members: writer.members } } : {}),
+      ...(cache ? { staged: { blobPath, members: writer.members } } : {}),
     };
   } catch (error) {
     writer.close();
     cache?.close();
-    for (const path of [blobPath, rawPath]) {
-      if (path !== undefined) await Deno.remove(path).catch(() => {});
-    }
+    // Tar bytes appended to the cache's raw file meanwhile are named by no record: they go
+    // when it is next rewritten.
+    await Deno.remove(blobPath).catch(() => {});
     throw systemError(error, { doing: `writing a layer to ${blobPath}` }) ?? error;
   }
 }
@@ -292,6 +291,7 @@ class BlobWriter {
   readonly members: KeptMember[] = [];
   readonly #blob: Deno.FsFile;
   readonly #raw: Deno.FsFile | undefined;
+  #rawEnd: number;
   readonly #mtime: number;
   readonly #sha256: () => Hasher;
   #tar: Hasher;
@@ -299,11 +299,15 @@ class BlobWriter {
   #size = 0;
   #rawSize = 0;
 
-  constructor(blobPath: string, rawPath: string | undefined, mtime: number, sha256: () => Hasher) {
+  constructor(
+    blobPath: string,
+    raw: RawAppender | undefined,
+    mtime: number,
+    sha256: () => Hasher,
+  ) {
     this.#blob = Deno.openSync(blobPath, { write: true, truncate: true });
-    this.#raw = rawPath === undefined
-      ? undefined
-      : Deno.openSync(rawPath, { write: true, truncate: true });
+    this.#raw = raw?.file;
+    this.#rawEnd = raw?.at ?? 0;
     this.#mtime = mtime;
     this.#sha256 = sha256;
     this.#tar = sha256();
@@ -314,7 +318,7 @@ class BlobWriter {
   async compress(group: Group): Promise<void> {
     const keepRaw = this.#raw !== undefined && !group.alone &&
       this.#rawSize + group.rawLength <= MAX_RAW_BYTES;
-    const offset = this.#size, rawOffset = this.#rawSize;
+    const offset = this.#size, rawOffset = this.#rawEnd;
     const member = this.#sha256(), raw = this.#sha256();
     const gzip = new CompressionStream("gzip");
     const input = gzip.writable.getWriter();
@@ -369,14 +373,11 @@ class BlobWriter {
       return false;
     }
     if (this.#hex(raw) !== kept.rawSha256 || this.#hex(member) !== kept.sha256) return false;
+    // The tar bytes stay where they are in the raw file: only new groups are appended.
     const keepRaw = this.#raw !== undefined && this.#rawSize + raw.length <= MAX_RAW_BYTES;
-    this.members.push({
-      ...kept,
-      offset: this.#size,
-      rawOffset: keepRaw ? this.#rawSize : -1,
-    });
+    if (keepRaw) this.#rawSize += raw.length;
+    this.members.push({ ...kept, offset: this.#size, rawOffset: keepRaw ? kept.rawOffset : -1 });
     this.#tar.update(raw);
-    if (keepRaw) this.#writeRaw(raw);
     this.#writeBlob(member);
     return true;
   }
@@ -477,6 +478,7 @@ class BlobWriter {
 
   #writeRaw(bytes: Uint8Array): void {
     writeAll(this.#raw!, bytes);
+    this.#rawEnd += bytes.length;
     this.#rawSize += bytes.length;
   }
 }

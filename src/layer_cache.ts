@@ -7,7 +7,9 @@
  *
  * A slot is one layer of one spec (its sources and where they go), in
  * `imgtoolCacheDir("layers")`: `<slot>.json` (the record), `<slot>.gz` (the blob) and
- * `<slot>.raw` (the small groups' tar bytes). Nothing kept is believed blindly: every
+ * `<slot>.raw` (the small groups' tar bytes: groups that changed are appended to it, so that
+ * a rebuild writes only those; it is rewritten with the live groups alone once most of it is
+ * stale). Nothing kept is believed blindly: every
  * member and every raw group is checked against the SHA-256 the record gives before it is
  * used, and a record written by another Deno (whose deflate may compress differently) is no
  * record, so that a layer's bytes never depend on what the cache held. Files that do not
@@ -46,14 +48,20 @@ export interface KeptMember {
   readonly rawSha256: string;
 }
 
-/** A blob and its raw bytes written for a slot, not yet kept ({@link LayerCache.keep}). */
+/** A blob written for a slot, not yet kept ({@link LayerCache.keep}). */
 export interface StagedLayer {
   /** The new blob's file (in the cache folder). */
   readonly blobPath: string;
-  /** The new raw file. */
-  readonly rawPath: string;
-  /** The members of the new blob, in order. */
+  /** The members of the new blob, in order (their raw bytes in the slot's raw file). */
   readonly members: readonly KeptMember[];
+}
+
+/** Where new groups' tar bytes go: the end of the slot's raw file. */
+export interface RawAppender {
+  /** The file, opened to append. */
+  readonly file: Deno.FsFile;
+  /** Its length when opened: the offset of the first byte appended. */
+  readonly at: number;
 }
 
 /** How many slots, and how many bytes, the layer cache keeps (three files per slot). */
@@ -63,6 +71,8 @@ const FORMAT = "imgtool-layer-cache/1";
 // The deflate that wrote the members: another one may write other bytes for the same input.
 const COMPRESSOR = `deno ${Deno.version.deno}`;
 const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+// Stale bytes a raw file may hold beyond its live ones before it is rewritten.
+const STALE_RAW_BYTES = 16 * 1024 * 1024;
 
 /**
  * The kept blob of one slot (possibly none yet), and where the next one is written.
@@ -131,16 +141,40 @@ export class LayerCache {
   }
 
   /**
-   * Make `staged` the slot's kept blob, once the blob was pushed: the files take the old
-   * ones' places (each one rename), then the record. Never fails: a cache only saves work.
+   * The slot's raw file opened to append the tar bytes of new groups; `undefined` when it
+   * cannot be (then no raw bytes are kept this time).
+   */
+  appendRaw(): RawAppender | undefined {
+    try {
+      const file = Deno.openSync(join(this.dir, `${this.#slot}.raw`), {
+        write: true,
+        append: true,
+        create: true,
+        mode: 0o600,
+      });
+      return { file, at: file.statSync().size };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Make `staged` the slot's kept blob, once the blob was pushed: the blob takes the old
+   * one's place (one rename), then the record; the raw file is rewritten with the groups
+   * still named once most of its bytes are stale. Never fails: a cache only saves work.
    */
   keep(staged: StagedLayer): void {
-    this.close();
     const base = join(this.dir, this.#slot);
+    let members = staged.members;
+    try {
+      members = this.#compacted(members);
+    } catch {
+      members = members.map((member) => ({ ...member, rawOffset: -1 }));
+    }
+    this.close();
     try {
       Deno.renameSync(staged.blobPath, `${base}.gz`);
-      Deno.renameSync(staged.rawPath, `${base}.raw`);
-      const record = { format: FORMAT, compressor: COMPRESSOR, members: staged.members };
+      const record = { format: FORMAT, compressor: COMPRESSOR, members };
       writeCacheEntry(`${base}.json`, `${JSON.stringify(record)}\n`);
     } catch {
       this.discard(staged);
@@ -148,15 +182,49 @@ export class LayerCache {
     pruneCacheDir(this.dir, LAYER_CACHE_LIMITS);
   }
 
-  /** Remove the files of `staged` (a blob that was not pushed). */
-  discard(staged: Pick<StagedLayer, "blobPath" | "rawPath">): void {
-    for (const path of [staged.blobPath, staged.rawPath]) {
-      try {
-        Deno.removeSync(path);
-      } catch {
-        // Gone already.
-      }
+  /** Remove the blob of `staged` (one that was not pushed). */
+  discard(staged: Pick<StagedLayer, "blobPath">): void {
+    try {
+      Deno.removeSync(staged.blobPath);
+    } catch {
+      // Gone already.
     }
+  }
+
+  /** `members` with the raw file rewritten to hold their groups alone, when most is stale. */
+  #compacted(members: readonly KeptMember[]): readonly KeptMember[] {
+    const raw = join(this.dir, `${this.#slot}.raw`);
+    const live = members.reduce((sum, m) => sum + (m.rawOffset >= 0 ? m.rawLength : 0), 0);
+    if (Deno.statSync(raw).size <= 2 * live + STALE_RAW_BYTES) return members;
+    const temporary = `${raw}.${crypto.randomUUID()}.tmp`;
+    const moved: KeptMember[] = [];
+    try {
+      using out = Deno.openSync(temporary, { write: true, createNew: true, mode: 0o600 });
+      let at = 0;
+      for (const member of members) {
+        if (member.rawOffset < 0) {
+          moved.push(member);
+          continue;
+        }
+        const bytes = new Uint8Array(member.rawLength);
+        if (!this.read("raw", member.rawOffset, bytes)) {
+          moved.push({ ...member, rawOffset: -1 });
+          continue;
+        }
+        for (let done = 0; done < bytes.length;) done += out.writeSync(bytes.subarray(done));
+        moved.push({ ...member, rawOffset: at });
+        at += bytes.length;
+      }
+      Deno.renameSync(temporary, raw);
+    } catch (error) {
+      try {
+        Deno.removeSync(temporary);
+      } catch {
+        // Not made.
+      }
+      throw error;
+    }
+    return moved;
   }
 
   /** Close the kept files (they are opened on the first read). */

@@ -132,8 +132,11 @@ export function layerMtime(sourceDateEpoch: string | undefined): number {
 /** An entry checked and ready to write, with its name in the archive ({@link planLayer}). */
 export interface PlannedEntry {
   readonly entry: LayerEntry;
-  /** The path as UTF-8 bytes, to sort by. */
-  readonly key: Uint8Array;
+  /**
+   * Whether the path has characters beyond the Basic Multilingual Plane: only then does the
+   * order of its UTF-16 code units differ from that of its UTF-8 bytes, which entries sort by.
+   */
+  readonly astral: boolean;
   /** The name in the archive: no leading `/`, a folder's with a trailing `/`. */
   readonly name: string;
 }
@@ -168,13 +171,13 @@ export function planLayer(entries: readonly LayerEntry[], mtime: number): Planne
     const relative = entry.path.slice(1);
     planned.push({
       entry,
-      key: encoder.encode(entry.path),
+      astral: ASTRAL.test(entry.path),
       name: entry.kind === "dir" ? `${relative}/` : relative,
     });
   }
-  planned.sort((a, b) => compareBytes(a.key, b.key));
+  planned.sort(byPath);
   for (let i = 1; i < planned.length; i++) {
-    if (compareBytes(planned[i - 1].key, planned[i].key) === 0) {
+    if (planned[i - 1].entry.path === planned[i].entry.path) {
       problems.push(`${JSON.stringify(planned[i].entry.path)}: listed twice`);
     }
   }
@@ -186,6 +189,15 @@ export function planLayer(entries: readonly LayerEntry[], mtime: number): Planne
     );
   }
   return planned;
+}
+
+const ASTRAL = /[\uD800-\uDFFF]/;
+
+/** Entries by their paths' UTF-8 bytes (as their UTF-16 code units, unless one is astral). */
+function byPath(a: PlannedEntry, b: PlannedEntry): number {
+  const [x, y] = [a.entry.path, b.entry.path];
+  if (a.astral || b.astral) return compareBytes(encoder.encode(x), encoder.encode(y));
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 // An empty, `.` or `..` segment, or a trailing `/`, in a path that starts with `/`.

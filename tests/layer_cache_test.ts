@@ -269,3 +269,37 @@ Deno.test("a file whose content is not its listed digest is an error, compressed
     assert.deepEqual(cacheFiles(dir).filter((name) => name.startsWith("layer-")), []);
   });
 });
+
+Deno.test("the raw file grows by the groups that changed, and is rewritten once mostly stale", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "project");
+    await writeProject(root);
+    const cacheDir = join(dir, "layers");
+    const raw = join(cacheDir, `${SLOT}.raw`);
+    const entries = await listProject(root);
+    await writeKept(entries, cacheDir, dir);
+    const full = Deno.statSync(raw).size;
+    // An edit appends its group's tar bytes only.
+    await Deno.writeTextFile(join(root, "pkg9", "mod_0.py"), "edited\n", { append: true });
+    const edited = await listProject(root);
+    await writeKept(edited, cacheDir, dir);
+    const grown = Deno.statSync(raw).size - full;
+    assert.ok(grown > 0 && grown < full / 10, `${grown} bytes appended to ${full}`);
+    // Builds under other times make every group new: the file is rewritten with the live
+    // groups once the stale ones pass twice the live ones and 16 MB.
+    let largest = 0;
+    for (let i = 1; i <= 30; i++) {
+      const cache = LayerCache.open(SLOT, cacheDir)!;
+      const written = await writeLayerBlob(edited, { mtime: MTIME + i, dir, cache });
+      cache.keep(written.staged!);
+      largest = Math.max(largest, Deno.statSync(raw).size);
+    }
+    assert.ok(largest <= 3 * full + 16_000_000 + full, `the raw file reached ${largest} bytes`);
+    assert.ok(Deno.statSync(raw).size < 30 * full, "it was rewritten");
+    // After the rewrite every group is still found.
+    const cache = LayerCache.open(SLOT, cacheDir)!;
+    const again = await writeLayerBlob(edited, { mtime: MTIME + 30, dir, cache });
+    assert.equal(again.groups.reused, again.groups.total - 1);
+    cache.discard(again.staged!);
+  });
+});
