@@ -221,8 +221,11 @@ function entryProblem(entry: LayerEntry): string | undefined {
   if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) {
     return `the mode ${entry.mode} is not permission bits (0 to 0o7777)`;
   }
-  for (const [name, id] of [["uid", entry.uid], ["gid", entry.gid]] as const) {
-    if (!Number.isSafeInteger(id) || id < 0) return `the ${name} ${id} is not a whole number >= 0`;
+  if (!Number.isSafeInteger(entry.uid) || entry.uid < 0) {
+    return `the uid ${entry.uid} is not a whole number >= 0`;
+  }
+  if (!Number.isSafeInteger(entry.gid) || entry.gid < 0) {
+    return `the gid ${entry.gid} is not a whole number >= 0`;
   }
   if (kind === "file") {
     const { source, size } = entry;
