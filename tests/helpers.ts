@@ -11,6 +11,9 @@ import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { IMGTOOL_RUNTIME_FLAGS } from "../scripts/runtime_flags.ts";
+import { setActiveConfig } from "../src/config.ts";
+import { loadSpec } from "../src/load.ts";
+import type { ImagePlan } from "../src/plan.ts";
 import {
   type Config,
   type ConfigOverrides,
@@ -312,4 +315,12 @@ function runCli(
     env: { ...environmentWithoutImgtool(), NO_COLOR: "1", ...options.env },
     clearEnv: true,
   });
+}
+
+/** The plan of the first image of the spec in `dir` (`spec.ts`), as a command plans it. */
+export async function planIn(dir: string): Promise<{ plan: ImagePlan; spec: string }> {
+  const config = loadConfig({ startDir: dir });
+  setActiveConfig(config);
+  const loaded = await loadSpec(join(dir, "spec.ts"));
+  return { plan: planImage(loaded.images[0].image, "default", config), spec: loaded.file };
 }

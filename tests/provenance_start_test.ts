@@ -7,11 +7,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { definePlugin, Image } from "../mod.ts";
-import { defaultConfig, loadConfig, setActiveConfig } from "../src/config.ts";
+import { defaultConfig } from "../src/config.ts";
 import { ImgtoolError } from "../src/errors.ts";
 import { identify } from "../src/identify.ts";
 import { identityTree, listedTree, treeJson } from "../src/identity_tree.ts";
-import { loadSpec } from "../src/load.ts";
 import { type ImagePlan, planImage } from "../src/plan.ts";
 import {
   provenanceStatement,
@@ -21,7 +20,7 @@ import {
 } from "../src/provenance.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { type FakeRegistry, startFakeRegistry } from "./fake_registry.ts";
-import { withTempDir, writeTree } from "./helpers.ts";
+import { planIn, withTempDir, writeTree } from "./helpers.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
@@ -41,14 +40,6 @@ export default Image.fromBase("${registry.host}/team/base:1").clone({ name: "app
     'src/quote"and\\back.txt': "odd name\n",
     "src/ünïcödé.txt": "unicode name\n",
   };
-}
-
-/** The plan of the spec in `dir`, as a command plans it. */
-async function planIn(dir: string): Promise<{ plan: ImagePlan; spec: string }> {
-  const config = loadConfig({ startDir: dir });
-  setActiveConfig(config);
-  const loaded = await loadSpec(join(dir, "spec.ts"));
-  return { plan: planImage(loaded.images[0].image, "default", config), spec: loaded.file };
 }
 
 /** A project in a new folder, its base in a new stand-in and its image "pushed" there. */

@@ -7,13 +7,11 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { loadConfig, setActiveConfig } from "../src/config.ts";
 import { ImgtoolError } from "../src/errors.ts";
 import { identify } from "../src/identify.ts";
 import { identityTree } from "../src/identity_tree.ts";
-import { loadSpec } from "../src/load.ts";
 import { formatLock, setActiveLock } from "../src/lock.ts";
-import { type ImagePlan, planImage } from "../src/plan.ts";
+import type { ImagePlan } from "../src/plan.ts";
 import {
   fetchProvenance,
   type ProvenanceStatement,
@@ -24,7 +22,7 @@ import {
 import { RegistryClient } from "../src/registry/client.ts";
 import { RegistryError } from "../src/registry/errors.ts";
 import { type FakeRegistry, startFakeRegistry } from "./fake_registry.ts";
-import { assertNoAbsolutePaths, REPO_ROOT, withTempDir, writeTree } from "./helpers.ts";
+import { assertNoAbsolutePaths, planIn, REPO_ROOT, withTempDir, writeTree } from "./helpers.ts";
 
 const IN_TOTO = "application/vnd.in-toto+json";
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -46,14 +44,6 @@ export default Image.fromBase("${registry.host}/team/base:1").clone({ name: "app
     "src/app.py": "print('app')\n",
     "src/tool.sh": "#!/bin/sh\n",
   };
-}
-
-/** The plan of the spec in `dir`, as a command plans it. */
-async function planIn(dir: string): Promise<{ plan: ImagePlan; spec: string }> {
-  const config = loadConfig({ startDir: dir });
-  setActiveConfig(config);
-  const loaded = await loadSpec(join(dir, "spec.ts"));
-  return { plan: planImage(loaded.images[0].image, "default", config), spec: loaded.file };
 }
 
 /**
