@@ -550,10 +550,7 @@ export async function listedTree(
 /**
  * The JSON of a tree as `JSON.stringify` writes the {@link IdentityTree} {@link identityTree}
  * makes of the same listing, in UTF-8: each layer's files written from their walks
- * ({@link FileListing.json}), without an object or a string per file. `around.before` and
- * `around.after` are written before and after it (in the view returned); `around.front`
- * and `around.back` bytes are left free before and after that in the array it views, for a
- * caller to write more around it without copying it.
+ * ({@link FileListing.json}), without an object or a string per file.
  *
  * @example
  * ```ts
@@ -571,15 +568,7 @@ export async function listedTree(
  * console.log(json === JSON.stringify(await identityTree(plan, `${dir}/spec.ts`))); // true
  * ```
  */
-export function treeJson(
-  tree: ListedTree,
-  around: {
-    readonly before?: string;
-    readonly after?: string;
-    readonly front?: number;
-    readonly back?: number;
-  } = {},
-): Uint8Array {
+export function treeJson(tree: ListedTree): Uint8Array {
   // Each layer's files stand as a string no tree can hold (a fresh random name) while the
   // rest is written by `JSON.stringify`; then the files' JSON goes in its place.
   const marker = `imgtool-files-${crypto.randomUUID()}-`;
@@ -587,20 +576,18 @@ export function treeJson(
     ...tree,
     layers: tree.layers.map((layer, at) => ({ ...layer, files: `${marker}${at}` })),
   }).split(`"${marker}`);
-  const pieces = [textPiece(around.before ?? ""), textPiece(first)];
+  const pieces = [textPiece(first)];
   for (const piece of rest) {
     const end = piece.indexOf('"');
     pieces.push(tree.layers[Number(piece.slice(0, end))].files.json());
     pieces.push(textPiece(piece.slice(end + 1)));
   }
-  pieces.push(textPiece(around.after ?? ""));
-  const front = around.front ?? 0;
-  const room = pieces.reduce((sum, piece) => sum + piece.room, front + (around.back ?? 0));
+  const room = pieces.reduce((sum, piece) => sum + piece.room, 0);
   // The pieces' scratch bytes after the room: written once, in the same array.
   const scratch = pieces.reduce((most, piece) => Math.max(most, piece.scratch ?? 0), 0);
-  const out = new ByteWriter(room + scratch, front);
+  const out = new ByteWriter(room + scratch);
   for (const piece of pieces) piece.write(out, room);
-  return out.bytes.subarray(front, out.at);
+  return out.bytes.subarray(0, out.at);
 }
 
 /** What one file or folder reference reads. */

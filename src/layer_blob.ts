@@ -130,15 +130,11 @@ export async function writeLayerBlob(
     let reused = 0;
     for (const group of groups) {
       const kept = group.key === undefined ? undefined : cache?.find(group.key);
-      if (kept && kept.rawLength === group.rawLength && writer.copy(group, kept, cache!)) {
-        reused++;
-      } else if (
-        kept && kept.rawLength === group.rawLength && await writer.copyLarge(group, kept, cache!)
-      ) {
-        reused++;
-      } else {
-        await writer.compress(group);
-      }
+      // Its kept tar bytes, else the files read again (a large group's, or damaged ones).
+      const copied = kept !== undefined && kept.rawLength === group.rawLength &&
+        (writer.copy(group, kept, cache!) || await writer.copyLarge(group, kept, cache!));
+      if (copied) reused++;
+      else await writer.compress(group);
     }
     await writer.compress({ entries: [], rawLength: TAR_END.length, alone: false });
     cache?.close();
@@ -184,12 +180,7 @@ function sized(planned: readonly PlannedEntry[]): PlannedEntry[] {
       const doing = `reading ${entry.source} into the layer (as ${entry.path})`;
       throw systemError(error, { doing }) ?? error;
     }
-    if (!info.isFile) {
-      throw new BuildError(
-        `cannot put ${entry.source} into the layer as ${entry.path}: it is not a regular file`,
-        { hint: "list only regular files as files (folders and links have kinds of their own)" },
-      );
-    }
+    // Not a regular file: the tar writer says so when it comes to it, before opening it.
     return { ...item, entry: { ...entry, size: info.size } };
   });
 }
@@ -215,7 +206,7 @@ function layerGroups(
     let key: string | undefined;
     if (known) {
       const hash = sha256();
-      hash.update(encoder.encode(`${GROUP_FORMAT}\0${mtime}\n${fields.join("")}`));
+      hash.update(encoder.encode(`[${JSON.stringify(GROUP_FORMAT)},${mtime},${fields.join(",")}]`));
       hash.update(digests.subarray(0, entries.length * 32));
       key = hex(hash.digest());
     }
@@ -250,10 +241,16 @@ function layerGroups(
     else digests.fill(0, at, at + 32);
     if (entry.kind === "file" && !content) known = false;
     entries.push(item);
-    fields.push(
-      `${item.name}\0${entry.kind}\0${entry.mode}\0${entry.uid}\0${entry.gid}\0${size}\0` +
-        `${entry.linkTarget ?? ""}\n`,
-    );
+    // As JSON: a name or link target with a newline or NUL cannot pass for two entries.
+    fields.push(JSON.stringify([
+      item.name,
+      entry.kind,
+      entry.mode,
+      entry.uid,
+      entry.gid,
+      size,
+      entry.linkTarget ?? null,
+    ]));
     rawLength += length;
     if (alone || rawLength >= GROUP_BYTES || (nameHash(item.name) & 15) === 0) close(alone);
   }

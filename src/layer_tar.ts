@@ -492,8 +492,12 @@ async function* writeFile(
   // compressor and the writer behind it still run while a large file is read.
   let file: Deno.FsFile;
   try {
+    // Only a regular file is opened: opening a named pipe put in a file's place since it was
+    // listed would wait for a writer for ever.
+    if (!Deno.statSync(source).isFile) throw notRegular(source, entry.path);
     file = Deno.openSync(source);
   } catch (error) {
+    if (error instanceof BuildError) throw error;
     throw readError(error, source, entry.path);
   }
   try {
@@ -503,12 +507,7 @@ async function* writeFile(
     } catch (error) {
       throw readError(error, source, entry.path);
     }
-    if (!info.isFile) {
-      throw new BuildError(
-        `cannot put ${source} into the layer as ${entry.path}: it is not a regular file`,
-        { hint: "list only regular files as files (folders and links have kinds of their own)" },
-      );
-    }
+    if (!info.isFile) throw notRegular(source, entry.path);
     const size = entry.size ?? info.size;
     writeHeader(out, name, entry, size, options.mtime);
     let left = size;
@@ -547,6 +546,13 @@ async function* writeFile(
   } finally {
     file.close();
   }
+}
+
+function notRegular(source: string, path: string): BuildError {
+  return new BuildError(
+    `cannot put ${source} into the layer as ${path}: it is not a regular file`,
+    { hint: "list only regular files as files (folders and links have kinds of their own)" },
+  );
 }
 
 function changedSize(

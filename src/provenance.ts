@@ -187,37 +187,23 @@ function predicateOf(input: {
 /**
  * The bytes of a statement, as `JSON.stringify` of the whole would write them, from its head
  * and its predicate's JSON made beforehand (`predicate`): the predicate, a tree of thousands
- * of files, is written once, before the image's digest is known. The head and the closing
- * brace go in the room {@link predicateBytes} left around it in its array when they fit
- * (then the predicate is not copied; the room is written again by a second call).
+ * of files, is written once, before the image's digest is known.
  */
 function statementBytes(repository: string, digest: string, predicate: Uint8Array): Uint8Array {
   const head = JSON.stringify(statementHead(repository, digest));
-  const opening = encoder.encode(`${head.slice(0, -1)},"predicate":`);
-  const { buffer, byteOffset, length } = predicate;
-  const whole = opening.length + length + 1;
-  if (opening.length > byteOffset || byteOffset + length + 1 > buffer.byteLength) {
-    const bytes = new Uint8Array(whole);
-    bytes.set(opening);
-    bytes.set(predicate, opening.length);
-    bytes[whole - 1] = CLOSING_BRACE;
-    return bytes;
-  }
-  const bytes = new Uint8Array(buffer, byteOffset - opening.length, whole);
-  bytes.set(opening);
-  bytes[whole - 1] = CLOSING_BRACE;
-  return bytes;
+  return concatBytes(encoder.encode(`${head.slice(0, -1)},"predicate":`), predicate, CLOSE);
 }
 
-const CLOSING_BRACE = "}".charCodeAt(0);
+const CLOSE = encoder.encode("}");
 
-/**
- * The room a statement's head takes before its predicate (see {@link statementBytes}), when
- * the subject's digest is a SHA-256 (and some more).
- */
-function headRoom(repository: string): number {
-  const head = JSON.stringify(statementHead(repository, `sha256:${"0".repeat(64)}`));
-  return encoder.encode(head).length + 64;
+function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
 }
 
 /** `sha256:hex` as an in-toto digest set, `{ sha256: hex }`. */
@@ -483,7 +469,6 @@ export function startProvenance(
   progress: (line: string) => void = () => {},
 ): ProvenanceRecording {
   const predicate = predicateBytes(
-    repositoryOf(identity),
     identity.tag,
     listedTree(plan, specFile, { afterIdentify: true }),
     resolveDependencies(registry, plan),
@@ -538,7 +523,6 @@ export async function recordProvenance(
     // Listed from the walks the check has just made: the tree the check found.
     predicate: () =>
       predicateBytes(
-        repositoryOf(identity),
         identity.tag,
         listedTree(plan, specFile, { afterIdentify: true }),
         dependencies,
@@ -551,53 +535,24 @@ export async function recordProvenance(
  * The JSON of the predicate of a record, as bytes: as `JSON.stringify` writes it with the
  * tree `identityTree` makes of the same listing (`./identity_tree.ts`), the tree written by
  * {@link treeJson}, without an object per file. The tree is written as soon as it is listed
- * (the registry's answers about the dependencies, which come after it, are not waited for),
- * with room before it for the statement's head and after it for the rest.
+ * (the registry's answers about the dependencies, which come after it, are not waited for).
  */
 async function predicateBytes(
-  repository: string,
   tag: string,
   listed: Promise<ListedTree>,
   resolving: Promise<Dependency[]>,
 ): Promise<Uint8Array> {
   // Heard below, once the tree is written.
   resolving.catch(() => {});
+  const tree = treeJson(await listed);
   // The tree stands as a string nothing else in the predicate can hold (a fresh random
   // name) while the rest is written; then its JSON goes in its place.
   const marker = `imgtool-tree-${crypto.randomUUID()}`;
-  const around = (dependencies: readonly Dependency[]) =>
-    JSON.stringify(predicateOf({ tag, tree: marker as unknown as IdentityTree, dependencies }))
-      .split(`"${marker}"`);
-  const [before] = around([]);
-  const tree = await listed;
-  const front = headRoom(repository);
-  const written = treeJson(tree, { before, front, back: REST_ROOM });
-  const [same, after] = around(await resolving);
-  if (same !== before) {
-    // A mistake here, not the user's: predicateOf must put the dependencies after the tree.
-    throw new Error("provenance: the predicate names its dependencies before its tree");
-  }
-  return withText(written, after, 1);
-}
-
-/** The room left after a tree for the rest of its predicate (its dependencies): enough. */
-const REST_ROOM = 64 * 1024;
-
-/**
- * `bytes` followed by `text` (in UTF-8), with `spare` bytes free after them: in the array of
- * `bytes` when it has the room after them, else in a new one with the same room before.
- */
-function withText(bytes: Uint8Array, text: string, spare: number): Uint8Array {
-  const { buffer, byteOffset, length } = bytes;
-  const end = byteOffset + length;
-  const room = new Uint8Array(buffer, end, Math.max(0, buffer.byteLength - end - spare));
-  const { read, written } = encoder.encodeInto(text, room);
-  if (read === text.length) return new Uint8Array(buffer, byteOffset, length + written);
-  const tail = encoder.encode(text);
-  const copy = new Uint8Array(byteOffset + length + tail.length + spare);
-  copy.set(bytes, byteOffset);
-  copy.set(tail, end);
-  return copy.subarray(byteOffset, end + tail.length);
+  const dependencies = await resolving;
+  const [before, after] = JSON.stringify(
+    predicateOf({ tag, tree: marker as unknown as IdentityTree, dependencies }),
+  ).split(`"${marker}"`);
+  return concatBytes(encoder.encode(before), tree, encoder.encode(after));
 }
 
 /** The repository of an image: its URI without the tag. */

@@ -303,3 +303,33 @@ Deno.test("the raw file grows by the groups that changed, and is rewritten once 
     cache.discard(again.staged!);
   });
 });
+
+Deno.test("a name or link target with a newline cannot make two groups' keys the same", async () => {
+  await withTempDir(async (dir) => {
+    const cacheDir = join(dir, "layers");
+    const link = (linkTarget: string): LayerEntry => ({
+      path: "/X",
+      kind: "symlink",
+      mode: 0o777,
+      uid: 0,
+      gid: 0,
+      linkTarget,
+    });
+    const folder = (path: string): LayerEntry => ({
+      path,
+      kind: "dir",
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+    });
+    // Written field after field with newlines between entries, these two would read the same:
+    // "X ... t\nd/Y\nZ/ ..." (a link to "t\nd/Y", then the folder Z) and (a link to "t", then
+    // the folder "d/Y\nZ").
+    await writeKept([link("t\nd/Y"), folder("/Z")], cacheDir, dir);
+    const other = [link("t"), folder("/d/Y\nZ")];
+    const { written } = await writeKept(other, cacheDir, dir);
+    const plain = await writePlain(other, dir);
+    assert.equal(written.diffId, plain.diffId);
+    assert.equal(written.digest, plain.digest);
+  });
+});

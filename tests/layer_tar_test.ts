@@ -596,6 +596,23 @@ Deno.test("a missing source or a folder as a file is an error naming it", async 
     }], { mtime: MTIME, dir })
       .then(() => assert.fail("expected an error"), (e: unknown) => e);
     assert.match(String(folder), /it is not a regular file/);
+    // A named pipe in a listed file's place (its size given, as a walk lists it) is refused
+    // before it is opened: opening it would wait for a writer for ever.
+    const pipe = join(dir, "pipe");
+    assert.equal((await runProcess("mkfifo", [pipe])).code, 0);
+    const piped = await writeLayerBlob([{
+      path: "/pipe",
+      kind: "file",
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 10,
+      source: pipe,
+    }], { mtime: MTIME, dir })
+      .then(() => assert.fail("expected an error"), (e: unknown) => e);
+    assert.ok(piped instanceof BuildError, String(piped));
+    assert.match(piped.message, /pipe into the layer as \/pipe: it is not a regular file/);
+    await Deno.remove(pipe);
     assert.deepEqual([...Deno.readDirSync(dir)], [], "no blob is left behind");
   });
 });
