@@ -4,8 +4,13 @@
  * benchmarks run the CLI (from the sources or the bundle) with exactly these, so a missing
  * permission or a changed runtime flag shows there first.
  *
- * - `--allow-*`: the permissions (read specs and files, write contexts and `--out`, run
- *   docker/buildah/credential helpers, reach registries, read `IMGTOOL_*` and secrets).
+ * - `--allow-all`: every permission. imgtool reads specs and files, writes contexts and
+ *   `--out`, reaches registries, reads `IMGTOOL_*` and secrets, and runs docker, buildah and
+ *   credential helpers; the last (`--allow-run`) already lets the spec's code do anything a
+ *   process can, so a shorter list would protect nothing. And with every permission granted
+ *   Deno checks no path: with a list, it resolves each path it opens or stats one component
+ *   at a time (six `readlink` calls a file in the identity benchmark's tree), a fifth of a
+ *   cold identity's time (`bench/README.md`).
  * - `--v8-flags=--no-lazy`: compile every function when its module loads, not on its first
  *   call. Deno keeps a module's compiled code in its code cache, and what is compiled at
  *   load is all that cache holds; with lazy compilation every run compiled again each
@@ -51,7 +56,7 @@ export const IMGTOOL_V8_FLAGS: readonly string[] = taskArgs.filter((arg) =>
  * ```ts
  * import { IMGTOOL_RUNTIME_FLAGS } from "./runtime_flags.ts";
  * const args = ["run", ...IMGTOOL_RUNTIME_FLAGS, "--config=deno.json", "cli.ts", "--version"];
- * console.log(args.includes("--allow-read")); // true
+ * console.log(args.includes("--allow-all")); // true
  * ```
  */
 export const IMGTOOL_RUNTIME_FLAGS: readonly string[] = [

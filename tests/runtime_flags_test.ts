@@ -18,7 +18,7 @@ Deno.test("the imgtool task has V8 flags, and the runtime flags carry them", () 
   assert.equal(IMGTOOL_V8_FLAGS.length, 1);
   assert.deepEqual(v8Flags("imgtool"), IMGTOOL_V8_FLAGS);
   for (const flag of IMGTOOL_V8_FLAGS) assert.ok(IMGTOOL_RUNTIME_FLAGS.includes(flag));
-  assert.ok(IMGTOOL_RUNTIME_FLAGS.includes("--allow-read"));
+  assert.ok(IMGTOOL_RUNTIME_FLAGS.includes("--allow-all"));
   assert.ok(!IMGTOOL_RUNTIME_FLAGS.includes("--config=deno.json"), "no task-only arguments");
 });
 
