@@ -93,16 +93,30 @@ function malformed(prefix: string, what: string): ImgtoolError {
   });
 }
 
+/** What {@link appendLayers} wrote. */
+export interface AppendedImage {
+  /** The digest of the manifest or index written under the image's content tag. */
+  readonly digest: string;
+  /**
+   * Every file in the appended layers went in checked against the digest the image's tag
+   * was computed from (the identity's own walk of each folder; a single file, whose digest
+   * this stage does not have, leaves it false): whatever happened to the files since, the
+   * layers hold what the tag says.
+   */
+  readonly filesChecked: boolean;
+}
+
 /**
  * Append `split.layers` to the prefix image `split.prefixUri` names, under `uri` (the
- * image's content tag). Returns the digest of the manifest or index written there. Throws
- * {@link AppendRefused} when the image cannot be appended (the caller then uses the engine).
+ * image's content tag). Returns the digest of the manifest or index written there, and
+ * whether every file went in checked. Throws {@link AppendRefused} when the image cannot be
+ * appended (the caller then uses the engine).
  */
 export async function appendLayers(
   split: AppendSplit,
   uri: string,
   options: AppendOptions,
-): Promise<string> {
+): Promise<AppendedImage> {
   const { registry } = options;
   const repository = uri.slice(0, uri.lastIndexOf(":"));
   const top = await registry.getManifest(split.prefixUri);
@@ -151,7 +165,13 @@ export async function appendLayers(
     }
   }
   const owner = numericOwner(start.user);
-  const blobs = await layerBlobs(split.layers, start.workdir, owner, options, repository);
+  const { blobs, filesChecked } = await layerBlobs(
+    split.layers,
+    start.workdir,
+    owner,
+    options,
+    repository,
+  );
 
   const written: { digest: string; size: number }[] = [];
   for (const [i, manifest] of manifests.entries()) {
@@ -175,7 +195,9 @@ export async function appendLayers(
       ],
     };
     const bytes = new TextEncoder().encode(JSON.stringify(next));
-    if (!isIndex) return await registry.putManifest(uri, bytes, manifest.mediaType);
+    if (!isIndex) {
+      return { digest: await registry.putManifest(uri, bytes, manifest.mediaType), filesChecked };
+    }
     const digest = await sha256Digest(bytes);
     await registry.putManifest(`${repository}@${digest}`, bytes, manifest.mediaType);
     written.push({ digest, size: bytes.length });
@@ -196,7 +218,7 @@ export async function appendLayers(
     },
   );
   const bytes = new TextEncoder().encode(JSON.stringify({ ...index, manifests: entries }));
-  return await registry.putManifest(uri, bytes, top.mediaType);
+  return { digest: await registry.putManifest(uri, bytes, top.mediaType), filesChecked };
 }
 
 /** The image entries of an index: platform images, not attestations; at least one. */
@@ -265,7 +287,7 @@ interface Blob {
 /**
  * Write and push one blob per layer with files; `undefined` for the others. Each layer's
  * last blob is kept in the layer cache (`./layer_cache.ts`): the next build copies the
- * groups of files that did not change from it.
+ * groups of files that did not change from it. `filesChecked`: see {@link AppendedImage}.
  */
 async function layerBlobs(
   layers: readonly AppendedLayer[],
@@ -273,17 +295,20 @@ async function layerBlobs(
   owner: { uid: number; gid: number },
   options: AppendOptions,
   repository: string,
-): Promise<(Blob | undefined)[]> {
+): Promise<{ blobs: (Blob | undefined)[]; filesChecked: boolean }> {
   const folder = await Deno.makeTempDir({ prefix: "imgtool-layers-" });
   try {
     let workdir = startWorkdir;
     const blobs: (Blob | undefined)[] = [];
+    let filesChecked = true;
     for (const layer of layers) {
       const files = layer.appended.files ?? [];
       if (files.length === 0) {
         blobs.push(undefined);
       } else {
-        const entries = await layerEntries(files, workdir, owner, options.ignore);
+        const listed = await layerEntries(files, workdir, owner, options.ignore);
+        const { entries } = listed;
+        filesChecked &&= listed.checked;
         const cache = options.layerCache === false
           ? undefined
           : LayerCache.open(layerSlot(files, workdir, owner));
@@ -311,7 +336,7 @@ async function layerBlobs(
       const moved = layer.appended.config?.workdir;
       if (moved !== undefined) workdir = inImage(workdir, moved);
     }
-    return blobs;
+    return { blobs, filesChecked };
   } finally {
     await Deno.remove(folder, { recursive: true }).catch(() => {});
   }
@@ -339,14 +364,18 @@ function inImage(workdir: string, path: string): string {
   return normalizeImagePath(path.startsWith("/") ? path : join(workdir, path));
 }
 
-/** The tar entries of one layer's files, by their paths in the image; the last one wins. */
+/**
+ * The tar entries of one layer's files, by their paths in the image (the last one wins), and
+ * whether each file has the digest the identity's walk gave it, to be checked as it is read.
+ */
 async function layerEntries(
   files: readonly AppendedEntry[],
   workdir: string,
   owner: { uid: number; gid: number },
   ignore: IgnoreRules,
-): Promise<LayerEntry[]> {
+): Promise<{ entries: LayerEntry[]; checked: boolean }> {
   const entries = new Map<string, LayerEntry>();
+  let checked = true;
   const put = (entry: LayerEntry) => entries.set(entry.path, entry);
   for (const file of files) {
     // A file's target ending in `/` is a folder to put it in, under its own name.
@@ -359,6 +388,7 @@ async function layerEntries(
     }
     switch (file.kind) {
       case "file": {
+        checked = false;
         const info = await Deno.stat(file.source);
         if (!info.isFile) throw new ImgtoolError(`${file.source} is not a file`);
         put({
@@ -394,6 +424,7 @@ async function layerEntries(
         const walked = await walkedTree(file.source, ignore, { reuse: true });
         if (walked === null) throw new ImgtoolError(`${file.source} is not a readable folder`);
         const { index, unreadable } = walked;
+        checked &&= walked.reused === true && unreadable.size === 0;
         const root = target === "/" ? "" : target;
         const base = file.source.endsWith("/") ? file.source.slice(0, -1) : file.source;
         for (let at = 0; at < index.paths.length; at++) {
@@ -431,7 +462,7 @@ async function layerEntries(
       }
     }
   }
-  return [...entries.values()];
+  return { entries: [...entries.values()], checked };
 }
 
 /**
@@ -500,6 +531,11 @@ export interface AppendBuildResult {
   readonly digest: string;
   /** Whether the prefix had to be built by the engine. */
   readonly prefixBuilt: boolean;
+  /**
+   * The prefix was found, not built, and every appended file went in checked against the
+   * tag's digests ({@link AppendedImage}): no file the build took from disk went unchecked.
+   */
+  readonly filesChecked: boolean;
 }
 
 /**
@@ -531,9 +567,9 @@ export async function buildByAppending(
     prefixBuilt = true;
   }
   try {
-    const digest = await appendLayers(split, identity.uri, options);
+    const { digest, filesChecked } = await appendLayers(split, identity.uri, options);
     options.progress(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
-    return { digest, prefixBuilt };
+    return { digest, prefixBuilt, filesChecked: filesChecked && !prefixBuilt };
   } catch (error) {
     if (!(error instanceof AppendRefused)) throw error;
     options.progress(`cannot append (${error.message}): building the whole image with the engine`);

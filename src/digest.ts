@@ -363,6 +363,8 @@ export interface WalkedTree {
   readonly index: TreeIndex;
   /** The entries (files) that could not be read: they have no digest. */
   readonly unreadable: ReadonlySet<number>;
+  /** Given by `walkedTree` with `reuse`: the walk is one this process had made before. */
+  readonly reused?: boolean;
 }
 
 /**
@@ -379,7 +381,9 @@ export async function walkedTree(
 ): Promise<WalkedTree | null> {
   const key = resolve(root);
   const last = walks.get(key);
-  if (options.reuse && last !== undefined && last.ignore === ignore) return last.tree;
+  if (options.reuse && last !== undefined && last.ignore === ignore) {
+    return { ...last.tree, reused: true };
+  }
   return (await walkAndDigest(root, ignore))?.tree ?? null;
 }
 

@@ -430,7 +430,19 @@ export interface ProvenanceRecording {
    * alike). `image` is the image's descriptor when the caller knows it (else the registry
    * is asked for it). Asked again, it gives the same answer: the record is pushed once.
    */
-  push(image?: Descriptor): Promise<PushedRecord>;
+  push(image?: Descriptor, options?: RecordPushOptions): Promise<PushedRecord>;
+}
+
+/** How {@link ProvenanceRecording.push} may finish a record. */
+export interface RecordPushOptions {
+  /**
+   * Every file the image took from disk went in checked against the digest its tag was
+   * computed from (an image appended through the registry onto a prefix that was found
+   * there, not built: `./append.ts` checks each file as it reads it, and copies only groups
+   * keyed by those digests). Its content is then what its tag says whatever happened to the
+   * files since, so the walk that looks for changes after the build is not made.
+   */
+  readonly filesChecked?: boolean;
 }
 
 /**
@@ -477,10 +489,11 @@ export function startProvenance(
   predicate.catch(() => {});
   let pushed: Promise<PushedRecord> | undefined;
   return {
-    push: (image) =>
+    push: (image, options) =>
       pushed ??= finishRecord(registry, plan, identity, {
         predicate: () => predicate,
         image,
+        filesChecked: options?.filesChecked ?? false,
         progress,
       }),
   };
@@ -562,7 +575,7 @@ function repositoryOf(identity: ImageIdentity): string {
 
 /**
  * The rest of a record once its image is pushed: the check that the files did not change
- * (after the build, always), then the image's descriptor (asked for while the files are
+ * (after the build, unless `record.filesChecked` says the image went in checked), then the image's descriptor (asked for while the files are
  * looked at, unless `record.image` gives it), the statement, and the pushes.
  */
 async function finishRecord(
@@ -572,6 +585,7 @@ async function finishRecord(
   record: {
     readonly predicate: () => Promise<Uint8Array>;
     readonly image?: Descriptor;
+    readonly filesChecked?: boolean;
     readonly progress: (line: string) => void;
   },
 ): Promise<PushedRecord> {
@@ -586,7 +600,7 @@ async function finishRecord(
     : registry.getManifest(identity.uri);
   // Heard below, unless the check fails first.
   subject.catch(() => {});
-  if ((await identify(plan)).tag !== identity.tag) {
+  if (!record.filesChecked && (await identify(plan)).tag !== identity.tag) {
     throw failed(
       "files it takes from disk changed while it was built, so its content may not be what " +
         "its tag says",

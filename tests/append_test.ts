@@ -130,6 +130,41 @@ const options = (client: RegistryClient, root: string, epoch = 1) => ({
 });
 
 Deno.test({
+  name: "append: says whether every file went in checked against the identity's own walk",
+  ignore: NO_REGISTRY,
+  async fn() {
+    await withRegistry(async (host, client) => {
+      const root = await Deno.makeTempDir();
+      try {
+        await writeProject(root, "0022");
+        await pushTestImage(client, `${host}/app:prefix`, "linux/amd64");
+        const settings = options(client, root);
+        const [folder, file] = layersFor(root);
+        const append = async (layers: AppendedLayer[], tag: string) =>
+          (await appendLayers(split(`${host}/app:prefix`, layers), `${host}/app:${tag}`, settings))
+            .filesChecked;
+        // No walk of the folder before: this stage walks it, with nothing to check against.
+        assert.equal(await append([folder], "first"), false);
+        // The walk made before (the identity's, in a build) is the one the files come from.
+        assert.equal(await append([folder], "second"), true);
+        // A single file has no digest from a walk here: not checked.
+        assert.equal(await append([folder, file], "third"), false);
+        // Other ignore rules: another walk, not the one made before.
+        const other = { ...settings, ignore: new IgnoreRules([{ root, patterns: [] }]) };
+        const { filesChecked } = await appendLayers(
+          split(`${host}/app:prefix`, [folder]),
+          `${host}/app:fourth`,
+          other,
+        );
+        assert.equal(filesChecked, false);
+      } finally {
+        await Deno.remove(root, { recursive: true });
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "append: folder, file, env and workdir on a prefix, read back from the registry",
   ignore: NO_REGISTRY,
   async fn() {
@@ -138,7 +173,7 @@ Deno.test({
       try {
         await writeProject(root, "0022");
         const prefix = await pushTestImage(client, `${host}/app:prefix`, "linux/amd64", "docker");
-        const digest = await appendLayers(
+        const { digest } = await appendLayers(
           split(`${host}/app:prefix`, layersFor(root)),
           `${host}/app:full`,
           options(client, root),
@@ -221,12 +256,12 @@ Deno.test({
           await Deno.utime(`${second}/${name}`, later, later);
         }
         await pushTestImage(client, `${host}/app:prefix`, "linux/amd64");
-        const one = await appendLayers(
+        const { digest: one } = await appendLayers(
           split(`${host}/app:prefix`, layersFor(first)),
           `${host}/app:one`,
           options(client, first),
         );
-        const two = await appendLayers(
+        const { digest: two } = await appendLayers(
           split(`${host}/app:prefix`, layersFor(second)),
           `${host}/app:two`,
           options(client, second),
@@ -234,14 +269,14 @@ Deno.test({
         assert.deepEqual(two, one);
         // An edit is a different image.
         await Deno.writeTextFile(`${second}/src/main.py`, "print('changed')\n");
-        const three = await appendLayers(
+        const { digest: three } = await appendLayers(
           split(`${host}/app:prefix`, layersFor(second)),
           `${host}/app:three`,
           options(client, second),
         );
         assert.ok(three !== one);
         // SOURCE_DATE_EPOCH moves every time, so the digest too.
-        const dated = await appendLayers(
+        const { digest: dated } = await appendLayers(
           split(`${host}/app:prefix`, layersFor(first)),
           `${host}/app:dated`,
           options(client, first, 1_700_000_000),

@@ -300,13 +300,14 @@ export async function buildOnPool(
         try {
           said(`the layers before them are in the registry (${split.prefixUri})`);
           const provenance = startProvenance(registry, plan, identity, run.specFile, said);
-          const digest = await appendLayers(
+          const { digest, filesChecked } = await appendLayers(
             split,
             identity.uri,
             appendOptions(plan, registry, said),
           );
           said(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
-          await provenance.push();
+          // The prefix was found: the appended files are all the build took from disk.
+          await provenance.push(undefined, { filesChecked });
           const tagged = await pointTags(registry, identity, extraTags, label, progress);
           reports.set(plan, {
             ...base,
@@ -583,7 +584,11 @@ export async function buildOnPool(
         const { split } = image.appendTo;
         // A refusal here (a base whose user is a name) fails the image: the check before the
         // pool was given the work looks at the same user and should have kept it whole.
-        const digest = await appendLayers(split, identity.uri, appendOptions(plan, registry, said));
+        const { digest } = await appendLayers(
+          split,
+          identity.uri,
+          appendOptions(plan, registry, said),
+        );
         said(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
       }
       await provenance?.push();
