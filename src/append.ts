@@ -93,10 +93,8 @@ function malformed(prefix: string, what: string): ImgtoolError {
   });
 }
 
-/** What {@link appendLayers} wrote. */
-export interface AppendedImage {
-  /** The digest of the manifest or index written under the image's content tag. */
-  readonly digest: string;
+/** What {@link appendLayers} wrote: the descriptor of the image under its content tag. */
+export interface AppendedImage extends Descriptor {
   /**
    * Every file in the appended layers went in checked against the digest the image's tag
    * was computed from (the identity's own walk of each folder; a single file, whose digest
@@ -196,7 +194,8 @@ export async function appendLayers(
     };
     const bytes = new TextEncoder().encode(JSON.stringify(next));
     if (!isIndex) {
-      return { digest: await registry.putManifest(uri, bytes, manifest.mediaType), filesChecked };
+      const digest = await registry.putManifest(uri, bytes, manifest.mediaType);
+      return { mediaType: manifest.mediaType, digest, size: bytes.length, filesChecked };
     }
     const digest = await sha256Digest(bytes);
     await registry.putManifest(`${repository}@${digest}`, bytes, manifest.mediaType);
@@ -218,7 +217,8 @@ export async function appendLayers(
     },
   );
   const bytes = new TextEncoder().encode(JSON.stringify({ ...index, manifests: entries }));
-  return { digest: await registry.putManifest(uri, bytes, top.mediaType), filesChecked };
+  const digest = await registry.putManifest(uri, bytes, top.mediaType);
+  return { mediaType: top.mediaType, digest, size: bytes.length, filesChecked };
 }
 
 /** The image entries of an index: platform images, not attestations; at least one. */
@@ -527,8 +527,8 @@ export interface AppendBuildOptions extends AppendOptions {
 
 /** What {@link buildByAppending} did. */
 export interface AppendBuildResult {
-  /** The digest under the image's content tag. */
-  readonly digest: string;
+  /** The image under its content tag. */
+  readonly image: Descriptor;
   /** Whether the prefix had to be built by the engine. */
   readonly prefixBuilt: boolean;
   /**
@@ -567,9 +567,11 @@ export async function buildByAppending(
     prefixBuilt = true;
   }
   try {
-    const { digest, filesChecked } = await appendLayers(split, identity.uri, options);
-    options.progress(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
-    return { digest, prefixBuilt, filesChecked: filesChecked && !prefixBuilt };
+    const { filesChecked, ...image } = await appendLayers(split, identity.uri, options);
+    options.progress(
+      `appended ${split.layers.length} layer(s) through the registry: ${image.digest}`,
+    );
+    return { image, prefixBuilt, filesChecked: filesChecked && !prefixBuilt };
   } catch (error) {
     if (!(error instanceof AppendRefused)) throw error;
     options.progress(`cannot append (${error.message}): building the whole image with the engine`);

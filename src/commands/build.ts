@@ -235,7 +235,7 @@ async function buildPlans(
         });
       if (!appended) await engineBuild(plan, identity);
       // Its provenance record goes with it; without one, the image fails.
-      await provenance?.push(undefined, { filesChecked: appended?.filesChecked });
+      await provenance?.push(appended?.image, { filesChecked: appended?.filesChecked });
       const tagged = await pointTags(registry, identity, extraTags, label, progress);
       const how = appended
         ? { builder: builder?.name ?? "registry", appended: split.layers.length }

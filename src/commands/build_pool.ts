@@ -300,14 +300,14 @@ export async function buildOnPool(
         try {
           said(`the layers before them are in the registry (${split.prefixUri})`);
           const provenance = startProvenance(registry, plan, identity, run.specFile, said);
-          const { digest, filesChecked } = await appendLayers(
+          const { filesChecked, ...image } = await appendLayers(
             split,
             identity.uri,
             appendOptions(plan, registry, said),
           );
-          said(`appended ${split.layers.length} layer(s) through the registry: ${digest}`);
+          said(`appended ${split.layers.length} layer(s) through the registry: ${image.digest}`);
           // The prefix was found: the appended files are all the build took from disk.
-          await provenance.push(undefined, { filesChecked });
+          await provenance.push(image, { filesChecked });
           const tagged = await pointTags(registry, identity, extraTags, label, progress);
           reports.set(plan, {
             ...base,
