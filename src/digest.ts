@@ -320,27 +320,30 @@ async function hashFile(path: string, size: number, buffer?: Uint8Array): Promis
   }
 }
 
-/** The encoding of a walked tree, a line per entry; its SHA-256 is the tree's digest. */
-function treeLines(recall: TreeRecall): string[] {
+/**
+ * The encoding of a walked tree, a line per entry: the JSON of `["f", path, mode, size,
+ * digest]` (`null` for a file that could not be read), `["d", path, mode]` or `["l", path,
+ * target]`; its SHA-256 is the tree's digest. Written as `JSON.stringify` writes those arrays
+ * (`tests/digest_test.ts` holds them to it), with only the strings that need escaping passed
+ * through it: an array per entry was most of a cold identity's time after the hashing.
+ */
+function treeText(recall: TreeRecall): string {
   const { index } = recall;
-  const lines = ["imgtool-tree/1\n"];
+  let text = "imgtool-tree/1\n";
   for (let at = 0; at < index.length; at++) {
-    const kind = index.kinds[at], path = index.paths[at];
+    const kind = index.kinds[at];
     if (kind === IGNORED) continue;
-    const record = kind === FILE
-      ? [
-        "f",
-        path,
-        stagedMode(index.mode(at)),
-        index.size(at),
-        recall.hasDigest(at) ? index.hex(at) : null,
-      ]
-      : kind === DIR
-      ? ["d", path, stagedMode(index.mode(at), "dir")]
-      : ["l", path, index.targets.get(at) ?? ""];
-    lines.push(`${JSON.stringify(record)}\n`);
+    const path = JSON.stringify(index.paths[at]);
+    if (kind === FILE) {
+      const digest = recall.hasDigest(at) ? `"${index.hex(at)}"` : "null";
+      text += `["f",${path},${stagedMode(index.mode(at))},${index.size(at)},${digest}]\n`;
+    } else if (kind === DIR) {
+      text += `["d",${path},${stagedMode(index.mode(at), "dir")}]\n`;
+    } else {
+      text += `["l",${path},${JSON.stringify(index.targets.get(at) ?? "")}]\n`;
+    }
   }
-  return lines;
+  return text;
 }
 
 /**
@@ -437,7 +440,7 @@ export function treeDigestSync(root: string, ignore?: IgnoreRules): string | nul
     recall.hashed(n, hashFileSync(recall.absolutes[n], recall.index.size(at)));
   });
   const hash = newHasher();
-  for (const line of treeLines(recall)) hash.update(line);
+  hash.update(treeText(recall));
   return rememberTree(root, ignore, recall, hash.digest("hex")).digest;
 }
 
@@ -546,5 +549,5 @@ async function walkAndDigest(
     // No more slots than files: each one allocates its read buffer.
     await Promise.all(Array.from({ length: Math.min(concurrency, files.unhashed.length) }, slot));
   }
-  return rememberTree(root, ignore, recall, await sha256Async(treeLines(recall).join("")));
+  return rememberTree(root, ignore, recall, await sha256Async(treeText(recall)));
 }
