@@ -83,6 +83,21 @@ async function withRegistry(test: (host: string, client: RegistryClient) => Prom
   }
 }
 
+/** {@link withRegistry}, with a project of {@link writeProject} (umask 0022) in a new folder. */
+function withProject(
+  test: (host: string, client: RegistryClient, root: string) => Promise<void>,
+): Promise<void> {
+  return withRegistry(async (host, client) => {
+    const root = await Deno.makeTempDir();
+    try {
+      await writeProject(root, "0022");
+      await test(host, client, root);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  });
+}
+
 async function run(command: string[], stdin?: Uint8Array): Promise<string> {
   const child = new Deno.Command(command[0], {
     args: command.slice(1),
@@ -133,33 +148,27 @@ Deno.test({
   name: "append: says whether every file went in checked against the identity's own walk",
   ignore: NO_REGISTRY,
   async fn() {
-    await withRegistry(async (host, client) => {
-      const root = await Deno.makeTempDir();
-      try {
-        await writeProject(root, "0022");
-        await pushTestImage(client, `${host}/app:prefix`, "linux/amd64");
-        const settings = options(client, root);
-        const [folder, file] = layersFor(root);
-        const append = async (layers: AppendedLayer[], tag: string) =>
-          (await appendLayers(split(`${host}/app:prefix`, layers), `${host}/app:${tag}`, settings))
-            .filesChecked;
-        // No walk of the folder before: this stage walks it, with nothing to check against.
-        assert.equal(await append([folder], "first"), false);
-        // The walk made before (the identity's, in a build) is the one the files come from.
-        assert.equal(await append([folder], "second"), true);
-        // A single file has no digest from a walk here: not checked.
-        assert.equal(await append([folder, file], "third"), false);
-        // Other ignore rules: another walk, not the one made before.
-        const other = { ...settings, ignore: new IgnoreRules([{ root, patterns: [] }]) };
-        const { filesChecked } = await appendLayers(
-          split(`${host}/app:prefix`, [folder]),
-          `${host}/app:fourth`,
-          other,
-        );
-        assert.equal(filesChecked, false);
-      } finally {
-        await Deno.remove(root, { recursive: true });
-      }
+    await withProject(async (host, client, root) => {
+      await pushTestImage(client, `${host}/app:prefix`, "linux/amd64");
+      const settings = options(client, root);
+      const [folder, file] = layersFor(root);
+      const append = async (layers: AppendedLayer[], tag: string) =>
+        (await appendLayers(split(`${host}/app:prefix`, layers), `${host}/app:${tag}`, settings))
+          .filesChecked;
+      // No walk of the folder before: this stage walks it, with nothing to check against.
+      assert.equal(await append([folder], "first"), false);
+      // The walk made before (the identity's, in a build) is the one the files come from.
+      assert.equal(await append([folder], "second"), true);
+      // A single file has no digest from a walk here: not checked.
+      assert.equal(await append([folder, file], "third"), false);
+      // Other ignore rules: another walk, not the one made before.
+      const other = { ...settings, ignore: new IgnoreRules([{ root, patterns: [] }]) };
+      const { filesChecked } = await appendLayers(
+        split(`${host}/app:prefix`, [folder]),
+        `${host}/app:fourth`,
+        other,
+      );
+      assert.equal(filesChecked, false);
     });
   },
 });
@@ -168,78 +177,72 @@ Deno.test({
   name: "append: folder, file, env and workdir on a prefix, read back from the registry",
   ignore: NO_REGISTRY,
   async fn() {
-    await withRegistry(async (host, client) => {
-      const root = await Deno.makeTempDir();
-      try {
-        await writeProject(root, "0022");
-        const prefix = await pushTestImage(client, `${host}/app:prefix`, "linux/amd64", "docker");
-        const { digest, mediaType, size } = await appendLayers(
-          split(`${host}/app:prefix`, layersFor(root)),
-          `${host}/app:full`,
-          options(client, root),
-        );
-        const manifest = (await client.getManifest(`${host}/app:full`))!;
-        // The descriptor it returns is the one the registry serves.
-        assert.deepEqual(
-          { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size },
-          { digest, mediaType, size },
-        );
-        const json = manifest.json as ManifestJson;
-        // The prefix's layer, then one per layer with files (folder, file, workdir's folder).
-        assert.deepEqual(json.layers.length, 4);
-        assert.ok(
-          json.layers.slice(1).every((layer) =>
-            layer.mediaType === "application/vnd.docker.image.rootfs.diff.tar.gzip"
-          ),
-        );
-        const config = await readJson<{
-          created: string;
-          config: { Env: string[]; WorkingDir: string; Labels: Record<string, string> };
-          rootfs: { diff_ids: string[] };
-          history: { created_by: string; empty_layer?: boolean }[];
-          architecture: string;
-        }>(client, `${host}/app`, json.config.digest);
-        assert.ok(config.config.Env.includes("MODE=prod"));
-        assert.ok(config.config.Env.includes("PATH=/app/bin:/usr/bin"));
-        assert.deepEqual(config.config.WorkingDir, "/app");
-        assert.deepEqual(config.config.Labels["test.platform"], "linux/amd64"); // kept
-        assert.deepEqual(config.architecture, "amd64");
-        assert.deepEqual(config.created, "1970-01-01T00:00:01Z");
-        assert.deepEqual(config.rootfs.diff_ids.length, 4);
-        assert.deepEqual(config.history.at(-2)?.empty_layer, true); // env: no layer
-        assert.deepEqual(prefix.mediaType, manifest.mediaType);
+    await withProject(async (host, client, root) => {
+      const prefix = await pushTestImage(client, `${host}/app:prefix`, "linux/amd64", "docker");
+      const { digest, mediaType, size } = await appendLayers(
+        split(`${host}/app:prefix`, layersFor(root)),
+        `${host}/app:full`,
+        options(client, root),
+      );
+      const manifest = (await client.getManifest(`${host}/app:full`))!;
+      // The descriptor it returns is the one the registry serves.
+      assert.deepEqual(
+        { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size },
+        { digest, mediaType, size },
+      );
+      const json = manifest.json as ManifestJson;
+      // The prefix's layer, then one per layer with files (folder, file, workdir's folder).
+      assert.deepEqual(json.layers.length, 4);
+      assert.ok(
+        json.layers.slice(1).every((layer) =>
+          layer.mediaType === "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        ),
+      );
+      const config = await readJson<{
+        created: string;
+        config: { Env: string[]; WorkingDir: string; Labels: Record<string, string> };
+        rootfs: { diff_ids: string[] };
+        history: { created_by: string; empty_layer?: boolean }[];
+        architecture: string;
+      }>(client, `${host}/app`, json.config.digest);
+      assert.ok(config.config.Env.includes("MODE=prod"));
+      assert.ok(config.config.Env.includes("PATH=/app/bin:/usr/bin"));
+      assert.deepEqual(config.config.WorkingDir, "/app");
+      assert.deepEqual(config.config.Labels["test.platform"], "linux/amd64"); // kept
+      assert.deepEqual(config.architecture, "amd64");
+      assert.deepEqual(config.created, "1970-01-01T00:00:01Z");
+      assert.deepEqual(config.rootfs.diff_ids.length, 4);
+      assert.deepEqual(config.history.at(-2)?.empty_layer, true); // env: no layer
+      assert.deepEqual(prefix.mediaType, manifest.mediaType);
 
-        const folder = await listLayer(client, `${host}/app`, json.layers[1].digest);
-        const names = folder.map((line) => line.split(" ").slice(5).join(" "));
-        assert.deepEqual(names, [
-          "app/src/link.py -> main.py",
-          "app/src/main.py",
-          "app/src/pkg/",
-          "app/src/pkg/a b [1].txt",
-          "app/src/pkg/ünï.txt",
-          "app/src/run.sh",
-        ]);
-        const modeOf = (name: string) =>
-          folder.find((line) => line.endsWith(` ${name}`))?.split(" ").slice(0, 2).join(" ");
-        assert.deepEqual(modeOf("app/src/main.py"), "-rw-r--r-- 0/0");
-        assert.deepEqual(modeOf("app/src/run.sh"), "-rwxr-xr-x 0/0");
-        assert.deepEqual(modeOf("app/src/pkg/"), "drwxr-xr-x 0/0");
-        assert.ok(
-          folder.every((line) => line.includes(" 1970-01-01 00:00:01 ")),
-          folder.join("\n"),
-        );
-        // A relative destination is relative to the working directory at that point: `/`.
-        const file = await listLayer(client, `${host}/app`, json.layers[2].digest);
-        assert.deepEqual(file.map((line) => line.split(" ").slice(5).join(" ")), [
-          "conf/settings.toml",
-        ]);
-        const workdir = await listLayer(client, `${host}/app`, json.layers[3].digest);
-        assert.deepEqual(workdir.map((line) => line.split(" ").slice(0, 2).join(" ")), [
-          "drwxr-xr-x 0/0",
-        ]);
-      } finally {
-        await Deno.remove(root, { recursive: true });
-      }
+      const folder = await listLayer(client, `${host}/app`, json.layers[1].digest);
+      const names = folder.map((line) => line.split(" ").slice(5).join(" "));
+      assert.deepEqual(names, [
+        "app/src/link.py -> main.py",
+        "app/src/main.py",
+        "app/src/pkg/",
+        "app/src/pkg/a b [1].txt",
+        "app/src/pkg/ünï.txt",
+        "app/src/run.sh",
+      ]);
+      const modeOf = (name: string) =>
+        folder.find((line) => line.endsWith(` ${name}`))?.split(" ").slice(0, 2).join(" ");
+      assert.deepEqual(modeOf("app/src/main.py"), "-rw-r--r-- 0/0");
+      assert.deepEqual(modeOf("app/src/run.sh"), "-rwxr-xr-x 0/0");
+      assert.deepEqual(modeOf("app/src/pkg/"), "drwxr-xr-x 0/0");
+      assert.ok(
+        folder.every((line) => line.includes(" 1970-01-01 00:00:01 ")),
+        folder.join("\n"),
+      );
+      // A relative destination is relative to the working directory at that point: `/`.
+      const file = await listLayer(client, `${host}/app`, json.layers[2].digest);
+      assert.deepEqual(file.map((line) => line.split(" ").slice(5).join(" ")), [
+        "conf/settings.toml",
+      ]);
+      const workdir = await listLayer(client, `${host}/app`, json.layers[3].digest);
+      assert.deepEqual(workdir.map((line) => line.split(" ").slice(0, 2).join(" ")), [
+        "drwxr-xr-x 0/0",
+      ]);
     });
   },
 });
@@ -298,48 +301,42 @@ Deno.test({
   name: "append: a two-platform prefix gets a new index with both platforms appended",
   ignore: NO_REGISTRY,
   async fn() {
-    await withRegistry(async (host, client) => {
-      const root = await Deno.makeTempDir();
-      try {
-        await writeProject(root, "0022");
-        await pushTestImage(client, `${host}/app:prefix-amd64`, "linux/amd64");
-        await pushTestImage(client, `${host}/app:prefix-arm64`, "linux/arm64");
-        await client.putIndex(`${host}/app:prefix`, [
-          { reference: ":prefix-amd64", platform: "linux/amd64" },
-          { reference: ":prefix-arm64", platform: "linux/arm64" },
-        ]);
-        const appended = await appendLayers(
-          split(`${host}/app:prefix`, layersFor(root)),
-          `${host}/app:full`,
-          options(client, root),
+    await withProject(async (host, client, root) => {
+      await pushTestImage(client, `${host}/app:prefix-amd64`, "linux/amd64");
+      await pushTestImage(client, `${host}/app:prefix-arm64`, "linux/arm64");
+      await client.putIndex(`${host}/app:prefix`, [
+        { reference: ":prefix-amd64", platform: "linux/amd64" },
+        { reference: ":prefix-arm64", platform: "linux/arm64" },
+      ]);
+      const appended = await appendLayers(
+        split(`${host}/app:prefix`, layersFor(root)),
+        `${host}/app:full`,
+        options(client, root),
+      );
+      const served = (await client.getManifest(`${host}/app:full`))!;
+      // The descriptor it returns is the index's, as the registry serves it.
+      assert.deepEqual(
+        { digest: served.digest, mediaType: served.mediaType, size: served.size },
+        { digest: appended.digest, mediaType: appended.mediaType, size: appended.size },
+      );
+      const index = served.json as ManifestJson;
+      assert.deepEqual(index.manifests?.map((m) => m.platform.architecture), ["amd64", "arm64"]);
+      const layerSets = [];
+      for (const entry of index.manifests!) {
+        const manifest = (await client.getManifest(`${host}/app@${entry.digest}`))!;
+        const json = manifest.json as ManifestJson;
+        assert.deepEqual(json.layers.length, 4);
+        const config = await readJson<{ architecture: string; config: { WorkingDir: string } }>(
+          client,
+          `${host}/app`,
+          json.config.digest,
         );
-        const served = (await client.getManifest(`${host}/app:full`))!;
-        // The descriptor it returns is the index's, as the registry serves it.
-        assert.deepEqual(
-          { digest: served.digest, mediaType: served.mediaType, size: served.size },
-          { digest: appended.digest, mediaType: appended.mediaType, size: appended.size },
-        );
-        const index = served.json as ManifestJson;
-        assert.deepEqual(index.manifests?.map((m) => m.platform.architecture), ["amd64", "arm64"]);
-        const layerSets = [];
-        for (const entry of index.manifests!) {
-          const manifest = (await client.getManifest(`${host}/app@${entry.digest}`))!;
-          const json = manifest.json as ManifestJson;
-          assert.deepEqual(json.layers.length, 4);
-          const config = await readJson<{ architecture: string; config: { WorkingDir: string } }>(
-            client,
-            `${host}/app`,
-            json.config.digest,
-          );
-          assert.deepEqual(config.architecture, entry.platform.architecture);
-          assert.deepEqual(config.config.WorkingDir, "/app");
-          layerSets.push(json.layers.slice(1).map((layer) => layer.digest));
-        }
-        // One set of blobs serves both platforms.
-        assert.deepEqual(layerSets[0], layerSets[1]);
-      } finally {
-        await Deno.remove(root, { recursive: true });
+        assert.deepEqual(config.architecture, entry.platform.architecture);
+        assert.deepEqual(config.config.WorkingDir, "/app");
+        layerSets.push(json.layers.slice(1).map((layer) => layer.digest));
       }
+      // One set of blobs serves both platforms.
+      assert.deepEqual(layerSets[0], layerSets[1]);
     });
   },
 });
@@ -348,50 +345,44 @@ Deno.test({
   name: "append: files belong to a numeric user; a user by name is refused (engine path)",
   ignore: NO_REGISTRY,
   async fn() {
-    await withRegistry(async (host, client) => {
-      const root = await Deno.makeTempDir();
-      try {
-        await writeProject(root, "0022");
-        await pushTestImage(client, `${host}/app:prefix`, "linux/amd64");
-        const user = [{
-          index: 2,
-          plugin: "custom",
-          method: "withLayer",
-          appended: { config: { user: "1000:100" } },
-        }, ...layersFor(root)];
-        await appendLayers(
-          split(`${host}/app:prefix`, user),
-          `${host}/app:numeric`,
-          options(client, root),
-        );
-        // The numeric user from the first appended layer is the prefix's for the next build.
-        await appendLayers(
-          split(`${host}/app:numeric`, layersFor(root).slice(1, 2)),
-          `${host}/app:owned`,
-          options(client, root),
-        );
-        const json = (await client.getManifest(`${host}/app:owned`))!.json as ManifestJson;
-        const listing = await listLayer(client, `${host}/app`, json.layers.at(-1)!.digest);
-        assert.deepEqual(listing.map((line) => line.split(" ")[1]), ["1000/100"]);
+    await withProject(async (host, client, root) => {
+      await pushTestImage(client, `${host}/app:prefix`, "linux/amd64");
+      const user = [{
+        index: 2,
+        plugin: "custom",
+        method: "withLayer",
+        appended: { config: { user: "1000:100" } },
+      }, ...layersFor(root)];
+      await appendLayers(
+        split(`${host}/app:prefix`, user),
+        `${host}/app:numeric`,
+        options(client, root),
+      );
+      // The numeric user from the first appended layer is the prefix's for the next build.
+      await appendLayers(
+        split(`${host}/app:numeric`, layersFor(root).slice(1, 2)),
+        `${host}/app:owned`,
+        options(client, root),
+      );
+      const json = (await client.getManifest(`${host}/app:owned`))!.json as ManifestJson;
+      const listing = await listLayer(client, `${host}/app`, json.layers.at(-1)!.digest);
+      assert.deepEqual(listing.map((line) => line.split(" ")[1]), ["1000/100"]);
 
-        const named = [{ ...user[0], appended: { config: { user: "app" } } }];
-        await appendLayers(
-          split(`${host}/app:prefix`, named),
-          `${host}/app:named`,
-          options(client, root),
-        );
-        await assert.rejects(
-          () =>
-            appendLayers(
-              split(`${host}/app:named`, layersFor(root).slice(0, 1)),
-              `${host}/app:refused`,
-              options(client, root),
-            ),
-          (error) => error instanceof AppendRefused && /a user by name/.test(error.message),
-        );
-      } finally {
-        await Deno.remove(root, { recursive: true });
-      }
+      const named = [{ ...user[0], appended: { config: { user: "app" } } }];
+      await appendLayers(
+        split(`${host}/app:prefix`, named),
+        `${host}/app:named`,
+        options(client, root),
+      );
+      await assert.rejects(
+        () =>
+          appendLayers(
+            split(`${host}/app:named`, layersFor(root).slice(0, 1)),
+            `${host}/app:refused`,
+            options(client, root),
+          ),
+        (error) => error instanceof AppendRefused && /a user by name/.test(error.message),
+      );
     });
   },
 });
