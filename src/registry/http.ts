@@ -15,6 +15,7 @@ import {
   type RequestProgress,
 } from "./progress.ts";
 import { retryDelayMs } from "./retry.ts";
+import { after, every } from "../timers.ts";
 
 /** How the transport behaves; every field has a default. */
 export interface TransportOptions {
@@ -243,8 +244,8 @@ export class Transport {
       let response: Response | undefined;
       let answeredBy = url;
       // While no answer comes, say so every slowRequestMs, naming the host waited on.
-      const waiting = this.#onProgress
-        ? setInterval(() => {
+      const stopWaiting = this.#onProgress
+        ? every(this.slowRequestMs, () => {
           this.#report({
             kind: "waiting",
             method: init.method,
@@ -254,7 +255,7 @@ export class Transport {
             attempts,
             elapsedMs: Date.now() - startedAt,
           });
-        }, this.slowRequestMs)
+        })
         : undefined;
       let failure: unknown;
       try {
@@ -265,7 +266,7 @@ export class Transport {
       } catch (error) {
         failure = error;
       } finally {
-        clearInterval(waiting);
+        stopWaiting?.();
       }
       if (response === undefined) {
         if (failure instanceof RegistryError) throw failure;
@@ -512,7 +513,5 @@ function scrubCause(cause: unknown, redactor: Redactor): Error | undefined {
  * ```
  */
 export function sleep(ms: number): Promise<void> {
-  return new Promise(function wake(resolve) {
-    setTimeout(resolve, ms);
-  });
+  return new Promise((resolve) => after(ms, resolve));
 }

@@ -22,6 +22,7 @@
 
 import { BuildError, systemError } from "../errors.ts";
 import { openConnection, parseHead } from "./direct_head.ts";
+import { after } from "../timers.ts";
 
 /** One file upload. */
 export interface FilePut {
@@ -105,7 +106,7 @@ export async function putFile(request: FilePut): Promise<Response> {
 class SilenceTimer {
   #ms: number;
   #onSilence: () => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #cancel = () => {};
   /** Whether the countdown ran out. */
   expired = false;
 
@@ -117,16 +118,16 @@ class SilenceTimer {
 
   /** Something happened: start the countdown again. */
   alive(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
+    this.#cancel();
+    this.#cancel = after(this.#ms, () => {
       this.expired = true;
       this.#onSilence();
-    }, this.#ms);
+    });
   }
 
   /** Stop counting. */
   stop(): void {
-    clearTimeout(this.#timer);
+    this.#cancel();
   }
 }
 
