@@ -97,9 +97,11 @@ function malformed(prefix: string, what: string): ImgtoolError {
 export interface AppendedImage extends Descriptor {
   /**
    * Every file in the appended layers went in checked against the digest the image's tag
-   * was computed from (the identity's own walk of each folder; a single file, whose digest
-   * this stage does not have, leaves it false): whatever happened to the files since, the
-   * layers hold what the tag says.
+   * was computed from: each folder's files come from the first walk this process made of it,
+   * the identity's (`build` computes every image's identity before it builds one), not walked
+   * again since. A single file, whose digest this stage does not have, or a folder walked
+   * again leaves it false. When true, the layers hold what the tag says, whatever happened
+   * to the files since.
    */
   readonly filesChecked: boolean;
 }
@@ -424,7 +426,7 @@ async function layerEntries(
         const walked = await walkedTree(file.source, ignore, { reuse: true });
         if (walked === null) throw new ImgtoolError(`${file.source} is not a readable folder`);
         const { index, unreadable } = walked;
-        checked &&= walked.reused === true && unreadable.size === 0;
+        checked &&= walked.first === true && unreadable.size === 0;
         const root = target === "/" ? "" : target;
         const base = file.source.endsWith("/") ? file.source.slice(0, -1) : file.source;
         for (let at = 0; at < index.paths.length; at++) {

@@ -177,8 +177,14 @@ function cacheSetting(): CacheSetting {
 const remembered = new Map<string, TreeIndex>();
 
 // The latest completed walk of each tree root (absolute) in this process, with the ignore
-// rules it was walked under: the identity tree lists a tree from the walk its digest took.
-const walks = new Map<string, { readonly ignore: IgnoreRules | undefined; tree: WalkedTree }>();
+// rules it was walked under (the identity tree lists a tree from the walk its digest took),
+// and whether it was the first walk of that root.
+const walks = new Map<
+  string,
+  { readonly ignore: IgnoreRules | undefined; readonly tree: WalkedTree; readonly first: boolean }
+>();
+// Every tree root this process has completed a walk of.
+const everWalked = new Set<string>();
 
 /** The remembered index of `root`: this process's, else the digest cache's. */
 function recallIndex(root: string): TreeIndex | undefined {
@@ -366,8 +372,13 @@ export interface WalkedTree {
   readonly index: TreeIndex;
   /** The entries (files) that could not be read: they have no digest. */
   readonly unreadable: ReadonlySet<number>;
-  /** Given by `walkedTree` with `reuse`: the walk is one this process had made before. */
-  readonly reused?: boolean;
+  /**
+   * Given by `walkedTree` with `reuse`: the walk is the first this process made of `root`,
+   * taken again, so its digests are the ones every tag computed from that walk took. A
+   * process that walked the tree again since (another image's identity, a check after a
+   * build) may have seen other content: then this is false.
+   */
+  readonly first?: boolean;
 }
 
 /**
@@ -385,7 +396,7 @@ export async function walkedTree(
   const key = resolve(root);
   const last = walks.get(key);
   if (options.reuse && last !== undefined && last.ignore === ignore) {
-    return { ...last.tree, reused: true };
+    return { ...last.tree, first: last.first };
   }
   return (await walkAndDigest(root, ignore))?.tree ?? null;
 }
@@ -422,7 +433,8 @@ function rememberTree(
   const key = resolve(root);
   keepIndex(key, index, write);
   const tree = { index, unreadable: recall.unreadable };
-  walks.set(key, { ignore, tree });
+  walks.set(key, { ignore, tree, first: !everWalked.has(key) });
+  everWalked.add(key);
   return { digest, tree };
 }
 
