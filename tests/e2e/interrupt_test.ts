@@ -22,12 +22,14 @@ e2eTest(
   async (_t, facts) => {
     // The step prints this only when it runs: the command text holds `$((6*7))`, not 42.
     const marker = `step-42-${RUN_ID}`;
+    // A wait of about 120 s that no other process on the machine has on its command line.
+    const sleep = `sleep 120.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
     const dir = await makeProject({
       "imgtool.toml": projectConfig(facts, `${facts.REGISTRY}/imgtool-e2e-${RUN_ID}-interrupt`),
       "spec.ts": `import { Image } from "imgtool";
 export default Image.fromBase(${JSON.stringify(facts.PYTHON_BASE)})
   .clone({ name: "interrupted" })
-  .withCommands("echo step-$((6*7))-${RUN_ID} && sleep 120", { secretMounts: "E2E_INTERRUPT_TOKEN" });
+  .withCommands("echo step-$((6*7))-${RUN_ID} && ${sleep}", { secretMounts: "E2E_INTERRUPT_TOKEN" });
 `,
     });
     const before = await temporaryFolders();
@@ -71,7 +73,7 @@ export default Image.fromBase(${JSON.stringify(facts.PYTHON_BASE)})
       // The engine cancels the step once its client is gone, within seconds, not 120.
       let left = "";
       for (let tries = 0; tries < 40; tries++) {
-        left = (await run("pgrep", ["-f", "sleep 120"])).stdout.trim();
+        left = (await run("pgrep", ["-f", sleep])).stdout.trim();
         if (left === "") break;
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
