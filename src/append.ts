@@ -93,7 +93,22 @@ function malformed(prefix: string, what: string): ImgtoolError {
   });
 }
 
-/** What {@link appendLayers} wrote: the descriptor of the image under its content tag. */
+/**
+ * What {@link appendLayers} wrote: the descriptor of the image under its content tag.
+ *
+ * @example
+ * ```ts
+ * import type { AppendedImage } from "./append.ts";
+ * const appended: AppendedImage = {
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   digest: `sha256:${"a".repeat(64)}`,
+ *   size: 1024,
+ *   filesChecked: true,
+ * };
+ * const { filesChecked, ...image } = appended; // the image's descriptor, and the flag
+ * console.log(image.size, filesChecked); // 1024 true
+ * ```
+ */
 export interface AppendedImage extends Descriptor {
   /**
    * Every file in the appended layers went in checked against the digest the image's tag

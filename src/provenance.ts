@@ -433,7 +433,20 @@ export interface ProvenanceRecording {
   push(image?: Descriptor, options?: RecordPushOptions): Promise<PushedRecord>;
 }
 
-/** How {@link ProvenanceRecording.push} may finish a record. */
+/**
+ * How {@link ProvenanceRecording.push} may finish a record.
+ *
+ * @example
+ * ```ts
+ * import type { ProvenanceRecording, RecordPushOptions } from "./provenance.ts";
+ * // An image appended onto a prefix found in the registry, its files checked as they went in.
+ * const checked: RecordPushOptions = { filesChecked: true };
+ * async function afterAppend(recording: ProvenanceRecording) {
+ *   return await recording.push(undefined, checked);
+ * }
+ * console.log(typeof afterAppend); // function
+ * ```
+ */
 export interface RecordPushOptions {
   /**
    * Every file the image took from disk went in checked against the digest its tag was
