@@ -280,7 +280,30 @@ export interface CacheLimits {
   readonly maxEntries: number;
   /** Bytes at most, all entries together. */
   readonly maxBytes: number;
+  /**
+   * List the folder at most once in this many milliseconds, across processes (by the time of
+   * the file `<folder>.pruned` beside it): a listing costs a stat per entry, and a folder of
+   * many small entries grows by a few a build. Between listings it may run over its limits
+   * by what was written since. Default: at every process's first write.
+   */
+  readonly listEveryMs?: number;
 }
+
+/** Beside a folder, the file whose modification time says when it was last listed. */
+const PRUNED_SUFFIX = ".pruned";
+
+/**
+ * How often the folders of many small entries (digests, tags, checked tags, engines) are
+ * listed for pruning at most: ten minutes. They grow by a few entries a build, and listing
+ * a thousand entries costs some 10-30 ms of every build.
+ *
+ * @example
+ * ```ts
+ * import { LIST_CACHE_EVERY_MS } from "./cache_dir.ts";
+ * console.log(LIST_CACHE_EVERY_MS / 60_000); // 10
+ * ```
+ */
+export const LIST_CACHE_EVERY_MS = 10 * 60 * 1000;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const HOUR_MS = 60 * 60 * 1000;
@@ -335,6 +358,7 @@ export function pruneCacheDir(dir: string, limits: CacheLimits, now: number = Da
   pruned.add(dir);
   if (!privateCacheDir(dir, { create: false })) return 0;
   const uid = currentUid() ?? null;
+  if (limits.listEveryMs !== undefined && !listingDue(dir, uid, limits.listEveryMs, now)) return 0;
   const entries: { path: string; used: number; size: number }[] = [];
   let removed = 0;
   const remove = (path: string) => {
@@ -383,4 +407,36 @@ export function pruneCacheDir(dir: string, limits: CacheLimits, now: number = Da
     }
   }
   return removed;
+}
+
+/**
+ * Whether `dir` is due a listing `everyMs` after the last (the time of `<dir>.pruned`); when
+ * it is, that file is put in place anew (written under another name and renamed, so nothing
+ * in its place is written through) with the time `now`. One that is not the user's regular
+ * file is left alone, and the folder listed.
+ */
+function listingDue(dir: string, uid: number | null, everyMs: number, now: number): boolean {
+  const marker = `${dir}${PRUNED_SUFFIX}`;
+  try {
+    const info = Deno.lstatSync(marker);
+    if (!isOwnEntry(info, uid, 0)) return true;
+    const listed = info.mtime?.getTime() ?? 0;
+    if (listed <= now && now - listed < everyMs) return false;
+  } catch {
+    // Never listed: list, and note it.
+  }
+  const temporary = `${marker}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
+  try {
+    Deno.writeFileSync(temporary, new Uint8Array(), { mode: 0o600, createNew: true });
+    Deno.utimeSync(temporary, new Date(now), new Date(now));
+    Deno.renameSync(temporary, marker);
+  } catch {
+    // Not writable here: listed every time, as without an interval.
+    try {
+      Deno.removeSync(temporary);
+    } catch {
+      // Never written.
+    }
+  }
+  return true;
 }

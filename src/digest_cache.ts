@@ -37,6 +37,7 @@
 import {
   type CacheLimits,
   currentUid,
+  LIST_CACHE_EVERY_MS,
   noteCacheUse,
   privateCacheDir,
   pruneCacheDir,
@@ -58,6 +59,7 @@ import { decodeTreeIndex, encodeTreeIndex, type TreeIndex } from "./tree_index.t
 export const DIGEST_CACHE_LIMITS: CacheLimits = {
   maxEntries: 1000,
   maxBytes: 256 * 1024 * 1024,
+  listEveryMs: LIST_CACHE_EVERY_MS,
 };
 
 /** The largest index read back (a tree of 20,000 files takes some 2 MB). */

@@ -13,6 +13,7 @@
 import {
   type CacheLimits,
   imgtoolCacheDir,
+  LIST_CACHE_EVERY_MS,
   pruneCacheDir,
   readJsonCacheEntry,
   writeCacheEntry,
@@ -45,7 +46,11 @@ export function defaultEngineAffinityDir(
  * console.log(ENGINE_AFFINITY_LIMITS.maxEntries); // 5000
  * ```
  */
-export const ENGINE_AFFINITY_LIMITS: CacheLimits = { maxEntries: 5000, maxBytes: 2 * 1024 * 1024 };
+export const ENGINE_AFFINITY_LIMITS: CacheLimits = {
+  maxEntries: 5000,
+  maxBytes: 2 * 1024 * 1024,
+  listEveryMs: LIST_CACHE_EVERY_MS,
+};
 
 /** The largest entry read back: one is a few dozen bytes. */
 const MAX_ENTRY_BYTES = 4096;

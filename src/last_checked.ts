@@ -16,6 +16,7 @@
 import {
   type CacheLimits,
   imgtoolCacheDir,
+  LIST_CACHE_EVERY_MS,
   pruneCacheDir,
   readJsonCacheEntry,
   writeCacheEntry,
@@ -61,7 +62,11 @@ export function defaultLastCheckedDir(
  * console.log(LAST_CHECKED_LIMITS.maxEntries); // 2000
  * ```
  */
-export const LAST_CHECKED_LIMITS: CacheLimits = { maxEntries: 2000, maxBytes: 4 * 1024 * 1024 };
+export const LAST_CHECKED_LIMITS: CacheLimits = {
+  maxEntries: 2000,
+  maxBytes: 4 * 1024 * 1024,
+  listEveryMs: LIST_CACHE_EVERY_MS,
+};
 
 /** The largest entry read back: a spec's URIs take a few hundred bytes. */
 const MAX_ENTRY_BYTES = 256 * 1024;

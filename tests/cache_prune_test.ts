@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { noteCacheUse, pruneCacheDir } from "../src/cache_dir.ts";
+import { LIST_CACHE_EVERY_MS, noteCacheUse, pruneCacheDir } from "../src/cache_dir.ts";
 import { writeWholeSync } from "../src/fs.ts";
 import { FileTagCache } from "../src/registry/tag_cache.ts";
 import { LastChecked } from "../src/last_checked.ts";
@@ -54,6 +54,51 @@ Deno.test("within its limits nothing goes but stale temporary files; other files
     assert.equal(pruneCacheDir(dir, { maxEntries: 1, maxBytes: 1e9 }, NOW), 0);
   }));
 
+Deno.test("a folder with a listing interval is listed at most once in it, across processes", () =>
+  withTempDir(async (dir) => {
+    const cache = join(dir, "cache");
+    const marker = `${cache}.pruned`;
+    const module = new URL("../src/cache_dir.ts", import.meta.url).href;
+    /** Prune the folder in a process of its own (each lists a folder once), at `now`. */
+    const pruneAt = async (now: number): Promise<number> => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `import { pruneCacheDir } from "${module}";
+           const limits = { maxEntries: 8, maxBytes: 1e9, listEveryMs: 600_000 };
+           console.log(pruneCacheDir(${JSON.stringify(cache)}, limits, ${now}));`,
+        ],
+        stderr: "inherit",
+      }).output();
+      assert.equal(output.code, 0);
+      return Number(new TextDecoder().decode(output.stdout));
+    };
+    Deno.mkdirSync(cache, { mode: 0o700 });
+    const fill = (from: number, to: number) => {
+      for (let i = from; i < to; i++) entry(cache, `${i}.json`, (i + 1) * DAY_MS);
+    };
+    fill(0, 10);
+    // Never listed: listed, 10 entries down to 6, and the time noted beside the folder.
+    assert.equal(await pruneAt(NOW), 4);
+    assert.equal(Deno.lstatSync(marker).mtime?.getTime(), NOW);
+    fill(10, 20);
+    // Five minutes on: not listed again, the folder over its limit for now.
+    assert.equal(await pruneAt(NOW + 5 * 60_000), 0);
+    assert.equal(names(cache).length, 16);
+    // Eleven minutes on: listed, down to 6 again.
+    assert.equal(await pruneAt(NOW + 11 * 60_000), 10);
+    // Something else in the marker's place is never written through: listed every time.
+    fill(20, 30);
+    Deno.removeSync(marker);
+    const elsewhere = join(dir, "elsewhere");
+    Deno.writeTextFileSync(elsewhere, "untouched");
+    Deno.symlinkSync(elsewhere, marker);
+    assert.equal(await pruneAt(NOW + 12 * 60_000), 10);
+    assert.equal(Deno.readTextFileSync(elsewhere), "untouched");
+    assert.ok(Deno.lstatSync(marker).isSymlink, "left as it was");
+    assert.deepEqual(names(dir), ["cache", "cache.pruned", "elsewhere"], "no temporary file left");
+  }));
+
 Deno.test("a missing or unreadable folder prunes nothing and throws nothing", () =>
   withTempDir((dir) => {
     assert.equal(pruneCacheDir(join(dir, "missing"), { maxEntries: 0, maxBytes: 0 }), 0);
@@ -97,6 +142,8 @@ Deno.test("the tag cache and the checked URIs keep what they use when they prune
     assert.ok(new FileTagCache(join(dir, "tags")).get("127.0.0.1:5000/app:used"));
     // 5,000 newer entries, written older than the one just used, then one more write prunes.
     for (let i = 0; i < 5000; i++) entry(join(dir, "tags"), `filler-${i}.json`, DAY_MS, 1);
+    // The earlier build listed the folder just now; the next listing is due ten minutes on.
+    entry(dir, "tags.pruned", LIST_CACHE_EVERY_MS + 1000, 0);
     new FileTagCache(join(dir, "tags")).set("127.0.0.1:5000/app:new", seen);
     const left = names(join(dir, "tags"));
     assert.ok(left.length <= 3750, `${left.length} entries left`);

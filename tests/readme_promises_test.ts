@@ -219,9 +219,11 @@ Deno.test("the cache limits the README states are the ones the caches prune to",
   const [tags, tagMb, specs, specMb, trees, treeMb] = readmeSays(
     /more than ([\d,]+) tags \((\d+) MB\), ([\d,]+) specs' tag lists \((\d+) MB\) or ([\d,]+) trees' digests \((\d+) MB\)/,
   );
+  const [minutes] = readmeSays(/It lists such a folder at most once\s+every (\d+) minutes/);
   const stated = (entries: string, mb: string): CacheLimits => ({
     maxEntries: count(entries),
     maxBytes: Number(mb) * MIB,
+    listEveryMs: Number(minutes) * MINUTE_MS,
   });
   assert.deepEqual(TAG_CACHE_LIMITS, stated(tags, tagMb), "the registry tag cache");
   assert.deepEqual(LAST_CHECKED_LIMITS, stated(specs, specMb), "the checked tags of each spec");

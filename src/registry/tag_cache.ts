@@ -17,6 +17,7 @@
 import {
   type CacheLimits,
   imgtoolCacheDir,
+  LIST_CACHE_EVERY_MS,
   pruneCacheDir,
   readJsonCacheEntry,
   writeCacheEntry,
@@ -80,7 +81,11 @@ export function defaultTagCacheDir(
  * console.log(TAG_CACHE_LIMITS.maxEntries); // 5000
  * ```
  */
-export const TAG_CACHE_LIMITS: CacheLimits = { maxEntries: 5000, maxBytes: 8 * 1024 * 1024 };
+export const TAG_CACHE_LIMITS: CacheLimits = {
+  maxEntries: 5000,
+  maxBytes: 8 * 1024 * 1024,
+  listEveryMs: LIST_CACHE_EVERY_MS,
+};
 
 /** The largest entry read back: one is some 300 bytes; more is not one of ours. */
 const MAX_ENTRY_BYTES = 64 * 1024;
