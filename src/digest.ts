@@ -33,7 +33,7 @@ import { hashFileInto, READ_CHUNK } from "./file_hash.ts";
 import { digestWorkerUrl, HashPool } from "./hash_pool.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import { resolve } from "./path.ts";
-import { Sha256 } from "./sha256.ts";
+import { hexOf, Sha256 } from "./sha256.ts";
 import { stagedMode } from "./staged_mode.ts";
 import { DIR, FILE, IGNORED, type TreeIndex } from "./tree_index.ts";
 import { TreeRecall } from "./tree_recall.ts";
@@ -108,10 +108,6 @@ function useNodeCrypto(): void {
   if (crypto) useHasher(() => crypto.createHash("sha256"));
 }
 
-function hexOf(digest: ArrayBuffer): string {
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * SHA-256 of a string (as UTF-8), as hex, by Web Crypto: the same digest as {@link sha256},
  * but native from the first call, where the TypeScript hasher runs interpreted until V8 has
@@ -124,7 +120,8 @@ function hexOf(digest: ArrayBuffer): string {
  * ```
  */
 export async function sha256Async(data: string): Promise<string> {
-  return hexOf(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(data)));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(data));
+  return hexOf(new Uint8Array(digest));
 }
 
 /** SHA-256 of a string or bytes, as hex. */
@@ -312,7 +309,7 @@ async function hashFile(path: string, size: number, buffer?: Uint8Array): Promis
   try {
     if (size <= WHOLE_FILE) {
       // Web Crypto is native and needs no Node layer: the fastest for a whole small file.
-      return hexOf(await crypto.subtle.digest("SHA-256", Deno.readFileSync(path)));
+      return hexOf(new Uint8Array(await crypto.subtle.digest("SHA-256", Deno.readFileSync(path))));
     }
     const hash = newHasher();
     const chunk = buffer ?? new Uint8Array(READ_CHUNK);

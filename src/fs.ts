@@ -87,6 +87,22 @@ export function writeWholeSync(file: string, text: string): boolean {
 }
 
 /**
+ * Write all of `bytes` to `file` (a write may take fewer bytes than it is given).
+ *
+ * @example
+ * ```ts
+ * import { writeAllSync } from "./fs.ts";
+ * const path = Deno.makeTempFileSync();
+ * using file = Deno.openSync(path, { write: true });
+ * writeAllSync(file, new TextEncoder().encode("hello"));
+ * console.log(Deno.readTextFileSync(path)); // hello
+ * ```
+ */
+export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
+}
+
+/**
  * The most a file read whole may hold unless the caller says otherwise: 16 MiB, far more than
  * any spec, Dockerfile, requirements, pyproject, `.dockerignore` or secret needs.
  *

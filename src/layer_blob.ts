@@ -31,6 +31,7 @@
  */
 
 import { BuildError, systemError } from "./errors.ts";
+import { writeAllSync } from "./fs.ts";
 import type { KeptMember, LayerCache, RawAppender, StagedLayer } from "./layer_cache.ts";
 import {
   type LayerEntry,
@@ -41,6 +42,7 @@ import {
   tarEntryBlocks,
   tarHeaderLength,
 } from "./layer_tar.ts";
+import { hexOf } from "./sha256.ts";
 
 /** The media type of a layer blob as {@link writeLayerBlob} writes it. */
 export const OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -208,7 +210,7 @@ function layerGroups(
       const hash = sha256();
       hash.update(encoder.encode(`[${JSON.stringify(GROUP_FORMAT)},${mtime},${fields.join(",")}]`));
       hash.update(digests.subarray(0, entries.length * 32));
-      key = hex(hash.digest());
+      key = hexOf(hash.digest());
     }
     groups.push({ entries, rawLength, alone, key });
     entries = [];
@@ -275,12 +277,6 @@ function nameHash(name: string): number {
     hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
   }
   return hash >>> 0;
-}
-
-function hex(bytes: Uint8Array): string {
-  let text = "";
-  for (const byte of bytes) text += byte.toString(16).padStart(2, "0");
-  return text;
 }
 
 /** Writes the blob (and, with a cache, the raw bytes of small groups), hashing as it goes. */
@@ -350,10 +346,10 @@ class BlobWriter {
       key: group.key,
       offset,
       length: this.#size - offset,
-      sha256: hex(member.digest()),
+      sha256: hexOf(member.digest()),
       rawOffset: keepRaw ? rawOffset : -1,
       rawLength: group.rawLength,
-      rawSha256: hex(raw.digest()),
+      rawSha256: hexOf(raw.digest()),
     });
   }
 
@@ -404,7 +400,7 @@ class BlobWriter {
       }
       check.update(step.value);
     }
-    if (!whole || hex(check.digest()) !== kept.sha256) return false;
+    if (!whole || hexOf(check.digest()) !== kept.sha256) return false;
     // The tar bytes are hashed into a copy of the diff id's hash, kept only if they match.
     const tar = this.#tar.copy(), raw = this.#sha256();
     for await (
@@ -417,7 +413,7 @@ class BlobWriter {
       tar.update(block);
       raw.update(block);
     }
-    if (hex(raw.digest()) !== kept.rawSha256) return false;
+    if (hexOf(raw.digest()) !== kept.rawSha256) return false;
     const offset = this.#size;
     const copying = pieces();
     for (let step = copying.next(); !step.done; step = copying.next()) {
@@ -437,8 +433,8 @@ class BlobWriter {
   finish(): { digest: string; diffId: string; size: number } {
     this.close();
     return {
-      digest: `sha256:${hex(this.#gzip.digest())}`,
-      diffId: `sha256:${hex(this.#tar.digest())}`,
+      digest: `sha256:${hexOf(this.#gzip.digest())}`,
+      diffId: `sha256:${hexOf(this.#tar.digest())}`,
       size: this.#size,
     };
   }
@@ -462,24 +458,18 @@ class BlobWriter {
   }
 
   #hex(bytes: Uint8Array): string {
-    const hash = this.#sha256();
-    hash.update(bytes);
-    return hex(hash.digest());
+    return hexOf(sha256DigestOf(this.#sha256, bytes));
   }
 
   #writeBlob(bytes: Uint8Array): void {
     this.#gzip.update(bytes);
-    writeAll(this.#blob, bytes);
+    writeAllSync(this.#blob, bytes);
     this.#size += bytes.length;
   }
 
   #writeRaw(bytes: Uint8Array): void {
-    writeAll(this.#raw!, bytes);
+    writeAllSync(this.#raw!, bytes);
     this.#rawEnd += bytes.length;
     this.#rawSize += bytes.length;
   }
-}
-
-function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
-  for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
 }

@@ -28,6 +28,7 @@ import {
   readJsonCacheEntry,
   writeCacheEntry,
 } from "./cache_dir.ts";
+import { writeAllSync } from "./fs.ts";
 import { join } from "./path.ts";
 
 /** One gzip member of a kept blob, and the group of entries it holds. */
@@ -104,7 +105,7 @@ export class LayerCache {
    */
   static open(slot: string, dir?: string): LayerCache | undefined {
     const folder = dir ?? imgtoolCacheDir("layers");
-    if (folder === undefined || !/^[0-9a-f]{64}$/.test(slot)) return undefined;
+    if (folder === undefined || !HEX64.test(slot)) return undefined;
     if (!privateCacheDir(folder)) return undefined;
     const record = readJsonCacheEntry(join(folder, `${slot}.json`), MAX_RECORD_BYTES, readRecord);
     const members = new Map((record ?? []).map((member) => [member.key, member]));
@@ -211,7 +212,7 @@ export class LayerCache {
           moved.push({ ...member, rawOffset: -1 });
           continue;
         }
-        for (let done = 0; done < bytes.length;) done += out.writeSync(bytes.subarray(done));
+        writeAllSync(out, bytes);
         moved.push({ ...member, rawOffset: at });
         at += bytes.length;
       }
@@ -251,6 +252,13 @@ export class LayerCache {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/**
+ * The most a gzip member of `rawLength` tar bytes can take: deflate's stored blocks add 5
+ * bytes per 64 KiB, each flush a few more, the gzip header and trailer 18. A record naming
+ * a longer member is damaged (and believed, would have a buffer of that size allocated).
+ */
+const gzipBound = (rawLength: number) => rawLength + Math.ceil(rawLength / 256) + 1024;
+
 /** The members of a record, or `undefined` when it is not one this Deno wrote. */
 function readRecord(value: unknown): KeptMember[] | undefined {
   const record = value as { format?: unknown; compressor?: unknown; members?: unknown };
@@ -261,7 +269,8 @@ function readRecord(value: unknown): KeptMember[] | undefined {
     if (
       typeof member !== "object" || member === null || !HEX64.test(member.key) ||
       !HEX64.test(member.sha256) || !HEX64.test(member.rawSha256) || !count(member.offset) ||
-      !count(member.length, 1) || !count(member.rawOffset, -1) || !count(member.rawLength)
+      !count(member.length, 1) || !count(member.rawOffset, -1) || !count(member.rawLength) ||
+      member.length > gzipBound(member.rawLength)
     ) return undefined;
   }
   return record.members as KeptMember[];

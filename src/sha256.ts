@@ -210,3 +210,18 @@ export class Sha256 {
 export function sha256Hex(data: string | Uint8Array): string {
   return new Sha256().update(data).digest("hex");
 }
+
+/**
+ * `bytes` as lowercase hex, two digits a byte (a digest from any hasher).
+ *
+ * @example
+ * ```ts
+ * import { hexOf } from "./sha256.ts";
+ * console.log(hexOf(new Uint8Array([0, 15, 255]))); // 000fff
+ * ```
+ */
+export function hexOf(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += HEX[byte];
+  return text;
+}

@@ -205,13 +205,20 @@ Deno.test("a damaged, mismatched or foreign layer cache is not believed: the byt
         () => edit((json) => json.members[0].offset = 1e9),
         (r, t) => r === t - 2,
       ],
+      [
+        "a member longer than any gzip of its group could be",
+        () => edit((json) => json.members[0].length = 2 ** 45),
+        (r) => r === 0,
+      ],
     ];
     function flip(path: string, at: number) {
       const bytes = Deno.readFileSync(path);
       bytes[at] ^= 0xff;
       Deno.writeFileSync(path, bytes);
     }
-    function edit(change: (json: { compressor: string; members: { offset: number }[] }) => void) {
+    function edit(
+      change: (json: { compressor: string; members: { offset: number; length: number }[] }) => void,
+    ) {
       const json = JSON.parse(Deno.readTextFileSync(`${base}.json`));
       change(json);
       Deno.writeTextFileSync(`${base}.json`, JSON.stringify(json));
