@@ -30,6 +30,7 @@
 import { imgtoolCacheDir } from "./cache_dir.ts";
 import { readDigestIndex, writeDigestIndex } from "./digest_cache.ts";
 import { hashFileInto, READ_CHUNK } from "./file_hash.ts";
+import { type FileStat, statFile } from "./file_stat.ts";
 import { digestWorkerUrl, HashPool } from "./hash_pool.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import { resolve } from "./path.ts";
@@ -195,7 +196,7 @@ function keepIndex(root: string, index: TreeIndex, write: boolean): void {
 }
 
 /** The believed digest of entry `at` of `index` (a file), if `info` is its stat now. */
-function believedDigest(index: TreeIndex, at: number, info: Deno.FileInfo): string | undefined {
+function believedDigest(index: TreeIndex, at: number, info: FileStat): string | undefined {
   if (at < 0 || index.kinds[at] !== FILE || index.believed[at] !== 1) return undefined;
   return index.hasStat(at, info) ? index.hex(at) : undefined;
 }
@@ -204,7 +205,7 @@ function believedDigest(index: TreeIndex, at: number, info: Deno.FileInfo): stri
  * The digest of the file `path` (absolute) as `info` describes it, from what this process
  * remembers: of the file itself, or of a tree it is in.
  */
-function fromMemory(path: string, info: Deno.FileInfo): string | undefined {
+function fromMemory(path: string, info: FileStat): string | undefined {
   const own = remembered.get(path);
   const digest = own && believedDigest(own, own.find(""), info);
   if (digest !== undefined) return digest;
@@ -223,7 +224,7 @@ function fromMemory(path: string, info: Deno.FileInfo): string | undefined {
  */
 function singleFile(
   path: string,
-  info: Deno.FileInfo,
+  info: FileStat,
   since: number,
   hash: () => string | null | Promise<string | null>,
 ): string | null | Promise<string | null> {
@@ -254,10 +255,10 @@ let syncBuffer: Uint8Array | undefined;
  * A file's digest, read synchronously; `info` saves a stat when the caller has one. Kept
  * across runs in the digest cache of the file itself.
  */
-export function fileDigestSync(path: string, info?: Deno.FileInfo): FileDigest {
+export function fileDigestSync(path: string, info?: FileStat): FileDigest {
   const since = cacheSetting().now();
   try {
-    info ??= Deno.statSync(path);
+    info ??= statFile(path);
   } catch {
     return null;
   }
@@ -283,12 +284,12 @@ function hashFileSync(path: string, size: number): string | null {
  */
 export async function fileDigest(
   path: string,
-  info?: Deno.FileInfo,
+  info?: FileStat,
   buffer?: Uint8Array,
 ): Promise<FileDigest> {
   const since = cacheSetting().now();
   try {
-    info ??= await Deno.stat(path);
+    info ??= statFile(path);
   } catch {
     return null;
   }

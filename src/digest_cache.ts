@@ -42,6 +42,7 @@ import {
   privateCacheDir,
   pruneCacheDir,
 } from "./cache_dir.ts";
+import type { StatKey } from "./file_stat.ts";
 import { join } from "./path.ts";
 import { sha256Hex } from "./sha256.ts";
 import { decodeTreeIndex, encodeTreeIndex, type TreeIndex } from "./tree_index.ts";
@@ -75,18 +76,16 @@ const SETTLED_MS = 2000;
  * @example
  * ```ts
  * import { isSettled } from "./digest_cache.ts";
+ * import { statFile } from "./file_stat.ts";
  * const path = await Deno.makeTempFile();
- * const info = Deno.statSync(path);
+ * const info = statFile(path);
  * // Just written:
  * console.log(isSettled(info, Date.now())); // false
  * console.log(isSettled(info, Date.now() + 10_000)); // true
  * ```
  */
-export function isSettled(info: Deno.FileInfo, since: number): boolean {
-  const mtime = info.mtime?.getTime();
-  const ctime = info.ctime?.getTime();
-  if (mtime === undefined || ctime === undefined) return false;
-  return settled(Math.max(mtime, ctime), since);
+export function isSettled(info: StatKey, since: number): boolean {
+  return settled(Math.max(info.mtime, info.ctime), since);
 }
 
 /**

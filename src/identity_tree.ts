@@ -22,6 +22,7 @@
 
 import { canonicalJson, collectRefs, type Ref } from "./canonical.ts";
 import { fileDigest, type WalkedTree, walkedTree } from "./digest.ts";
+import { type FileStat, statFile } from "./file_stat.ts";
 import { basename, dirname, relative, resolve } from "./path.ts";
 import type { ImagePlan } from "./plan.ts";
 import { IDENTITY_SCHEME, layerIdentity } from "./identify.ts";
@@ -605,9 +606,9 @@ async function refFacts(
   afterIdentify: boolean,
 ): Promise<RefFacts> {
   if (ref.$ref === "file") {
-    let info: Deno.FileInfo | undefined;
+    let info: FileStat | undefined;
     try {
-      info = await Deno.stat(ref.path);
+      info = statFile(ref.path);
     } catch {
       // Missing: the identity counts it as missing too.
     }

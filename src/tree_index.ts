@@ -37,6 +37,10 @@
  * @module
  */
 
+import type { StatKey } from "./file_stat.ts";
+
+export type { StatKey } from "./file_stat.ts";
+
 /** An entry's kind: a regular file. */
 export const FILE = 0;
 /** An entry's kind: a folder. */
@@ -168,22 +172,11 @@ export class TreeIndex {
 
   /** Add an entry with the stat key `stat`; returns its number. */
   add(path: string, kind: Kind, stat: StatKey, target?: string): number {
-    const at = this.#push(path, kind, target);
-    const base = at * FIELDS;
-    this.stats[base + SIZE] = stat.size;
-    this.stats[base + MTIME] = stat.mtime;
-    this.stats[base + CTIME] = stat.ctime;
-    this.stats[base + INO] = stat.ino;
-    this.stats[base + DEV] = stat.dev;
-    this.stats[base + MODE] = stat.mode;
-    return at;
+    return this.addStat(path, kind, stat, target);
   }
 
-  /**
-   * {@link TreeIndex.add}, with the stat key read from `info` (no object made per entry);
-   * without `info` (an ignored name), no stat key.
-   */
-  addStat(path: string, kind: Kind, info: Deno.FileInfo | undefined, target?: string): number {
+  /** {@link TreeIndex.add}; without `info` (an ignored name), no stat key. */
+  addStat(path: string, kind: Kind, info: StatKey | undefined, target?: string): number {
     const at = this.#push(path, kind, target);
     writeStat(this.stats, at * FIELDS, info);
     return at;
@@ -200,13 +193,13 @@ export class TreeIndex {
   }
 
   /** Set the root's stat key from `info`, and whether its names may be believed. */
-  setRoot(info: Deno.FileInfo, believed: boolean): void {
+  setRoot(info: StatKey, believed: boolean): void {
     writeStat(this.rootStat, 0, info);
     this.rootBelieved = believed;
   }
 
   /** Whether the root's stat key is `info`'s and its names may be believed. */
-  rootUnchanged(info: Deno.FileInfo): boolean {
+  rootUnchanged(info: StatKey): boolean {
     return this.rootBelieved && sameStat(this.rootStat, 0, info);
   }
 
@@ -248,7 +241,7 @@ export class TreeIndex {
   }
 
   /** Whether entry `at` has the stat key of `info`. */
-  hasStat(at: number, info: Deno.FileInfo): boolean {
+  hasStat(at: number, info: StatKey): boolean {
     return sameStat(this.stats, at * FIELDS, info);
   }
 
@@ -346,23 +339,21 @@ export class TreeIndex {
   }
 }
 
-/** Write the stat key of `info` (none: -1 each) at `base` of `stats`. */
-function writeStat(stats: Float64Array, base: number, info: Deno.FileInfo | undefined): void {
+/** Write the stat key `info` (none: -1 each) at `base` of `stats`. */
+function writeStat(stats: Float64Array, base: number, info: StatKey | undefined): void {
   stats[base + SIZE] = info?.size ?? -1;
-  stats[base + MTIME] = info?.mtime?.getTime() ?? -1;
-  stats[base + CTIME] = info?.ctime?.getTime() ?? -1;
+  stats[base + MTIME] = info?.mtime ?? -1;
+  stats[base + CTIME] = info?.ctime ?? -1;
   stats[base + INO] = info?.ino ?? -1;
   stats[base + DEV] = info?.dev ?? -1;
   stats[base + MODE] = info?.mode ?? -1;
 }
 
-/** Whether the stat key at `base` of `stats` is the one of `info`. */
-function sameStat(stats: Float64Array, base: number, info: Deno.FileInfo): boolean {
-  return stats[base + SIZE] === info.size &&
-    stats[base + MTIME] === (info.mtime?.getTime() ?? -1) &&
-    stats[base + CTIME] === (info.ctime?.getTime() ?? -1) &&
-    stats[base + INO] === (info.ino ?? -1) && stats[base + DEV] === info.dev &&
-    stats[base + MODE] === (info.mode ?? -1);
+/** Whether the stat key at `base` of `stats` is `info`. */
+function sameStat(stats: Float64Array, base: number, info: StatKey): boolean {
+  return stats[base + SIZE] === info.size && stats[base + MTIME] === info.mtime &&
+    stats[base + CTIME] === info.ctime && stats[base + INO] === info.ino &&
+    stats[base + DEV] === info.dev && stats[base + MODE] === info.mode;
 }
 
 /** Where each entry's subtree ends: a folder's after its last descendant, else itself + 1. */
@@ -384,20 +375,6 @@ function subtreeEnds(index: TreeIndex): Uint32Array {
     else ends[at] = at + 1;
   }
   return ends;
-}
-
-/** What an index keeps of a `stat`: numbers only (no `Date`, no object per entry). */
-export interface StatKey {
-  readonly size: number;
-  /** Modification time, in milliseconds. */
-  readonly mtime: number;
-  /** Change time, in milliseconds (Deno gives whole seconds). */
-  readonly ctime: number;
-  /** The inode, or -1 where there is none. */
-  readonly ino: number;
-  readonly dev: number;
-  /** Type and permission bits, or -1 where there are none. */
-  readonly mode: number;
 }
 
 const encoder = new TextEncoder();

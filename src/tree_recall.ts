@@ -19,6 +19,7 @@
  */
 
 import { settled } from "./digest_cache.ts";
+import type { FileStat } from "./file_stat.ts";
 import { DIR, FILE, IGNORED, type Kind, sameIndex, SYMLINK, TreeIndex } from "./tree_index.ts";
 import type { VisitEntry } from "./tree_walk.ts";
 
@@ -54,7 +55,7 @@ export class TreeRecall {
   /** What the walk needs besides the visits: ignored names visited, known folders' contents. */
   readonly walkOptions: {
     readonly visitIgnored: true;
-    readonly contents: (path: string, info: Deno.FileInfo) => readonly string[] | undefined;
+    readonly contents: (path: string, info: FileStat) => readonly string[] | undefined;
   };
   // This walk's entries, once they differ from the remembered ones.
   #index: TreeIndex | undefined;
@@ -65,7 +66,7 @@ export class TreeRecall {
   #lastKnown = -1;
   // Where the remembered entries stand relative to this walk's (after an insertion, -1...).
   #shift = 0;
-  #rootInfo: Deno.FileInfo | undefined;
+  #rootInfo: FileStat | undefined;
 
   /** Match a walk against `known`; `since` is when the walk began. */
   constructor(known: TreeIndex | undefined, since: number) {
@@ -121,7 +122,7 @@ export class TreeRecall {
   };
 
   /** Whether the `at`th entry visited is the remembered one there, as remembered. */
-  #matches(at: number, path: string, kind: Kind, info?: Deno.FileInfo, target?: string): boolean {
+  #matches(at: number, path: string, kind: Kind, info?: FileStat, target?: string): boolean {
     const known = this.known!;
     if (at >= known.length || known.paths[at] !== path || known.kinds[at] !== kind) return false;
     if (kind === IGNORED) return true;
@@ -140,7 +141,7 @@ export class TreeRecall {
   }
 
   /** What a folder the walk is about to enter holds, when that can be believed. */
-  readonly #contents = (path: string, info: Deno.FileInfo): readonly string[] | undefined => {
+  readonly #contents = (path: string, info: FileStat): readonly string[] | undefined => {
     const known = this.known;
     if (path === "") {
       this.#rootInfo = info;
@@ -191,7 +192,7 @@ export class TreeRecall {
     const known = this.known, root = this.#rootInfo;
     // Settled once is settled while unchanged (a clock set back in tests would say otherwise).
     const rootBelieved = root !== undefined && (known?.rootUnchanged(root) ||
-      settled(Math.max(root.mtime?.getTime() ?? -1, root.ctime?.getTime() ?? -1), this.since));
+      settled(Math.max(root.mtime, root.ctime), this.since));
     // Everything as remembered: the remembered index is this walk's.
     if (
       this.#index === undefined && known !== undefined && this.#count === known.length &&

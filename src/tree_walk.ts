@@ -6,10 +6,12 @@
  * The walk hands each entry to a callback instead of building a list: the tree digest keeps
  * only a few numbers per entry (`./tree_index.ts`), where a list of objects holding a
  * `Deno.FileInfo` each (four `Date`s) would cost several times the memory of 20,000 files.
+ * Entries are `lstat`ed through `./file_stat.ts`: numbers only, and on Linux without Deno's op.
  *
  * @module
  */
 
+import { type FileStat, lstatFile, statFile } from "./file_stat.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import { join } from "./path.ts";
 import { stagedMode } from "./staged_mode.ts";
@@ -25,7 +27,7 @@ export type VisitEntry = (
   path: string,
   absolute: string,
   kind: Kind,
-  info: Deno.FileInfo | undefined,
+  info: FileStat | undefined,
   target?: string,
 ) => void;
 
@@ -43,7 +45,7 @@ export interface WalkOptions {
    * or `undefined` to list the folder. An entry that is not there any more is skipped. Used
    * only where ignored names are visited (`visitIgnored`).
    */
-  readonly contents?: (path: string, info: Deno.FileInfo) => readonly string[] | undefined;
+  readonly contents?: (path: string, info: FileStat) => readonly string[] | undefined;
 }
 
 /**
@@ -70,9 +72,9 @@ export function walkTree(
   options: WalkOptions = {},
 ): boolean {
   const base = join(root);
-  let rootInfo: Deno.FileInfo;
+  let rootInfo: FileStat;
   try {
-    rootInfo = Deno.statSync(base);
+    rootInfo = statFile(base);
   } catch {
     return false;
   }
@@ -86,19 +88,19 @@ export function walkTree(
   const top = base === "." ? "" : base.endsWith("/") ? base : `${base}/`;
   // Ignored folders walked for what a `!` pattern may bring back: each is visited only
   // once something inside it is.
-  const pending: { path: string; absolute: string; info: Deno.FileInfo }[] = [];
+  const pending: { path: string; absolute: string; info: FileStat }[] = [];
   const emit = (
     path: string,
     absolute: string,
     kind: Kind,
-    info: Deno.FileInfo,
+    info: FileStat,
     target?: string,
   ) => {
     for (const folder of pending) visit(folder.path, folder.absolute, DIR, folder.info);
     pending.length = 0;
     visit(path, absolute, kind, info, target);
   };
-  const walk = (dir: string, prefix: string, dirInfo: Deno.FileInfo): void => {
+  const walk = (dir: string, prefix: string, dirInfo: FileStat): void => {
     // Paths handed over as they are: no string is made per entry to compare with them.
     let paths = known?.(prefix, dirInfo);
     if (paths === undefined) {
@@ -114,9 +116,9 @@ export function walkTree(
         if (visitIgnored) visit(path, absolute, IGNORED, undefined);
         continue;
       }
-      let info: Deno.FileInfo;
+      let info: FileStat;
       try {
-        info = Deno.lstatSync(absolute);
+        info = lstatFile(absolute);
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) continue; // Gone since the listing.
         throw error;
@@ -179,7 +181,7 @@ export interface TreeEntry {
   /** The link's target, for symbolic links. */
   readonly target?: string;
   /** What `lstat` said of it, for files (hashing needs no second stat). */
-  readonly info?: Deno.FileInfo;
+  readonly info?: FileStat;
 }
 
 /**

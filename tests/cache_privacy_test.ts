@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { imgtoolCacheDir, pruneCacheDir, readCacheEntry } from "../src/cache_dir.ts";
 import { digestIndexFile, readDigestIndex, writeDigestIndex } from "../src/digest_cache.ts";
+import { lstatFile } from "../src/file_stat.ts";
 import { LastChecked } from "../src/last_checked.ts";
 import { sha256Digest } from "../src/registry/bytes.ts";
 import { RegistryClient } from "../src/registry/client.ts";
@@ -36,7 +37,7 @@ const names = (dir: string) => [...Deno.readDirSync(dir)].map((entry) => entry.n
 /** An index of the tree at `root` (one file, `a.txt`) that believes `sha256` for it. */
 function indexOf(root: string, sha256: string): TreeIndex {
   const index = new TreeIndex();
-  index.addStat("a.txt", FILE, Deno.lstatSync(join(root, "a.txt")));
+  index.addStat("a.txt", FILE, lstatFile(join(root, "a.txt")));
   index.setDigest(0, sha256);
   index.believed[0] = 1;
   return index;

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { IMGTOOL_RUNTIME_FLAGS, IMGTOOL_V8_FLAGS } from "../scripts/runtime_flags.ts";
 import { type CacheLimits, noteCacheUse, pruneCacheDir } from "../src/cache_dir.ts";
 import { DIGEST_CACHE_LIMITS, isSettled } from "../src/digest_cache.ts";
+import { statFile } from "../src/file_stat.ts";
 import { LAST_CHECKED_LIMITS } from "../src/last_checked.ts";
 import { TAG_CACHE_LIMITS } from "../src/registry/tag_cache.ts";
 import { startFakeRegistry } from "./fake_registry.ts";
@@ -298,8 +299,8 @@ Deno.test("a file's digest is remembered only once it has been unchanged for two
     readmeSays(/Only files unchanged for two seconds before they were looked at are remembered/);
     const file = join(dir, "file.txt");
     Deno.writeTextFileSync(file, "content");
-    const info = Deno.statSync(file);
-    const changed = Math.max(info.mtime!.getTime(), info.ctime!.getTime());
+    const info = statFile(file);
+    const changed = Math.max(info.mtime, info.ctime);
     assert.equal(isSettled(info, changed + 1990), false, "just under two seconds");
     assert.equal(isSettled(info, changed + 2010), true, "just over two seconds");
   }));

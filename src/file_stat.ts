@@ -1,0 +1,284 @@
+/**
+ * `lstat` and `stat` as imgtool's walks need them: numbers only, no `Date`, no object with
+ * twenty fields per entry.
+ *
+ * A warm identity of a big tree is one `lstat` per entry and little else (git's index does
+ * the same), and `Deno.lstatSync` costs about 6 µs here where the system call itself takes
+ * about 3: the rest is the op, and the `Deno.FileInfo` with its four `Date`s that each call
+ * makes and the garbage collector then sweeps. So on Linux, once a process has made enough
+ * calls to pay for loading it (`Deno.dlopen` takes 3-4 ms the first time), `statx(2)` is
+ * called directly through glibc (`./libc.ts`), into one reused buffer: its layout is the same
+ * on every architecture. Everywhere else, and whenever that is not possible (no glibc, no `ffi`
+ * permission, a call refused), `Deno.lstatSync` and `Deno.statSync` serve.
+ *
+ * Both give the same numbers for the same file, as `Deno.FileInfo` gives them: modification
+ * time in whole milliseconds, change time in whole seconds (Deno's precision), the device
+ * number as `makedev` makes it. That matters: stat keys remembered by one run are compared
+ * with the next run's, whichever way each took them (`tests/file_stat_test.ts`).
+ *
+ * @module
+ */
+
+import { type Libc, libc } from "./libc.ts";
+
+/** What a tree index keeps of a `stat` to tell whether an entry changed. */
+export interface StatKey {
+  readonly size: number;
+  /** Modification time, in milliseconds; -1 where there is none. */
+  readonly mtime: number;
+  /** Change time, in milliseconds (Deno gives whole seconds); -1 where there is none. */
+  readonly ctime: number;
+  /** The inode, or -1 where there is none. */
+  readonly ino: number;
+  readonly dev: number;
+  /** Type and permission bits, or -1 where there are none. */
+  readonly mode: number;
+}
+
+/**
+ * What a `stat` said of a path: its stat key and its type.
+ *
+ * @example
+ * ```ts
+ * import { lstatFile, type FileStat } from "./file_stat.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "abc");
+ * const stat: FileStat = lstatFile(path);
+ * console.log(stat.isFile, stat.isDirectory, stat.size); // true false 3
+ * ```
+ */
+export interface FileStat extends StatKey {
+  readonly isFile: boolean;
+  readonly isDirectory: boolean;
+  readonly isSymlink: boolean;
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+
+/** A type that is none of the three (a socket, a fifo, a device). */
+const OTHER = 0;
+
+class Stat implements FileStat {
+  constructor(
+    readonly size: number,
+    readonly mtime: number,
+    readonly ctime: number,
+    readonly ino: number,
+    readonly dev: number,
+    readonly mode: number,
+    /** `S_IFREG`, `S_IFDIR`, `S_IFLNK` or `OTHER`. */
+    readonly type: number,
+  ) {}
+
+  get isFile(): boolean {
+    return this.type === S_IFREG;
+  }
+
+  get isDirectory(): boolean {
+    return this.type === S_IFDIR;
+  }
+
+  get isSymlink(): boolean {
+    return this.type === S_IFLNK;
+  }
+}
+
+/**
+ * A `Deno.FileInfo` as a {@link FileStat}.
+ *
+ * @example
+ * ```ts
+ * import { fileStatOf } from "./file_stat.ts";
+ * const stat = fileStatOf(await Deno.stat(Deno.cwd()));
+ * console.log(stat.isDirectory, stat.mtime > 0); // true true
+ * ```
+ */
+export function fileStatOf(info: Deno.FileInfo): FileStat {
+  const type = info.isFile
+    ? S_IFREG
+    : info.isDirectory
+    ? S_IFDIR
+    : info.isSymlink
+    ? S_IFLNK
+    : OTHER;
+  return new Stat(
+    info.size,
+    info.mtime?.getTime() ?? -1,
+    info.ctime?.getTime() ?? -1,
+    info.ino ?? -1,
+    info.dev,
+    info.mode ?? -1,
+    type,
+  );
+}
+
+/**
+ * `lstat` of `path`: a symbolic link is described, not followed. Throws what
+ * `Deno.lstatSync` throws (`Deno.errors.NotFound`, ...).
+ *
+ * @example
+ * ```ts
+ * import { lstatFile } from "./file_stat.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.symlink("nowhere", `${dir}/link`);
+ * console.log(lstatFile(`${dir}/link`).isSymlink); // true
+ * ```
+ */
+export function lstatFile(path: string): FileStat {
+  return native()?.stat(path, false) ?? fileStatOf(Deno.lstatSync(path));
+}
+
+/**
+ * `stat` of `path`: a symbolic link is followed. Throws what `Deno.statSync` throws.
+ *
+ * @example
+ * ```ts
+ * import { statFile } from "./file_stat.ts";
+ * console.log(statFile(Deno.cwd()).isDirectory); // true
+ * ```
+ */
+export function statFile(path: string): FileStat {
+  return native()?.stat(path, true) ?? fileStatOf(Deno.statSync(path));
+}
+
+/**
+ * From how many calls on a process takes `statx(2)` directly: `Deno.dlopen` costs 3-4 ms the
+ * first time, about what 2,500 calls through Deno cost more than direct ones. Small trees,
+ * and so most builds, never load it.
+ */
+const NATIVE_AFTER = 4096;
+/** Calls refused by `statx(2)` that Deno then answered, before it is given up. */
+const REFUSALS_ALLOWED = 16;
+
+let nativeAfter = NATIVE_AFTER;
+let calls = 0;
+let active = false;
+// Loaded once a process: undefined, not tried yet; null, not available.
+let loaded: NativeStat | null | undefined;
+
+/**
+ * Take `statx(2)` directly from the `after`th call on (0: from the next one), or never
+ * (`false`); without an argument, back to the default. Internal: the tests hold both ways to
+ * the same numbers.
+ *
+ * @example
+ * ```ts
+ * import { lstatFile, useNativeStat } from "./file_stat.ts";
+ * useNativeStat(false); // Deno.lstatSync only
+ * console.log(lstatFile(Deno.cwd()).isDirectory); // true
+ * useNativeStat();
+ * ```
+ */
+export function useNativeStat(after?: number | false): void {
+  nativeAfter = after === undefined ? NATIVE_AFTER : after === false ? Infinity : after;
+  calls = 0;
+  active = false;
+}
+
+/**
+ * Whether calls go to `statx(2)` directly now. Internal, for the tests.
+ *
+ * @example
+ * ```ts
+ * import { nativeStatInUse, useNativeStat } from "./file_stat.ts";
+ * useNativeStat(false);
+ * console.log(nativeStatInUse()); // false
+ * useNativeStat();
+ * ```
+ */
+export function nativeStatInUse(): boolean {
+  return active && !!loaded && !loaded.refused;
+}
+
+function native(): NativeStat | undefined {
+  if (!active) {
+    if (++calls <= nativeAfter) return undefined;
+    active = true;
+    if (loaded === undefined) loaded = NativeStat.load();
+  }
+  return loaded && !loaded.refused ? loaded : undefined;
+}
+
+// statx(2): `AT_SYMLINK_NOFOLLOW` for an lstat.
+const AT_SYMLINK_NOFOLLOW = 0x100;
+// The fields asked for, and needed in the answer: type, mode, inode, size, mtime, ctime.
+const STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_MTIME = 0x40, STATX_CTIME = 0x80;
+const STATX_INO = 0x100, STATX_SIZE = 0x200;
+const STATX_BASIC_STATS = 0x7ff;
+const NEEDED = STATX_TYPE | STATX_MODE | STATX_MTIME | STATX_CTIME | STATX_INO | STATX_SIZE;
+// `struct statx` (include/uapi/linux/stat.h), in 32-bit words: the same on every
+// architecture. Little-endian, as every platform Deno runs on.
+const STATX_BYTES = 256;
+const W_MASK = 0, W_MODE = 7, W_INO = 8, W_SIZE = 10;
+const W_CTIME = 24, W_MTIME = 28; // tv_sec (i64), then tv_nsec (u32)
+const W_DEV_MAJOR = 34, W_DEV_MINOR = 35;
+const TWO_32 = 2 ** 32;
+
+/** `statx(2)` through glibc, into one buffer reused by every call. */
+class NativeStat {
+  #libc: Libc;
+  #out = new Uint8Array(STATX_BYTES);
+  #words = new Uint32Array(this.#out.buffer);
+  #words32 = new Int32Array(this.#out.buffer);
+  #refusals = 0;
+
+  private constructor(libc: Libc) {
+    this.#libc = libc;
+  }
+
+  /** Load it, or `null`: glibc's functions cannot be called here (`./libc.ts`). */
+  static load(): NativeStat | null {
+    const functions = libc();
+    return functions ? new NativeStat(functions) : null;
+  }
+
+  /** Whether `statx(2)` refused too many calls that Deno then answered (a seccomp filter). */
+  get refused(): boolean {
+    return this.#refusals >= REFUSALS_ALLOWED;
+  }
+
+  /** The `stat` (`follow`) or `lstat` of `path`, or `undefined`: ask Deno (for its error). */
+  stat(path: string, follow: boolean): FileStat | undefined {
+    const flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
+    if (this.#libc.statx(path, flags, STATX_BASIC_STATS, this.#out) !== 0) {
+      this.#noteRefusal(path, follow);
+      return undefined;
+    }
+    const w = this.#words;
+    if ((w[W_MASK] & NEEDED) !== NEEDED) return undefined;
+    const mode = w[W_MODE] & 0xffff;
+    const type = mode & S_IFMT;
+    const major = w[W_DEV_MAJOR], minor = w[W_DEV_MINOR];
+    return new Stat(
+      w[W_SIZE] + w[W_SIZE + 1] * TWO_32,
+      this.#millis(W_MTIME, false),
+      this.#millis(W_CTIME, true),
+      w[W_INO] + w[W_INO + 1] * TWO_32,
+      // glibc's makedev: minor's low 8 bits, major's low 12, minor's next 24, major's next 20.
+      (minor & 0xff) + (major & 0xfff) * 2 ** 8 + (minor >>> 8) * 2 ** 20 +
+        (major >>> 12) * 2 ** 44,
+      mode,
+      type === S_IFREG || type === S_IFDIR || type === S_IFLNK ? type : OTHER,
+    );
+  }
+
+  /** A time at word `at` as Deno gives it: in whole milliseconds (`seconds`: whole seconds). */
+  #millis(at: number, seconds: boolean): number {
+    const sec = this.#words[at] + this.#words32[at + 1] * TWO_32;
+    return seconds ? sec * 1000 : sec * 1000 + Math.floor(this.#words[at + 2] / 1e6);
+  }
+
+  /** A refused call: if Deno answers it, count it against `statx(2)`. */
+  #noteRefusal(path: string, follow: boolean): void {
+    try {
+      if (follow) Deno.statSync(path);
+      else Deno.lstatSync(path);
+    } catch {
+      return; // Refused by Deno too: a real error, which the caller's Deno call throws.
+    }
+    this.#refusals++;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The few glibc functions imgtool calls directly, through `Deno.dlopen`, where a Deno op
+ * costs several times the system call: `statx` for the walks (`./file_stat.ts`) and `open`,
+ * `read` and `close` for hashing files (`./file_hash.ts`). On this machine a system call
+ * takes 1.5-3 µs, and Deno's `lstatSync` about 6 µs, its open, read and close of a small
+ * file about 12 µs where the direct calls take 8.
+ *
+ * Loaded at most once per thread, and only when asked: the first `Deno.dlopen` of a process
+ * costs 3-4 ms, more than small trees would save. Never loaded without the `ffi` permission
+ * (a program of the user's that imports imgtool with fewer permissions is not prompted), off
+ * Linux, or without glibc: then callers use Deno's ops, which give the same answers.
+ *
+ * Every call here takes a path as a NUL-terminated copy in a buffer of this module's: a path
+ * holding a NUL, or longer than `PATH_MAX`, is never passed (the callers then ask Deno, which
+ * says why it is wrong).
+ *
+ * @module
+ */
+
+const SYMBOLS = {
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+const PATH_MAX = 4096;
+/** `errno` of an interrupted call, to be made again. */
+export const EINTR = 4;
+
+/** The glibc functions, on paths given as strings. */
+export interface Libc {
+  /** `statx(AT_FDCWD, path, flags, mask, out)`; -1 on failure (or a path never passed). */
+  statx(path: string, flags: number, mask: number, out: Uint8Array): number;
+  /** `open(path, flags)`: a file descriptor, or -1 (or a path never passed). */
+  open(path: string, flags: number): number;
+  /** `read(fd, buffer, buffer.length)`: bytes read, 0 at the end, -1 on failure. */
+  read(fd: number, buffer: Uint8Array): number;
+  /** `close(fd)`. */
+  close(fd: number): void;
+  /** This thread's `errno`, right after a call that failed. */
+  errno(): number;
+}
+
+// undefined: not tried yet in this thread; null: not available.
+let loaded: Libc | null | undefined;
+
+/**
+ * glibc's functions, loaded now if they were not; `undefined` where they cannot be (see the
+ * module's documentation).
+ *
+ * @example
+ * ```ts
+ * import { libc } from "./libc.ts";
+ * const fd = libc()?.open("/dev/null", 0) ?? -1;
+ * if (fd >= 0) libc()!.close(fd);
+ * console.log(typeof fd); // number
+ * ```
+ */
+export function libc(): Libc | undefined {
+  if (loaded === undefined) loaded = load();
+  return loaded ?? undefined;
+}
+
+/**
+ * glibc's functions if this thread has loaded them already, without loading them.
+ *
+ * @example
+ * ```ts
+ * import { libcIfLoaded } from "./libc.ts";
+ * console.log(libcIfLoaded() === undefined || typeof libcIfLoaded()!.read); // true or "function"
+ * ```
+ */
+export function libcIfLoaded(): Libc | undefined {
+  return loaded ?? undefined;
+}
+
+function load(): Libc | null {
+  if (Deno.build.os !== "linux") return null;
+  let symbols;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    ({ symbols } = Deno.dlopen("libc.so.6", SYMBOLS));
+  } catch {
+    return null;
+  }
+  const encoder = new TextEncoder();
+  const pathBytes = new Uint8Array(PATH_MAX);
+  const AT_FDCWD = -100;
+  // The count of the last buffer read into, as the bigint a `size_t` is passed as.
+  let lastLength = 0, lastCount = 0n;
+  /** `path` as a C string in `pathBytes`; false when it cannot be one. */
+  const cString = (path: string): boolean => {
+    const { read, written } = encoder.encodeInto(path, pathBytes);
+    if (read !== path.length || written >= PATH_MAX || path.includes("\0")) return false;
+    pathBytes[written] = 0;
+    return true;
+  };
+  return {
+    statx: (path, flags, mask, out) =>
+      cString(path) ? symbols.statx(AT_FDCWD, pathBytes, flags, mask, out) : -1,
+    open: (path, flags) => cString(path) ? symbols.open(pathBytes, flags) : -1,
+    read: (fd, buffer) => {
+      if (buffer.length !== lastLength) {
+        [lastLength, lastCount] = [buffer.length, BigInt(buffer.length)];
+      }
+      return Number(symbols.read(fd, buffer, lastCount));
+    },
+    close: (fd) => void symbols.close(fd),
+    errno: () => {
+      const at = symbols.__errno_location();
+      return at === null ? 0 : new Deno.UnsafePointerView(at).getInt32();
+    },
+  };
+}
