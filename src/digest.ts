@@ -7,8 +7,8 @@
  * order a directory listing comes in. Ignored paths are left out before hashing. Files are
  * hashed streaming, a bounded number at a time, so memory stays flat however large the tree.
  * The same digests come out of the synchronous path (used by `Image.uri`) and the parallel
- * one (used by builds): large trees are hashed in Workers, one per core, fed while the tree
- * is still being walked (`./hash_pool.ts`).
+ * one (used by builds): large trees are hashed in Workers, fed while the tree is still being
+ * walked, and by this thread once the walk is done (`./hash_pool.ts`).
  *
  * No `node:` module is imported here: the first one starts Deno's Node compatibility layer,
  * which costs more than everything else a no-op build does. Hashing is done by the plain
@@ -36,8 +36,9 @@ import type { IgnoreRules } from "./ignore.ts";
 import { resolve } from "./path.ts";
 import { hexOf, Sha256 } from "./sha256.ts";
 import { stagedMode } from "./staged_mode.ts";
-import { DIR, FILE, IGNORED, type TreeIndex } from "./tree_index.ts";
+import { FILE, type TreeIndex } from "./tree_index.ts";
 import { TreeRecall } from "./tree_recall.ts";
+import { treeText } from "./tree_text.ts";
 import { walkTree } from "./tree_walk.ts";
 
 export { listTree, type TreeEntry } from "./tree_walk.ts";
@@ -90,6 +91,7 @@ export function useHasher(factory: () => Hasher): void {
 // paths load it from this much.
 const NODE_CRYPTO_BYTES = 4 << 20;
 let nodeCryptoTried = false;
+let nodeCryptoInUse = false;
 
 type NodeProcess = { getBuiltinModule?(name: string): unknown };
 
@@ -106,11 +108,14 @@ function useNodeCrypto(): void {
     | { createHash(algorithm: string): Hasher }
     | undefined;
   // Not available: the TypeScript hasher gives the same digests, only slower.
-  if (crypto) useHasher(() => crypto.createHash("sha256"));
+  if (crypto) {
+    useHasher(() => crypto.createHash("sha256"));
+    nodeCryptoInUse = true;
+  }
 }
 
 /**
- * SHA-256 of a string (as UTF-8), as hex, by Web Crypto: the same digest as {@link sha256},
+ * SHA-256 of a string (as UTF-8) or bytes, as hex, by Web Crypto: the same digest as {@link sha256},
  * but native from the first call, where the TypeScript hasher runs interpreted until V8 has
  * warmed it up (a few milliseconds for a no-op build's few kilobytes).
  *
@@ -120,8 +125,9 @@ function useNodeCrypto(): void {
  * console.log((await sha256Async("abc")) === sha256("abc")); // true
  * ```
  */
-export async function sha256Async(data: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(data));
+export async function sha256Async(data: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
   return hexOf(new Uint8Array(digest));
 }
 
@@ -325,32 +331,6 @@ async function hashFile(path: string, size: number, buffer?: Uint8Array): Promis
 }
 
 /**
- * The encoding of a walked tree, a line per entry: the JSON of `["f", path, mode, size,
- * digest]` (`null` for a file that could not be read), `["d", path, mode]` or `["l", path,
- * target]`; its SHA-256 is the tree's digest. Written as `JSON.stringify` writes those arrays
- * (`tests/digest_test.ts` holds them to it), with only the strings that need escaping passed
- * through it: an array per entry was most of a cold identity's time after the hashing.
- */
-function treeText(recall: TreeRecall): string {
-  const { index } = recall;
-  let text = "imgtool-tree/1\n";
-  for (let at = 0; at < index.length; at++) {
-    const kind = index.kinds[at];
-    if (kind === IGNORED) continue;
-    const path = JSON.stringify(index.paths[at]);
-    if (kind === FILE) {
-      const digest = recall.hasDigest(at) ? `"${index.hex(at)}"` : "null";
-      text += `["f",${path},${stagedMode(index.mode(at))},${index.size(at)},${digest}]\n`;
-    } else if (kind === DIR) {
-      text += `["d",${path},${stagedMode(index.mode(at), "dir")}]\n`;
-    } else {
-      text += `["l",${path},${JSON.stringify(index.targets.get(at) ?? "")}]\n`;
-    }
-  }
-  return text;
-}
-
-/**
  * A folder tree as one walk found it: its entries in walk order, each file with its digest
  * (`index.hex(at)`), except the files in `unreadable`, which could not be read.
  *
@@ -450,7 +430,7 @@ export function treeDigestSync(root: string, ignore?: IgnoreRules): string | nul
     recall.hashed(n, hashFileSync(recall.absolutes[n], recall.index.size(at)));
   });
   const hash = newHasher();
-  hash.update(treeText(recall));
+  hash.update(treeText(recall.index, recall.unreadable));
   return rememberTree(root, ignore, recall, hash.digest("hex")).digest;
 }
 
@@ -485,12 +465,15 @@ export function useWorkerFactory(factory?: (url: URL) => Worker): void {
   newWorker = factory ?? ((url) => new Worker(url, { type: "module" }));
 }
 
-/** Trees with at least this much to read are hashed in Workers, one per core. */
+/** Trees with at least this much to read are hashed in Workers, and by this thread. */
 export const WORKER_THRESHOLD_BYTES = 64 << 20;
 
-/** Start hashing Workers for `recall`'s files, one per core; `undefined` when they cannot. */
+/**
+ * Start hashing Workers for `recall`'s files, one per core but this thread's, which hashes
+ * too once its walk is done (`./hash_pool.ts`); `undefined` when they cannot.
+ */
 function startPool(recall: TreeRecall): HashPool | undefined {
-  const count = Math.max(1, Math.min(navigator.hardwareConcurrency ?? 2, 8));
+  const count = Math.max(1, Math.min((navigator.hardwareConcurrency ?? 2) - 1, 8));
   const url = digestWorkerUrl();
   return HashPool.start(count, () => newWorker(url), (n, digest) => recall.hashed(n, digest));
 }
@@ -543,7 +526,9 @@ async function walkAndDigest(
   const unchanged = recall.unchanged();
   if (unchanged !== undefined) return rememberTree(root, ignore, recall, unchanged);
   if (workers.pool !== undefined) {
-    await workers.pool.finish();
+    const files = recall;
+    useNodeCrypto();
+    await workers.pool.finish((n, path, size) => files.hashed(n, hashFileSync(path, size)));
   } else {
     const files = recall;
     if (files.unhashedBytes >= NODE_CRYPTO_BYTES) useNodeCrypto();
@@ -559,5 +544,8 @@ async function walkAndDigest(
     // No more slots than files: each one allocates its read buffer.
     await Promise.all(Array.from({ length: Math.min(concurrency, files.unhashed.length) }, slot));
   }
-  return rememberTree(root, ignore, recall, await sha256Async(treeText(recall)));
+  const text = treeText(recall.index, recall.unreadable);
+  // node:crypto when this thread hashed files with it; else Web Crypto, native from the start.
+  const digest = nodeCryptoInUse ? sha256(text) : await sha256Async(text);
+  return rememberTree(root, ignore, recall, digest);
 }

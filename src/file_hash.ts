@@ -7,8 +7,16 @@
  * Reading 1.3 GB of files in 1 MiB reads cost twice the kernel time of 64-256 KiB reads on
  * the 2-core build machine (0.8 s against 0.4), for the same hashing time.
  *
+ * Where glibc's functions are loaded in this thread (`./libc.ts`: the hashing Workers load
+ * them, whose trees are large), a file is opened, read and closed by direct calls: some 8 µs
+ * for a small file against Deno's 12, on trees of 20,000 files a tenth of the hashing
+ * Workers' time. It is opened non-blocking: a fifo put in a file's place since the walk then
+ * reads as empty at once, where a blocking open would wait for a writer forever.
+ *
  * @module
  */
+
+import { EINTR, libcIfLoaded } from "./libc.ts";
 
 /** The size of the read buffer {@link hashFileInto} wants. */
 export const READ_CHUNK = 256 << 10;
@@ -40,18 +48,51 @@ export function hashFileInto(
   size: number,
   buffer: Uint8Array,
 ): boolean {
+  const libc = libcIfLoaded();
+  if (libc !== undefined) {
+    const fd = libc.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd >= 0) {
+      try {
+        return readInto(hash, size, buffer, (into) => libc.read(fd, into), libc.errno);
+      } finally {
+        libc.close(fd);
+      }
+    }
+    // Not opened: Deno's open, below, tells whether it can be at all.
+  }
   try {
     using file = Deno.openSync(path);
-    let total = 0;
-    for (let n = file.readSync(buffer); n !== null; n = file.readSync(buffer)) {
-      hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
-      total += n;
-      // A regular file is read to its end once its stat size is in: skip the read that
-      // would only say "end of file".
-      if (total === size && n < buffer.length) break;
-    }
-    return true;
+    return readInto(hash, size, buffer, (into) => file.readSync(into) ?? 0);
   } catch {
     return false;
+  }
+}
+
+// open(2) flags, the same on every Linux architecture Deno runs on.
+const O_RDONLY = 0, O_NOCTTY = 0o400, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
+
+/**
+ * Read a file through `read` (bytes read, 0 at its end, -1 on failure with `errno()` saying
+ * why) into `hash`, until its end, or until its `stat` size is in and a short read says no
+ * more is there (the read that would only say "end of file" is skipped).
+ */
+function readInto(
+  hash: HashInput,
+  size: number,
+  buffer: Uint8Array,
+  read: (into: Uint8Array) => number,
+  errno?: () => number,
+): boolean {
+  let total = 0;
+  for (;;) {
+    const n = read(buffer);
+    if (n < 0) {
+      if (errno?.() === EINTR) continue;
+      return false;
+    }
+    if (n === 0) return true;
+    hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+    total += n;
+    if (total === size && n < buffer.length) return true;
   }
 }

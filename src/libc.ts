@@ -68,8 +68,9 @@ export function libc(): Libc | undefined {
  *
  * @example
  * ```ts
- * import { libcIfLoaded } from "./libc.ts";
- * console.log(libcIfLoaded() === undefined || typeof libcIfLoaded()!.read); // true or "function"
+ * import { libc, libcIfLoaded } from "./libc.ts";
+ * libc(); // loads them, where they can be
+ * console.log(typeof libcIfLoaded()?.read); // function
  * ```
  */
 export function libcIfLoaded(): Libc | undefined {

@@ -1,7 +1,8 @@
 // Which trees are hashed in Workers (src/digest.ts): from WORKER_THRESHOLD_BYTES of files to
-// read on, every file goes to a hashing Worker; below it, and for files whose digests are
-// remembered, no Worker starts. Seen by counting the Workers started and the files they
-// answer for, not by timing. Large trees are sparse files: big, but nearly free on disk.
+// read on, every file goes to the hashing pool (its Workers, and this thread once its walk is
+// done, src/hash_pool.ts); below it, and for files whose digests are remembered, no Worker
+// starts. Seen by counting the Workers started and the files handed to them, not by timing.
+// Large trees are sparse files: big, but nearly free on disk.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -12,26 +13,28 @@ import {
   useWorkerFactory,
   WORKER_THRESHOLD_BYTES,
 } from "../src/digest.ts";
-import type { DigestAnswer } from "../src/digest_worker.ts";
+import type { DigestJob } from "../src/digest_worker.ts";
 import { withTempDir } from "./helpers.ts";
 
 /** What the hashing Workers did during `body`. */
 async function watchWorkers<T>(
   body: () => Promise<T>,
-): Promise<{ result: T; started: number; filesHashed: number }> {
+): Promise<{ result: T; started: number; filesHandedOut: number }> {
   let started = 0;
-  let filesHashed = 0;
+  let filesHandedOut = 0;
   useWorkerFactory((url) => {
     started++;
     const worker = new Worker(url, { type: "module" });
-    // Each answer lists the files the Worker hashed.
-    worker.addEventListener("message", (event: MessageEvent<DigestAnswer>) => {
-      filesHashed += event.data.ids.length;
-    });
+    // Each job lists the files handed to the pool in it.
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (job: DigestJob) => {
+      filesHandedOut += job.ids.length;
+      post(job);
+    };
     return worker;
   });
   try {
-    return { result: await body(), started, filesHashed };
+    return { result: await body(), started, filesHandedOut };
   } finally {
     useWorkerFactory();
   }
@@ -52,14 +55,14 @@ function rememberNothing(): void {
   useDigestCache({ dir: undefined, now: () => 0 });
 }
 
-Deno.test("a tree of WORKER_THRESHOLD_BYTES is hashed in Workers, every file, to the digest the synchronous path gives", () =>
+Deno.test("a tree of WORKER_THRESHOLD_BYTES is hashed in the pool, every file, to the digest the synchronous path gives", () =>
   withTempDir(async (root) => {
     rememberNothing();
     try {
       writeTree(root, WORKER_THRESHOLD_BYTES);
-      const { result, started, filesHashed } = await watchWorkers(() => treeDigest(root));
+      const { result, started, filesHandedOut } = await watchWorkers(() => treeDigest(root));
       assert.ok(started >= 1, "Workers started");
-      assert.equal(filesHashed, 3, "the Workers hashed every file");
+      assert.equal(filesHandedOut, 3, "every file went to the pool");
       assert.equal(result, treeDigestSync(root));
     } finally {
       useDigestCache();
@@ -71,9 +74,9 @@ Deno.test("a tree one byte under WORKER_THRESHOLD_BYTES is hashed in this thread
     rememberNothing();
     try {
       writeTree(root, WORKER_THRESHOLD_BYTES - 1);
-      const { result, started, filesHashed } = await watchWorkers(() => treeDigest(root));
+      const { result, started, filesHandedOut } = await watchWorkers(() => treeDigest(root));
       assert.equal(started, 0);
-      assert.equal(filesHashed, 0);
+      assert.equal(filesHandedOut, 0);
       assert.equal(result, treeDigestSync(root));
     } finally {
       useDigestCache();
@@ -88,7 +91,7 @@ Deno.test("the threshold counts only files left to hash: a large tree whose dige
     try {
       writeTree(root, WORKER_THRESHOLD_BYTES);
       const first = await watchWorkers(() => treeDigest(root));
-      assert.equal(first.filesHashed, 3);
+      assert.equal(first.filesHandedOut, 3);
       Deno.writeTextFileSync(join(root, "src", "a.txt"), "c".repeat(1000));
       const second = await watchWorkers(() => treeDigest(root));
       assert.equal(second.started, 0, "one changed file of 1000 bytes is hashed here");
@@ -107,7 +110,7 @@ Deno.test("a configured threshold is the rule too: at it Workers hash, one byte 
       writeTree(root, 3 << 20);
       const at = await watchWorkers(() => treeDigest(root, undefined, 8, 3 << 20));
       assert.ok(at.started >= 1);
-      assert.equal(at.filesHashed, 3);
+      assert.equal(at.filesHandedOut, 3);
       const above = await watchWorkers(() => treeDigest(root, undefined, 8, (3 << 20) + 1));
       assert.equal(above.started, 0);
       assert.equal(above.result, at.result);
