@@ -425,18 +425,7 @@ function listingDue(dir: string, uid: number | null, everyMs: number, now: numbe
   } catch {
     // Never listed: list, and note it.
   }
-  const temporary = `${marker}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
-  try {
-    Deno.writeFileSync(temporary, new Uint8Array(), { mode: 0o600, createNew: true });
-    Deno.utimeSync(temporary, new Date(now), new Date(now));
-    Deno.renameSync(temporary, marker);
-  } catch {
-    // Not writable here: listed every time, as without an interval.
-    try {
-      Deno.removeSync(temporary);
-    } catch {
-      // Never written.
-    }
-  }
+  // Not writable here: listed every time, as without an interval.
+  writeWholeSync(marker, new Uint8Array(), { mode: 0o600, mtime: now, makeFolder: false });
   return true;
 }

@@ -43,6 +43,7 @@ import {
   pruneCacheDir,
 } from "./cache_dir.ts";
 import type { StatKey } from "./file_stat.ts";
+import { writeWholeSync } from "./fs.ts";
 import { join } from "./path.ts";
 import { sha256Hex } from "./sha256.ts";
 import { decodeTreeIndex, encodeTreeIndex, type TreeIndex } from "./tree_index.ts";
@@ -171,18 +172,9 @@ export function writeDigestIndex(dir: string | undefined, root: string, index: T
   } catch {
     // None yet.
   }
-  const temporary = `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
-  try {
-    Deno.writeFileSync(temporary, encodeTreeIndex(root, index), { mode: 0o600 });
-    Deno.renameSync(temporary, file);
-  } catch {
-    try {
-      Deno.removeSync(temporary);
-    } catch {
-      // It was never written.
-    }
-    return false;
-  }
+  // The folder is made private above: never made again here, with the umask's permissions.
+  const bytes = encodeTreeIndex(root, index);
+  if (!writeWholeSync(file, bytes, { mode: 0o600, makeFolder: false })) return false;
   pruneCacheDir(dir, DIGEST_CACHE_LIMITS);
   return true;
 }

@@ -54,12 +54,25 @@ function statOrUndefined(path: string): Deno.FileInfo | undefined {
   }
 }
 
+/** How {@link writeWholeSync} writes. */
+export interface WriteWholeOptions {
+  /** The new file's permission bits (default: 0666 less the umask). */
+  readonly mode?: number;
+  /** Its modification time (milliseconds since the epoch), set before it takes the name. */
+  readonly mtime?: number;
+  /**
+   * Make the folder first, as `mkdir -p` does (default). Not for a folder that must be
+   * private: one made here has the umask's permissions.
+   */
+  readonly makeFolder?: boolean;
+}
+
 /**
- * Write `text` to `file` whole: into a temporary file beside it (its folder made first),
- * then renamed into place, so a reader at the same moment (another build) sees the old
- * content or the new, never half of it. For what imgtool remembers between runs, where a
- * failed write only loses a saving: returns whether it was written, and leaves no
- * temporary file behind.
+ * Write `content` (text as UTF-8, or bytes) to `file` whole: into a new temporary file beside
+ * it, then renamed into place, so a reader at the same moment (another build) sees the old
+ * content or the new, never half of it, and whatever was at the name is replaced, not written
+ * through. For what imgtool remembers between runs, where a failed write only loses a saving:
+ * returns whether it was written, and leaves no temporary file behind.
  *
  * @example
  * ```ts
@@ -67,13 +80,25 @@ function statOrUndefined(path: string): Deno.FileInfo | undefined {
  * const dir = Deno.makeTempDirSync();
  * console.log(writeWholeSync(`${dir}/cache/entry.json`, "{}\n")); // true
  * console.log(Deno.readTextFileSync(`${dir}/cache/entry.json`)); // {}
+ * console.log(writeWholeSync(`${dir}/key.bin`, new Uint8Array([1]), { mode: 0o600 })); // true
  * ```
  */
-export function writeWholeSync(file: string, text: string): boolean {
+export function writeWholeSync(
+  file: string,
+  content: string | Uint8Array,
+  options: WriteWholeOptions = {},
+): boolean {
   const temporary = `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
   try {
-    Deno.mkdirSync(file.slice(0, file.lastIndexOf("/")) || "/", { recursive: true });
-    Deno.writeTextFileSync(temporary, text);
+    if (options.makeFolder !== false) {
+      Deno.mkdirSync(file.slice(0, file.lastIndexOf("/")) || "/", { recursive: true });
+    }
+    const how = { createNew: true, ...(options.mode === undefined ? {} : { mode: options.mode }) };
+    if (typeof content === "string") Deno.writeTextFileSync(temporary, content, how);
+    else Deno.writeFileSync(temporary, content, how);
+    if (options.mtime !== undefined) {
+      Deno.utimeSync(temporary, new Date(options.mtime), new Date(options.mtime));
+    }
     Deno.renameSync(temporary, file);
     return true;
   } catch {

@@ -44,6 +44,7 @@ import {
   OCI_MANIFEST,
   referrersTag,
 } from "./registry/manifest.ts";
+import { sha256Digest } from "./registry/bytes.ts";
 import { parseReference } from "./registry/reference.ts";
 import { VERSION } from "./version.ts";
 
@@ -299,13 +300,6 @@ async function pushStatement(
     });
   }
   return { digest, via };
-}
-
-async function sha256Digest(bytes: Uint8Array): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return `sha256:${
-    Array.from(new Uint8Array(hash), (byte) => byte.toString(16).padStart(2, "0")).join("")
-  }`;
 }
 
 /**
