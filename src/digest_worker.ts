@@ -62,7 +62,12 @@ self.onmessage = (event: MessageEvent<DigestJob>) => {
   if (claims !== undefined && slot !== undefined) {
     // Taken by the thread that handed it out: nothing to answer but that it is done with.
     if (Atomics.compareExchange(claims, slot, 0, BY_WORKER) !== 0) {
-      const answer: DigestAnswer = { ids, digests: new Uint8Array(0), unreadable: [], taken: true };
+      const answer: DigestAnswer = {
+        ids: [],
+        digests: new Uint8Array(0),
+        unreadable: [],
+        taken: true,
+      };
       self.postMessage(answer);
       return;
     }
