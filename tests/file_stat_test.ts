@@ -13,6 +13,9 @@ import {
   statFile,
   useNativeStat,
 } from "../src/file_stat.ts";
+import type { TreeIndex } from "../src/tree_index.ts";
+import { TreeRecall } from "../src/tree_recall.ts";
+import { walkTree } from "../src/tree_walk.ts";
 import { withTempDir } from "./helpers.ts";
 
 const linux = Deno.build.os === "linux";
@@ -155,4 +158,36 @@ Deno.test("without the ffi permission, stats go through Deno and nothing is aske
     assert.equal(output.code, 0, stderr);
     assert.equal(new TextDecoder().decode(output.stdout).trim(), "true false");
     assert.equal(stderr, "");
+  }));
+
+Deno.test("a tree walked with Deno's stat is found unchanged by a walk through statx(2), and the other way", () =>
+  withTempDir((root) => {
+    // A small tree of every kind of entry; settled files (the clock a minute ahead).
+    Deno.mkdirSync(join(root, "src/deep"), { recursive: true });
+    for (let i = 0; i < 30; i++) Deno.writeTextFileSync(join(root, `src/f${i}.txt`), `${i}`);
+    Deno.writeTextFileSync(join(root, "src/deep/run.sh"), "#!/bin/sh\n", { mode: 0o755 });
+    Deno.symlinkSync("f1.txt", join(root, "src/link"));
+    const since = Date.now() + 60_000;
+    const digest = "ab".repeat(32);
+    /** Walk `root` with the stat `after` says, against `known`. */
+    const walk = (after: number | false, known?: TreeIndex) => {
+      useNativeStat(after);
+      try {
+        const recall = new TreeRecall(known, since);
+        assert.ok(walkTree(root, undefined, recall.visit, recall.walkOptions));
+        if (linux && after === 0) assert.ok(nativeStatInUse(), "the walk went through statx(2)");
+        return recall;
+      } finally {
+        useNativeStat();
+      }
+    };
+    for (const [first, second] of [[false, 0], [0, false]] as const) {
+      const cold = walk(first);
+      assert.equal(cold.unhashed.length, 31, "every file to read the first time");
+      cold.unhashed.forEach((_, n) => cold.hashed(n, digest));
+      const { index } = cold.remember(digest);
+      const again = walk(second, index);
+      assert.deepEqual(again.unhashed, [], "no file to read again");
+      assert.equal(again.unchanged(), digest, "the tree found unchanged, as remembered");
+    }
   }));
