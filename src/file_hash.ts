@@ -11,7 +11,9 @@
  * them, whose trees are large), a file is opened, read and closed by direct calls: some 8 µs
  * for a small file against Deno's 12, on trees of 20,000 files a tenth of the hashing
  * Workers' time. It is opened non-blocking: a fifo put in a file's place since the walk then
- * reads as empty at once, where a blocking open would wait for a writer forever.
+ * reads as empty at once, where a blocking open would wait for a writer forever. Deno's open
+ * takes no such flag, so where the files go through Deno (small trees, no glibc) that race
+ * still blocks.
  *
  * @module
  */
@@ -51,7 +53,7 @@ export function hashFileInto(
   const libc = libcIfLoaded();
   if (libc !== undefined) {
     const fd = libc.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd >= 0) {
+    if (fd !== undefined && fd >= 0) {
       try {
         return readInto(hash, size, buffer, (into) => libc.read(fd, into), libc.errno);
       } finally {

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { type Libc, libc } from "./libc.ts";
+import { ENOSYS, EPERM, type Libc, libc } from "./libc.ts";
 
 /** What a tree index keeps of a `stat` to tell whether an entry changed. */
 export interface StatKey {
@@ -150,7 +150,7 @@ export function statFile(path: string): FileStat {
  * and so most builds, never load it.
  */
 const NATIVE_AFTER = 4096;
-/** Calls refused by `statx(2)` that Deno then answered, before it is given up. */
+/** Calls `statx(2)` refused as not permitted or not there, before it is given up. */
 const REFUSALS_ALLOWED = 16;
 
 let nativeAfter = NATIVE_AFTER;
@@ -235,16 +235,22 @@ class NativeStat {
     return functions ? new NativeStat(functions) : null;
   }
 
-  /** Whether `statx(2)` refused too many calls that Deno then answered (a seccomp filter). */
+  /** Whether `statx(2)` was refused too often (`EPERM`, `ENOSYS`: a seccomp filter). */
   get refused(): boolean {
     return this.#refusals >= REFUSALS_ALLOWED;
   }
 
-  /** The `stat` (`follow`) or `lstat` of `path`, or `undefined`: ask Deno (for its error). */
+  /**
+   * The `stat` (`follow`) or `lstat` of `path`, or `undefined`: ask Deno, which says why it
+   * failed (or works around what refused it).
+   */
   stat(path: string, follow: boolean): FileStat | undefined {
     const flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
-    if (this.#libc.statx(path, flags, STATX_BASIC_STATS, this.#out) !== 0) {
-      this.#noteRefusal(path, follow);
+    const result = this.#libc.statx(path, flags, STATX_BASIC_STATS, this.#out);
+    if (result !== 0) {
+      // Not permitted, or no such call: a filter in the way, which Deno's stat works around.
+      const errno = result === undefined ? 0 : this.#libc.errno();
+      if (errno === EPERM || errno === ENOSYS) this.#refusals++;
       return undefined;
     }
     const w = this.#words;
@@ -269,16 +275,5 @@ class NativeStat {
   #millis(at: number, seconds: boolean): number {
     const sec = this.#words[at] + this.#words32[at + 1] * TWO_32;
     return seconds ? sec * 1000 : sec * 1000 + Math.floor(this.#words[at + 2] / 1e6);
-  }
-
-  /** A refused call: if Deno answers it, count it against `statx(2)`. */
-  #noteRefusal(path: string, follow: boolean): void {
-    try {
-      if (follow) Deno.statSync(path);
-      else Deno.lstatSync(path);
-    } catch {
-      return; // Refused by Deno too: a real error, which the caller's Deno call throws.
-    }
-    this.#refusals++;
   }
 }

@@ -28,13 +28,23 @@ const SYMBOLS = {
 const PATH_MAX = 4096;
 /** `errno` of an interrupted call, to be made again. */
 export const EINTR = 4;
+/** `errno` of a call refused as not permitted (a seccomp filter's usual answer). */
+export const EPERM = 1;
+/** `errno` of a system call the kernel (or a filter) says does not exist. */
+export const ENOSYS = 38;
 
 /** The glibc functions, on paths given as strings. */
 export interface Libc {
-  /** `statx(AT_FDCWD, path, flags, mask, out)`; -1 on failure (or a path never passed). */
-  statx(path: string, flags: number, mask: number, out: Uint8Array): number;
-  /** `open(path, flags)`: a file descriptor, or -1 (or a path never passed). */
-  open(path: string, flags: number): number;
+  /**
+   * `statx(AT_FDCWD, path, flags, mask, out)`: 0, or -1 with `errno` set; `undefined` for a
+   * path that is never passed.
+   */
+  statx(path: string, flags: number, mask: number, out: Uint8Array): number | undefined;
+  /**
+   * `open(path, flags)`: a file descriptor, or -1 with `errno` set; `undefined` for a path
+   * that is never passed.
+   */
+  open(path: string, flags: number): number | undefined;
   /** `read(fd, buffer, buffer.length)`: bytes read, 0 at the end, -1 on failure. */
   read(fd: number, buffer: Uint8Array): number;
   /** `close(fd)`. */
@@ -100,8 +110,8 @@ function load(): Libc | null {
   };
   return {
     statx: (path, flags, mask, out) =>
-      cString(path) ? symbols.statx(AT_FDCWD, pathBytes, flags, mask, out) : -1,
-    open: (path, flags) => cString(path) ? symbols.open(pathBytes, flags) : -1,
+      cString(path) ? symbols.statx(AT_FDCWD, pathBytes, flags, mask, out) : undefined,
+    open: (path, flags) => cString(path) ? symbols.open(pathBytes, flags) : undefined,
     read: (fd, buffer) => {
       if (buffer.length !== lastLength) {
         [lastLength, lastCount] = [buffer.length, BigInt(buffer.length)];

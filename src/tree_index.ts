@@ -170,15 +170,13 @@ export class TreeIndex {
     return this.#length;
   }
 
-  /** Add an entry with the stat key `stat`; returns its number. */
-  add(path: string, kind: Kind, stat: StatKey, target?: string): number {
-    return this.addStat(path, kind, stat, target);
-  }
-
-  /** {@link TreeIndex.add}; without `info` (an ignored name), no stat key. */
-  addStat(path: string, kind: Kind, info: StatKey | undefined, target?: string): number {
+  /**
+   * Add an entry with the stat key `stat` (none for an ignored name, which has no `lstat`);
+   * returns its number.
+   */
+  add(path: string, kind: Kind, stat: StatKey | undefined, target?: string): number {
     const at = this.#push(path, kind, target);
-    writeStat(this.stats, at * FIELDS, info);
+    writeStat(this.stats, at * FIELDS, stat);
     return at;
   }
 

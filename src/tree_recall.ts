@@ -93,7 +93,7 @@ export class TreeRecall {
       return;
     }
     const index = this.#index ?? this.#build(at);
-    index.addStat(path, kind, info, target);
+    index.add(path, kind, info, target);
     let old = -1;
     if (known !== undefined) {
       old = known.find(path, at + this.#shift);

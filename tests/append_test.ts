@@ -145,6 +145,25 @@ const options = (client: RegistryClient, root: string, epoch = 1) => ({
   progress: () => {},
 });
 
+/**
+ * Append `root`'s layers onto `<host>/app:prefix` as `<host>/app:full`; returns what the
+ * registry serves there, checked to be the descriptor `appendLayers` returned.
+ */
+async function appendServed(client: RegistryClient, host: string, root: string) {
+  const { digest, mediaType, size } = await appendLayers(
+    split(`${host}/app:prefix`, layersFor(root)),
+    `${host}/app:full`,
+    options(client, root),
+  );
+  const served = (await client.getManifest(`${host}/app:full`))!;
+  assert.deepEqual(
+    { digest: served.digest, mediaType: served.mediaType, size: served.size },
+    { digest, mediaType, size },
+    "the descriptor returned is the one the registry serves",
+  );
+  return served;
+}
+
 Deno.test({
   name: "append: says whether every file went in checked against the first walk of its folder",
   ignore: NO_REGISTRY,
@@ -184,17 +203,7 @@ Deno.test({
   async fn() {
     await withProject(async (host, client, root) => {
       const prefix = await pushTestImage(client, `${host}/app:prefix`, "linux/amd64", "docker");
-      const { digest, mediaType, size } = await appendLayers(
-        split(`${host}/app:prefix`, layersFor(root)),
-        `${host}/app:full`,
-        options(client, root),
-      );
-      const manifest = (await client.getManifest(`${host}/app:full`))!;
-      // The descriptor it returns is the one the registry serves.
-      assert.deepEqual(
-        { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size },
-        { digest, mediaType, size },
-      );
+      const manifest = await appendServed(client, host, root);
       const json = manifest.json as ManifestJson;
       // The prefix's layer, then one per layer with files (folder, file, workdir's folder).
       assert.deepEqual(json.layers.length, 4);
@@ -313,17 +322,8 @@ Deno.test({
         { reference: ":prefix-amd64", platform: "linux/amd64" },
         { reference: ":prefix-arm64", platform: "linux/arm64" },
       ]);
-      const appended = await appendLayers(
-        split(`${host}/app:prefix`, layersFor(root)),
-        `${host}/app:full`,
-        options(client, root),
-      );
-      const served = (await client.getManifest(`${host}/app:full`))!;
-      // The descriptor it returns is the index's, as the registry serves it.
-      assert.deepEqual(
-        { digest: served.digest, mediaType: served.mediaType, size: served.size },
-        { digest: appended.digest, mediaType: appended.mediaType, size: appended.size },
-      );
+      // An index now: the descriptor is the index's.
+      const served = await appendServed(client, host, root);
       const index = served.json as ManifestJson;
       assert.deepEqual(index.manifests?.map((m) => m.platform.architecture), ["amd64", "arm64"]);
       const layerSets = [];

@@ -37,7 +37,7 @@ const names = (dir: string) => [...Deno.readDirSync(dir)].map((entry) => entry.n
 /** An index of the tree at `root` (one file, `a.txt`) that believes `sha256` for it. */
 function indexOf(root: string, sha256: string): TreeIndex {
   const index = new TreeIndex();
-  index.addStat("a.txt", FILE, lstatFile(join(root, "a.txt")));
+  index.add("a.txt", FILE, lstatFile(join(root, "a.txt")));
   index.setDigest(0, sha256);
   index.believed[0] = 1;
   return index;

@@ -214,7 +214,7 @@ Deno.test("an index is read back whole, about its own root only, and matches by 
     Deno.writeTextFileSync(join(root, "a.txt"), "a");
     const a = lstatFile(join(root, "a.txt"));
     const index = new TreeIndex();
-    index.addStat("a.txt", FILE, a);
+    index.add("a.txt", FILE, a);
     index.setDigest(0, sha256Hex("a"));
     index.believed[0] = 1;
     const digests = join(dir, "digests");
