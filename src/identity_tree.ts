@@ -21,7 +21,7 @@
  */
 
 import { canonicalJson, collectRefs, type Ref } from "./canonical.ts";
-import { fileDigest, type WalkedTree, walkedTree } from "./digest.ts";
+import { fileDigest, sha256Async, type WalkedTree, walkedTree } from "./digest.ts";
 import { type FileStat, statFile } from "./file_stat.ts";
 import { basename, dirname, relative, resolve } from "./path.ts";
 import type { ImagePlan } from "./plan.ts";
@@ -633,7 +633,7 @@ async function refFacts(
     const kind = index.kinds[at];
     if (kind === DIR) folders.push(prefix + index.paths[at]);
     else if (kind === SYMLINK) {
-      links.set(at, { symlink: await sha256Text(index.targets.get(at) ?? "") });
+      links.set(at, { symlink: await sha256Async(index.targets.get(at) ?? "") });
     }
     if (kind === FILE || kind === SYMLINK) size++;
   }
@@ -874,11 +874,6 @@ function executable(index: TreeIndex, at: number): boolean {
 
 function fileFact(digest: { mode: number; sha256: string }, size: number): FileFact {
   return { sha256: digest.sha256, executable: (digest.mode & 0o100) !== 0, size };
-}
-
-async function sha256Text(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(hash), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /**

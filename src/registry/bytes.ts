@@ -4,6 +4,8 @@
  * @module
  */
 
+import { hexOf } from "../sha256.ts";
+
 /**
  * Read a whole stream, but give up past `maxBytes`: calls `tooBig` (which must throw) as soon
  * as the stream exceeds the cap, after cancelling it, so a hostile or broken peer cannot make
@@ -62,8 +64,7 @@ export async function readCapped(
  */
 export async function sha256Digest(bytes: Uint8Array): Promise<string> {
   const hash = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  const hex = Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `sha256:${hex}`;
+  return `sha256:${hexOf(new Uint8Array(hash))}`;
 }
 
 /**
@@ -82,6 +83,5 @@ export async function digestMatches(bytes: Uint8Array, digest: string): Promise<
   const name = names[algorithm];
   if (name === undefined || hex === undefined) return false;
   const hash = await crypto.subtle.digest(name, bytes as Uint8Array<ArrayBuffer>);
-  const actual = Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
-  return actual === hex;
+  return hexOf(new Uint8Array(hash)) === hex;
 }
