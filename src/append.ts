@@ -43,9 +43,9 @@ import {
 } from "./registry/manifest.ts";
 import { sha256Digest } from "./registry/bytes.ts";
 import { STAGED_FOLDER_MODE, stagedMode } from "./staged_mode.ts";
-import { walkedTree } from "./digest.ts";
+import { type WalkedTree, walkedTree } from "./digest.ts";
 import { DIR, IGNORED, SYMLINK } from "./tree_index.ts";
-import type { LayerEntry } from "./layer_tar.ts";
+import type { LayerEntry, LayerEntryList } from "./layer_tar.ts";
 import { writeLayerBlob } from "./layer_blob.ts";
 
 /**
@@ -330,6 +330,7 @@ async function layerBlobs(
           ? undefined
           : LayerCache.open(layerSlot(files, workdir, owner));
         const written = await writeLayerBlob(entries, {
+          duplicates: "last",
           mtime: options.epoch,
           dir: folder,
           cache,
@@ -382,18 +383,20 @@ function inImage(workdir: string, path: string): string {
 }
 
 /**
- * The tar entries of one layer's files, by their paths in the image (the last one wins), and
- * whether each file has the digest the identity's walk gave it, to be checked as it is read.
+ * The tar entries of one layer's files, and whether each file has the digest the identity's
+ * walk gave it, to be checked as it is read. A path given twice is written as given last
+ * (`duplicates: "last"` when the layer is written). A folder's entries are made from its
+ * walk when the layer writer asks for them: a folder of 50,000 files is not 50,000 objects.
  */
 async function layerEntries(
   files: readonly AppendedEntry[],
   workdir: string,
   owner: { uid: number; gid: number },
   ignore: IgnoreRules,
-): Promise<{ entries: LayerEntry[]; checked: boolean }> {
-  const entries = new Map<string, LayerEntry>();
+): Promise<{ entries: LayerEntryList; checked: boolean }> {
+  const parts: LayerEntryList[] = [];
   let checked = true;
-  const put = (entry: LayerEntry) => entries.set(entry.path, entry);
+  const put = (entry: LayerEntry) => parts.push({ length: 1, entry: () => entry });
   for (const file of files) {
     // A file's target ending in `/` is a folder to put it in, under its own name.
     const named = file.kind === "file" && file.target.endsWith("/")
@@ -440,46 +443,75 @@ async function layerEntries(
         // these rules: the files appended are the files the tag covers, listed once.
         const walked = await walkedTree(file.source, ignore, { reuse: true });
         if (walked === null) throw new ImgtoolError(`${file.source} is not a readable folder`);
-        const { index, unreadable } = walked;
-        checked &&= walked.first === true && unreadable.size === 0;
-        const root = target === "/" ? "" : target;
-        const base = file.source.endsWith("/") ? file.source.slice(0, -1) : file.source;
-        for (let at = 0; at < index.paths.length; at++) {
-          const kind = index.kinds[at];
-          if (kind === IGNORED) continue;
-          const path = `${root}/${index.paths[at]}`;
-          if (kind === DIR) {
-            put({ path, kind: "dir", mode: STAGED_FOLDER_MODE, ...owner });
-          } else if (kind === SYMLINK) {
-            put({
-              path,
-              kind: "symlink",
-              mode: 0o777,
-              ...owner,
-              linkTarget: index.targets.get(at) ?? "",
-            });
-          } else {
-            put({
-              path,
-              kind: "file",
-              mode: stagedMode(index.mode(at)),
-              uid: owner.uid,
-              gid: owner.gid,
-              size: index.size(at),
-              // The walk's paths are relative and normalized: no join needed.
-              source: `${base}/${index.paths[at]}`,
-              // The digest the tag was computed from: the layer must hold that content.
-              sha256: unreadable.has(at)
-                ? undefined
-                : index.digests.subarray(at * 32, at * 32 + 32),
-            });
-          }
-        }
+        checked &&= walked.first === true && walked.unreadable.size === 0;
+        parts.push(treeEntries(walked, file.source, target === "/" ? "" : target, owner));
         break;
       }
     }
   }
-  return { entries: [...entries.values()], checked };
+  return { entries: joinedLists(parts), checked };
+}
+
+/**
+ * A walked folder's entries under `root` in the image (`""`: the image's root), each made
+ * from the walk when asked for; names the ignore rules left out are not among them.
+ */
+function treeEntries(
+  walked: WalkedTree,
+  source: string,
+  root: string,
+  owner: { uid: number; gid: number },
+): LayerEntryList {
+  const { index, unreadable } = walked;
+  const base = source.endsWith("/") ? source.slice(0, -1) : source;
+  // The walk's numbers of the entries that go in: not the ignored names.
+  let count = 0;
+  const numbers = new Uint32Array(index.length);
+  for (let at = 0; at < index.length; at++) if (index.kinds[at] !== IGNORED) numbers[count++] = at;
+  return {
+    length: count,
+    entry(which): LayerEntry {
+      const at = numbers[which];
+      const kind = index.kinds[at];
+      // The walk's paths are relative and normalized: no join needed.
+      const path = `${root}/${index.paths[at]}`;
+      if (kind === DIR) return { path, kind: "dir", mode: STAGED_FOLDER_MODE, ...owner };
+      if (kind === SYMLINK) {
+        const linkTarget = index.targets.get(at) ?? "";
+        return { path, kind: "symlink", mode: 0o777, ...owner, linkTarget };
+      }
+      return {
+        path,
+        kind: "file",
+        mode: stagedMode(index.mode(at)),
+        uid: owner.uid,
+        gid: owner.gid,
+        size: index.size(at),
+        source: `${base}/${index.paths[at]}`,
+        // The digest the tag was computed from: the layer must hold that content.
+        sha256: unreadable.has(at) ? undefined : index.digests.subarray(at * 32, at * 32 + 32),
+      };
+    },
+  };
+}
+
+/** Lists one after another, as one list. */
+function joinedLists(lists: readonly LayerEntryList[]): LayerEntryList {
+  const starts: number[] = [];
+  let length = 0;
+  for (const list of lists) {
+    starts.push(length);
+    length += list.length;
+  }
+  return {
+    length,
+    entry(at) {
+      // The last list that starts at or before `at` (lists are few: a folder, its parents).
+      let part = lists.length - 1;
+      while (starts[part] > at || lists[part].length === 0) part--;
+      return lists[part].entry(at - starts[part]);
+    },
+  };
 }
 
 /**

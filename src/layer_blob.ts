@@ -35,8 +35,10 @@ import { writeAllSync } from "./fs.ts";
 import type { KeptMember, LayerCache, RawAppender, StagedLayer } from "./layer_cache.ts";
 import {
   type LayerEntry,
+  type LayerEntryList,
   planLayer,
   type PlannedEntry,
+  type PlannedLayer,
   type Sha256Hasher,
   TAR_END,
   tarEntryBlocks,
@@ -74,6 +76,8 @@ export interface WriteLayerOptions {
   readonly dir: string;
   /** The last blob of this layer, whose groups may be copied; the new blob is written there. */
   readonly cache?: LayerCache;
+  /** A path listed more than once: an error (the default), or the last entry wins. */
+  readonly duplicates?: "error" | "last";
 }
 
 // A group closes once its tar bytes reach this...
@@ -111,14 +115,15 @@ let nodeCrypto: Promise<{ createHash(algorithm: string): Hasher }> | undefined;
  * ```
  */
 export async function writeLayerBlob(
-  entries: readonly LayerEntry[],
+  entries: readonly LayerEntry[] | LayerEntryList,
   options: WriteLayerOptions,
 ): Promise<LayerBlob> {
   nodeCrypto ??= import("node:crypto") as unknown as NonNullable<typeof nodeCrypto>;
   const crypto = await nodeCrypto;
   const sha256 = () => crypto.createHash("sha256");
   // Entries are checked, and their sizes known, before any file is made.
-  const groups = layerGroups(sized(planLayer(entries, options.mtime)), options.mtime, sha256);
+  const planned = planLayer(entries, options.mtime, { duplicates: options.duplicates });
+  const groups = layerGroups(new SizedEntries(planned), options.mtime, sha256);
   const cache = options.cache;
   const dir = cache?.dir ?? options.dir;
   let blobPath: string;
@@ -138,7 +143,7 @@ export async function writeLayerBlob(
       if (copied) reused++;
       else await writer.compress(group);
     }
-    await writer.compress({ entries: [], rawLength: TAR_END.length, alone: false });
+    await writer.compress({ entries: NO_ENTRIES, rawLength: TAR_END.length, alone: false });
     cache?.close();
     const written = writer.finish();
     return {
@@ -159,7 +164,8 @@ export async function writeLayerBlob(
 
 /** A run of entries that goes into one gzip member. */
 interface Group {
-  readonly entries: readonly PlannedEntry[];
+  /** Its entries, made when they are written (a large layer's are never all made at once). */
+  readonly entries: GroupEntries;
   /** SHA-256 (hex) of its headers and contents' digests; none when a content is not known. */
   readonly key?: string;
   /** The length of its tar bytes. */
@@ -168,23 +174,63 @@ interface Group {
   readonly alone: boolean;
 }
 
-/** The entries with every file's size known (a file from disk without one is looked at). */
-function sized(planned: readonly PlannedEntry[]): PlannedEntry[] {
-  return planned.map((item) => {
+/** A group's entries: numbers `start` to `end` (not included) of the archive's. */
+interface GroupEntries {
+  readonly start: number;
+  readonly end: number;
+  /** The entries, each made anew. */
+  make(): PlannedEntry[];
+}
+
+const NO_ENTRIES: GroupEntries = { start: 0, end: 0, make: () => [] };
+
+/**
+ * The planned entries with every file's size known: a file from disk listed without one is
+ * looked at once, and keeps that size whenever it is made again.
+ */
+class SizedEntries {
+  readonly planned: PlannedLayer;
+  readonly #sizes = new Map<number, number>();
+
+  constructor(planned: PlannedLayer) {
+    this.planned = planned;
+  }
+
+  /** Entry `at` of the archive, with its size. */
+  entry(at: number): PlannedEntry {
+    const item = this.planned.entry(at);
     const { entry } = item;
     if (entry.kind !== "file" || entry.size !== undefined || typeof entry.source !== "string") {
       return item;
     }
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(entry.source);
-    } catch (error) {
-      const doing = `reading ${entry.source} into the layer (as ${entry.path})`;
-      throw systemError(error, { doing }) ?? error;
+    let size = this.#sizes.get(at);
+    if (size === undefined) {
+      let info: Deno.FileInfo;
+      try {
+        info = Deno.statSync(entry.source);
+      } catch (error) {
+        const doing = `reading ${entry.source} into the layer (as ${entry.path})`;
+        throw systemError(error, { doing }) ?? error;
+      }
+      // Not a regular file: the tar writer says so when it comes to it, before opening it.
+      size = info.size;
+      this.#sizes.set(at, size);
     }
-    // Not a regular file: the tar writer says so when it comes to it, before opening it.
-    return { ...item, entry: { ...entry, size: info.size } };
-  });
+    return { ...item, entry: { ...entry, size } };
+  }
+
+  /** Entries `start` to `end` (not included), to be made when they are written. */
+  group(start: number, end: number): GroupEntries {
+    return {
+      start,
+      end,
+      make: () => {
+        const made: PlannedEntry[] = [];
+        for (let at = start; at < end; at++) made.push(this.entry(at));
+        return made;
+      },
+    };
+  }
 }
 
 /**
@@ -193,32 +239,34 @@ function sized(planned: readonly PlannedEntry[]): PlannedEntry[] {
  * version), which the header bytes themselves are a function of.
  */
 function layerGroups(
-  planned: readonly PlannedEntry[],
+  sized: SizedEntries,
   mtime: number,
   sha256: () => Hasher,
 ): Group[] {
   const groups: Group[] = [];
-  let entries: PlannedEntry[] = [];
+  let start = 0;
   let fields: string[] = [];
   let digests = new Uint8Array(32 * 64);
   let known = true;
   let rawLength = 0;
-  const close = (alone: boolean) => {
-    if (entries.length === 0) return;
+  const close = (end: number, alone: boolean) => {
+    if (end === start) return;
     let key: string | undefined;
     if (known) {
       const hash = sha256();
       hash.update(encoder.encode(`[${JSON.stringify(GROUP_FORMAT)},${mtime},${fields.join(",")}]`));
-      hash.update(digests.subarray(0, entries.length * 32));
+      hash.update(digests.subarray(0, (end - start) * 32));
       key = hexOf(hash.digest());
     }
-    groups.push({ entries, rawLength, alone, key });
-    entries = [];
+    groups.push({ entries: sized.group(start, end), rawLength, alone, key });
+    start = end;
     fields = [];
     known = true;
     rawLength = 0;
   };
-  for (const item of planned) {
+  const count = sized.planned.length;
+  for (let k = 0; k < count; k++) {
+    const item = sized.entry(k);
     const { entry } = item;
     const size = entry.kind !== "file"
       ? 0
@@ -227,8 +275,8 @@ function layerGroups(
       : entry.size!;
     const length = tarHeaderLength(item, size, mtime) + Math.ceil(size / 512) * 512;
     const alone = length >= ALONE_BYTES;
-    if (alone) close(false);
-    const at = entries.length * 32;
+    if (alone) close(k, false);
+    const at = (k - start) * 32;
     if (digests.length < at + 32) {
       const grown = new Uint8Array(digests.length * 2);
       grown.set(digests);
@@ -242,7 +290,6 @@ function layerGroups(
     if (content) digests.set(content, at);
     else digests.fill(0, at, at + 32);
     if (entry.kind === "file" && !content) known = false;
-    entries.push(item);
     // As JSON: a name or link target with a newline or NUL cannot pass for two entries.
     fields.push(JSON.stringify([
       item.name,
@@ -254,9 +301,9 @@ function layerGroups(
       entry.linkTarget ?? null,
     ]));
     rawLength += length;
-    if (alone || rawLength >= GROUP_BYTES || (nameHash(item.name) & 15) === 0) close(alone);
+    if (alone || rawLength >= GROUP_BYTES || (nameHash(item.name) & 15) === 0) close(k + 1, alone);
   }
-  close(false);
+  close(count, false);
   return groups;
 }
 
@@ -322,11 +369,13 @@ class BlobWriter {
       }
     })();
     try {
-      const blocks = group.entries.length === 0 ? [TAR_END] : tarEntryBlocks(group.entries, {
-        mtime: this.#mtime,
-        recycle: true,
-        sha256: this.#sha256,
-      });
+      const blocks = group.entries.end === group.entries.start
+        ? [TAR_END]
+        : tarEntryBlocks(group.entries.make(), {
+          mtime: this.#mtime,
+          recycle: true,
+          sha256: this.#sha256,
+        });
       for await (const block of blocks) {
         this.#tar.update(block);
         raw.update(block);
@@ -404,7 +453,7 @@ class BlobWriter {
     // The tar bytes are hashed into a copy of the diff id's hash, kept only if they match.
     const tar = this.#tar.copy(), raw = this.#sha256();
     for await (
-      const block of tarEntryBlocks(group.entries, {
+      const block of tarEntryBlocks(group.entries.make(), {
         mtime: this.#mtime,
         recycle: true,
         sha256: this.#sha256,

@@ -129,6 +129,28 @@ export function layerMtime(sourceDateEpoch: string | undefined): number {
   return seconds;
 }
 
+/**
+ * A layer's entries, made one at a time when asked for: a folder of 50,000 files is then a
+ * few arrays its walk has already (`../append.ts`), not 50,000 objects held at once.
+ *
+ * @example
+ * ```ts
+ * import type { LayerEntry, LayerEntryList } from "./layer_tar.ts";
+ * // Ten folders, each made when it is asked for.
+ * const folders: LayerEntryList = {
+ *   length: 10,
+ *   entry: (at): LayerEntry => ({ path: `/data/${at}`, kind: "dir", mode: 0o755, uid: 0, gid: 0 }),
+ * };
+ * console.log(folders.entry(3).path); // /data/3
+ * ```
+ */
+export interface LayerEntryList {
+  /** How many entries there are. */
+  readonly length: number;
+  /** Entry `at` (from 0): the same entry each time, though it may be a new object. */
+  entry(at: number): LayerEntry;
+}
+
 /** An entry checked and ready to write, with its name in the archive ({@link planLayer}). */
 export interface PlannedEntry {
   readonly entry: LayerEntry;
@@ -141,10 +163,19 @@ export interface PlannedEntry {
   readonly name: string;
 }
 
+/** How {@link planLayer} treats a path given more than once. */
+export interface PlanOptions {
+  /**
+   * `"error"` (the default): such a path is not valid. `"last"`: the entry given last (the
+   * highest number in the list) is the one written, as a later `COPY` to the same path wins.
+   */
+  readonly duplicates?: "error" | "last";
+}
+
 /**
- * Check the entries and sort them as the archive lists them; throws a {@link UsageError}
- * naming every entry that cannot be written (a relative or unnormalized path, a path given
- * twice, a mode out of range, a file without content, ...) before anything is read.
+ * A layer's entries checked and in the archive's order ({@link planLayer}). Holds each
+ * entry's path and its place in that order; the entries themselves are made from the list
+ * when asked for, so that a large layer is never all objects at once.
  *
  * @example
  * ```ts
@@ -153,33 +184,115 @@ export interface PlannedEntry {
  *   { path: "/b", kind: "dir", mode: 0o755, uid: 0, gid: 0 },
  *   { path: "/a", kind: "file", mode: 0o644, uid: 0, gid: 0, source: new Uint8Array(1) },
  * ], 1);
- * console.log(planned.map((p) => p.name)); // [ "a", "b/" ]
+ * console.log(planned.length, planned.entry(0).name, [...planned].map((p) => p.name)); // 2 a [ "a", "b/" ]
  * ```
  */
-export function planLayer(entries: readonly LayerEntry[], mtime: number): PlannedEntry[] {
+export class PlannedLayer implements Iterable<PlannedEntry> {
+  readonly #list: LayerEntryList;
+  readonly #order: Uint32Array;
+  readonly #astral: Uint8Array;
+
+  /** The entries of `list` in the order `order` gives (numbers in the list). */
+  constructor(list: LayerEntryList, order: Uint32Array, astral: Uint8Array) {
+    this.#list = list;
+    this.#order = order;
+    this.#astral = astral;
+  }
+
+  /** How many entries the archive has. */
+  get length(): number {
+    return this.#order.length;
+  }
+
+  /** The archive's entry number `at` (from 0), made from the list. */
+  entry(at: number): PlannedEntry {
+    const number = this.#order[at];
+    const entry = this.#list.entry(number);
+    const relative = entry.path.slice(1);
+    return {
+      entry,
+      astral: this.#astral[number] === 1,
+      name: entry.kind === "dir" ? `${relative}/` : relative,
+    };
+  }
+
+  /** Entries `start` to `end` (not included), in the archive's order. */
+  slice(start = 0, end = this.length): PlannedEntry[] {
+    const entries: PlannedEntry[] = [];
+    for (let at = start; at < end; at++) entries.push(this.entry(at));
+    return entries;
+  }
+
+  /** Every entry, in the archive's order, each made as it is reached. */
+  *[Symbol.iterator](): Iterator<PlannedEntry> {
+    for (let at = 0; at < this.length; at++) yield this.entry(at);
+  }
+}
+
+/**
+ * Check the entries and sort them as the archive lists them; throws a {@link UsageError}
+ * naming every entry that cannot be written (a relative or unnormalized path, a path given
+ * twice unless `options.duplicates` is `"last"`, a mode out of range, a file without
+ * content, ...) before anything is read. Each entry is asked for once here; only its path
+ * is kept.
+ *
+ * @example
+ * ```ts
+ * import { planLayer } from "./layer_tar.ts";
+ * const dir = { kind: "dir", mode: 0o755, uid: 0, gid: 0 } as const;
+ * const planned = planLayer([{ path: "/b", ...dir }, { path: "/a", ...dir, mode: 0o700 },
+ *   { path: "/a", ...dir }], 1, { duplicates: "last" });
+ * console.log([...planned].map((p) => `${p.name} ${p.entry.mode.toString(8)}`)); // [ "a/ 755", "b/ 755" ]
+ * ```
+ */
+export function planLayer(
+  entries: readonly LayerEntry[] | LayerEntryList,
+  mtime: number,
+  options: PlanOptions = {},
+): PlannedLayer {
+  const list: LayerEntryList = Array.isArray(entries)
+    ? { length: entries.length, entry: (at) => (entries as readonly LayerEntry[])[at] }
+    : entries as LayerEntryList;
   const problems: string[] = [];
   if (!Number.isSafeInteger(mtime) || mtime < 0 || mtime > MAX_OCTAL_11) {
     problems.push(`the mtime ${mtime} is not a whole number of seconds from 0 to ${MAX_OCTAL_11}`);
   }
-  const planned: PlannedEntry[] = [];
-  for (const entry of entries) {
+  const count = list.length;
+  const paths: string[] = new Array(count);
+  const astral = new Uint8Array(count);
+  let valid = 0;
+  const order = new Uint32Array(count);
+  for (let at = 0; at < count; at++) {
+    const entry = list.entry(at);
     const problem = entryProblem(entry);
     if (problem !== undefined) {
       problems.push(`${JSON.stringify(entry.path)}: ${problem}`);
       continue;
     }
-    const relative = entry.path.slice(1);
-    planned.push({
-      entry,
-      astral: ASTRAL.test(entry.path),
-      name: entry.kind === "dir" ? `${relative}/` : relative,
-    });
+    paths[at] = entry.path;
+    if (ASTRAL.test(entry.path)) astral[at] = 1;
+    order[valid++] = at;
   }
-  planned.sort(byPath);
-  for (let i = 1; i < planned.length; i++) {
-    if (planned[i - 1].entry.path === planned[i].entry.path) {
-      problems.push(`${JSON.stringify(planned[i].entry.path)}: listed twice`);
+  // By path; the same path by its number in the list, so that the last one given comes last.
+  const sorted = order.subarray(0, valid).sort((a, b) => {
+    const [x, y] = [paths[a], paths[b]];
+    const byPath = astral[a] === 1 || astral[b] === 1
+      ? compareBytes(encoder.encode(x), encoder.encode(y))
+      : x < y
+      ? -1
+      : x > y
+      ? 1
+      : 0;
+    return byPath !== 0 ? byPath : a - b;
+  });
+  let kept = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const next = i + 1 < sorted.length ? paths[sorted[i + 1]] : undefined;
+    if (next === paths[sorted[i]]) {
+      if (options.duplicates !== "last") problems.push(`${JSON.stringify(next)}: listed twice`);
+      continue;
     }
+    sorted[kept++] = sorted[i];
   }
   if (problems.length > 0) {
     throw new UsageError(
@@ -188,17 +301,10 @@ export function planLayer(entries: readonly LayerEntry[], mtime: number): Planne
       { hint: "this is a bug in the layer's plugin: report it with these lines" },
     );
   }
-  return planned;
+  return new PlannedLayer(list, sorted.slice(0, kept), astral);
 }
 
 const ASTRAL = /[\uD800-\uDFFF]/;
-
-/** Entries by their paths' UTF-8 bytes (as their UTF-16 code units, unless one is astral). */
-function byPath(a: PlannedEntry, b: PlannedEntry): number {
-  const [x, y] = [a.entry.path, b.entry.path];
-  if (a.astral || b.astral) return compareBytes(encoder.encode(x), encoder.encode(y));
-  return x < y ? -1 : x > y ? 1 : 0;
-}
 
 // An empty, `.` or `..` segment, or a trailing `/`, in a path that starts with `/`.
 const UNNORMALIZED = /\/(?:\.{0,2})(?:\/|$)/;
@@ -292,7 +398,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
  * ```
  */
 export async function* layerTarBlocks(
-  entries: readonly LayerEntry[],
+  entries: readonly LayerEntry[] | LayerEntryList,
   options: LayerTarOptions,
 ): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
   const blockSize = options.blockSize ?? LAYER_TAR_BLOCK;
@@ -330,7 +436,7 @@ export const TAR_END: Uint8Array<ArrayBuffer> = new Uint8Array(2 * RECORD);
  * ```
  */
 export async function* tarEntryBlocks(
-  planned: readonly PlannedEntry[],
+  planned: Iterable<PlannedEntry>,
   options: LayerTarOptions,
 ): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
   const out = new BlockWriter(options.blockSize ?? LAYER_TAR_BLOCK, options.recycle ?? false);
@@ -380,7 +486,7 @@ export function tarHeaderLength(planned: PlannedEntry, size: number, mtime: numb
 }
 
 async function* writeEntries(
-  planned: readonly PlannedEntry[],
+  planned: Iterable<PlannedEntry>,
   out: BlockWriter,
   options: LayerTarOptions,
 ): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {

@@ -13,6 +13,7 @@ import { writeLayerBlob } from "../src/layer_blob.ts";
 import {
   DEFAULT_LAYER_MTIME,
   type LayerEntry,
+  type LayerEntryList,
   layerMtime,
   layerTarBlocks,
 } from "../src/layer_tar.ts";
@@ -708,5 +709,49 @@ Deno.test("property: any entries read back exactly, and any order of them gives 
       ),
       { numRuns: 40 },
     );
+  });
+});
+
+Deno.test("a path given twice: the last entry is written, and a list made on demand writes the same bytes as an array", async () => {
+  await withTempDir(async (dir) => {
+    const text = (path: string, content: string, mode = 0o644): LayerEntry => ({
+      path,
+      kind: "file",
+      mode,
+      uid: 0,
+      gid: 0,
+      source: new TextEncoder().encode(content),
+    });
+    const folder: LayerEntry = { path: "/app", kind: "dir", mode: 0o755, uid: 0, gid: 0 };
+    const given = [
+      text("/app/a", "first", 0o755),
+      folder,
+      text("/app/b", "b"),
+      text("/app/a", "last"),
+    ];
+    const expected = await writeLayerBlob([folder, text("/app/a", "last"), text("/app/b", "b")], {
+      mtime: MTIME,
+      dir,
+    });
+    const asArray = await writeLayerBlob(given, { mtime: MTIME, dir, duplicates: "last" });
+    let made = 0;
+    const list: LayerEntryList = {
+      length: given.length,
+      entry: (at) => {
+        made++;
+        return { ...given[at] };
+      },
+    };
+    const asList = await writeLayerBlob(list, { mtime: MTIME, dir, duplicates: "last" });
+    assert.equal(asArray.digest, expected.digest);
+    assert.equal(asList.digest, expected.digest);
+    assert.equal(asList.diffId, expected.diffId);
+    // Each entry is made when planned, when grouped and when written: none is kept between.
+    assert.ok(made >= given.length * 2, `made ${made} entries`);
+    const refused = await writeLayerBlob(given, { mtime: MTIME, dir }).then(
+      () => assert.fail("expected an error"),
+      (e: unknown) => e,
+    );
+    assert.match(String(refused), /"\/app\/a": listed twice/);
   });
 });
