@@ -395,8 +395,16 @@ export interface JsonPiece {
   write(out: ByteWriter, scratch: number): void;
 }
 
-/** `text` as a piece (a UTF-16 unit takes 3 bytes of UTF-8 at most). */
-function textPiece(text: string): JsonPiece {
+/**
+ * `text` as a piece (a UTF-16 unit takes 3 bytes of UTF-8 at most).
+ *
+ * @example
+ * ```ts
+ * import { textPiece } from "./identity_tree.ts";
+ * console.log(textPiece("{}").room); // 6
+ * ```
+ */
+export function textPiece(text: string): JsonPiece {
   return { room: text.length * 3, write: (out) => out.text(text) };
 }
 
@@ -408,6 +416,8 @@ const FACT = {
   none: bytesOf(":null"),
 };
 const [COMMA, COLON, OPEN, CLOSE, ZERO] = bytesOf(",:{}0");
+/** The ASCII codes of the hex digits. */
+const HEX_DIGITS = bytesOf("0123456789abcdef");
 
 /**
  * Visit the paths of `files` that are not here (`has` says which are), with their facts:
@@ -570,6 +580,25 @@ export async function listedTree(
  * ```
  */
 export function treeJson(tree: ListedTree): Uint8Array {
+  const out = writeJson(treePieces(tree));
+  return out.bytes.subarray(0, out.at);
+}
+
+/**
+ * The JSON of a tree as {@link treeJson} writes it, in pieces to be written with others by
+ * {@link writeJson} (a record's predicate writes its own JSON around them).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, Image, planImage } from "imgtool";
+ * import { listedTree, textPiece, treePieces, writeJson } from "./identity_tree.ts";
+ * const plan = planImage(Image.fromBase("debian:bookworm"), "default", defaultConfig());
+ * const pieces = [textPiece('{"tree":'), ...treePieces(await listedTree(plan, "/app/spec.ts")), textPiece("}")];
+ * const out = writeJson(pieces);
+ * console.log(JSON.parse(new TextDecoder().decode(out.bytes.subarray(0, out.at))).tree.format); // imgtool-identity-tree/1
+ * ```
+ */
+export function treePieces(tree: ListedTree): JsonPiece[] {
   // Each layer's files stand as a string no tree can hold (a fresh random name) while the
   // rest is written by `JSON.stringify`; then the files' JSON goes in its place.
   const marker = `imgtool-files-${crypto.randomUUID()}-`;
@@ -583,12 +612,27 @@ export function treeJson(tree: ListedTree): Uint8Array {
     pieces.push(tree.layers[Number(piece.slice(0, end))].files.json());
     pieces.push(textPiece(piece.slice(end + 1)));
   }
-  const room = pieces.reduce((sum, piece) => sum + piece.room, 0);
+  return pieces;
+}
+
+/**
+ * `pieces` written one after another into one new array, from byte `reserve` on (the bytes
+ * before are left for the caller to fill): the JSON is written once, where it stays.
+ *
+ * @example
+ * ```ts
+ * import { textPiece, writeJson } from "./identity_tree.ts";
+ * const out = writeJson([textPiece("[1,"), textPiece("2]")], 4);
+ * console.log(out.at, new TextDecoder().decode(out.bytes.subarray(4, out.at))); // 9 [1,2]
+ * ```
+ */
+export function writeJson(pieces: readonly JsonPiece[], reserve = 0): ByteWriter {
+  const room = reserve + pieces.reduce((sum, piece) => sum + piece.room, 0);
   // The pieces' scratch bytes after the room: written once, in the same array.
   const scratch = pieces.reduce((most, piece) => Math.max(most, piece.scratch ?? 0), 0);
-  const out = new ByteWriter(room + scratch);
+  const out = new ByteWriter(room + scratch, reserve);
   for (const piece of pieces) piece.write(out, room);
-  return out.bytes.subarray(0, out.at);
+  return out;
 }
 
 /** What one file or folder reference reads. */
@@ -682,7 +726,6 @@ class WalkedFiles implements FileSource {
     const sorted = new Array<string>(count);
     for (let k = 0; k < count; k++) sorted[k] = paths[order[k]];
     const names = jsonNames(sorted);
-    const hexLength = index.length * 64;
     const links = new Map<number, Uint8Array>();
     // Braces, and for each file its name, a comma and the longest fact: a file's (sizes up
     // to 16 digits) or a link's.
@@ -694,21 +737,15 @@ class WalkedFiles implements FileSource {
       links.set(at, link);
       room += link.length;
     }
-    // Copied from within the output's array, nothing made per file: the names, every digest
-    // in hex, and the pieces of a fact.
+    // Copied from within the output's array, nothing made per file: the names and the pieces
+    // of a fact. Digests are written in hex straight from their bytes.
     const constants = [FACT.open, FACT.executable, FACT.notExecutable, FACT.none];
-    const scratch = names.bytes.length + hexLength +
-      constants.reduce((sum, piece) => sum + piece.length, 0);
+    const scratch = names.bytes.length + constants.reduce((sum, piece) => sum + piece.length, 0);
     const write = (out: ByteWriter, from: number) => {
       const { bytes } = out;
       const nameBase = from;
       bytes.set(names.bytes, nameBase);
-      const hexBase = nameBase + names.bytes.length;
-      encoder.encodeInto(
-        index.digests.subarray(0, index.length * 32).toHex(),
-        bytes.subarray(hexBase),
-      );
-      let place = hexBase + hexLength;
+      let place = nameBase + names.bytes.length;
       const [open, yes, no, none] = constants.map((piece) => {
         bytes.set(piece, place);
         place += piece.length;
@@ -736,8 +773,11 @@ class WalkedFiles implements FileSource {
         } else {
           bytes.copyWithin(end, open, yes);
           end += yes - open;
-          bytes.copyWithin(end, hexBase + at * 64, hexBase + at * 64 + 64);
-          end += 64;
+          const { digests } = index;
+          for (let i = at * 32, last = i + 32; i < last; i++) {
+            bytes[end++] = HEX_DIGITS[digests[i] >> 4];
+            bytes[end++] = HEX_DIGITS[digests[i] & 15];
+          }
           if (executable(index, at)) {
             bytes.copyWithin(end, yes, no);
             end += no - yes;

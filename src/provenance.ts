@@ -31,8 +31,10 @@ import {
   type IdentityTree,
   type ListedTree,
   listedTree,
+  textPiece,
   TREE_FORMAT,
-  treeJson,
+  treePieces,
+  writeJson,
 } from "./identity_tree.ts";
 import type { ImagePlan } from "./plan.ts";
 import type { RegistryClient } from "./registry/client.ts";
@@ -186,16 +188,41 @@ function predicateOf(input: {
 }
 
 /**
- * The bytes of a statement, as `JSON.stringify` of the whole would write them, from its head
- * and its predicate's JSON made beforehand (`predicate`): the predicate, a tree of thousands
- * of files, is written once, before the image's digest is known.
+ * The statement's bytes before its predicate: its head, as `JSON.stringify` of the whole
+ * would write it.
  */
-function statementBytes(repository: string, digest: string, predicate: Uint8Array): Uint8Array {
+function headBytes(repository: string, digest: string): Uint8Array {
   const head = JSON.stringify(statementHead(repository, digest));
-  return concatBytes(encoder.encode(`${head.slice(0, -1)},"predicate":`), predicate, CLOSE);
+  return encoder.encode(`${head.slice(0, -1)},"predicate":`);
 }
 
-const CLOSE = encoder.encode("}");
+/** A digest of the length an image's digest has: its head takes as many bytes as the image's. */
+const SHA256_SHAPED = `sha256:${"0".repeat(64)}`;
+
+/**
+ * A statement's bytes with room for its head before the predicate, which comes first
+ * ({@link predicateBytes}): the head is written into that room once the image's digest is
+ * known, and the statement is never copied.
+ */
+interface StatementDraft {
+  /** The bytes: `room` bytes for the head, then the predicate and the statement's `}`. */
+  readonly bytes: Uint8Array;
+  readonly room: number;
+  readonly end: number;
+}
+
+/**
+ * The statement of `draft` for the image of `digest`, as `JSON.stringify` of the whole would
+ * write it: its head written into the room left for it (a head of another length, from a
+ * digest that is not SHA-256, is copied in front instead).
+ */
+function statementBytes(repository: string, digest: string, draft: StatementDraft): Uint8Array {
+  const head = headBytes(repository, digest);
+  const body = draft.bytes.subarray(draft.room, draft.end);
+  if (head.length !== draft.room) return concatBytes(head, body);
+  draft.bytes.set(head, 0);
+  return draft.bytes.subarray(0, draft.end);
+}
 
 function concatBytes(...parts: Uint8Array[]): Uint8Array {
   const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
@@ -488,6 +515,7 @@ export function startProvenance(
   progress: (line: string) => void = () => {},
 ): ProvenanceRecording {
   const predicate = predicateBytes(
+    repositoryOf(identity),
     identity.tag,
     listedTree(plan, specFile, { afterIdentify: true }),
     resolveDependencies(registry, plan),
@@ -543,6 +571,7 @@ export async function recordProvenance(
     // Listed from the walks the check has just made: the tree the check found.
     predicate: () =>
       predicateBytes(
+        repositoryOf(identity),
         identity.tag,
         listedTree(plan, specFile, { afterIdentify: true }),
         dependencies,
@@ -552,19 +581,20 @@ export async function recordProvenance(
 }
 
 /**
- * The JSON of the predicate of a record, as bytes: as `JSON.stringify` writes it with the
- * tree `identityTree` makes of the same listing (`./identity_tree.ts`), the tree written by
- * {@link treeJson}, without an object per file. The tree is written as soon as it is listed
- * (the registry's answers about the dependencies, which come after it, are not waited for).
+ * The JSON of the predicate of a record, as `JSON.stringify` writes it with the tree
+ * `identityTree` makes of the same listing (`./identity_tree.ts`), written with the tree's
+ * pieces ({@link treePieces}: no object per file) into one array, after room for the
+ * statement's head, and followed by the statement's closing `}` ({@link StatementDraft}).
  */
 async function predicateBytes(
+  repository: string,
   tag: string,
   listed: Promise<ListedTree>,
   resolving: Promise<Dependency[]>,
-): Promise<Uint8Array> {
-  // Heard below, once the tree is written.
+): Promise<StatementDraft> {
+  // Heard below, once the tree is listed.
   resolving.catch(() => {});
-  const tree = treeJson(await listed);
+  const tree = await listed;
   // The tree stands as a string nothing else in the predicate can hold (a fresh random
   // name) while the rest is written; then its JSON goes in its place.
   const marker = `imgtool-tree-${crypto.randomUUID()}`;
@@ -572,7 +602,9 @@ async function predicateBytes(
   const [before, after] = JSON.stringify(
     predicateOf({ tag, tree: marker as unknown as IdentityTree, dependencies }),
   ).split(`"${marker}"`);
-  return concatBytes(encoder.encode(before), tree, encoder.encode(after));
+  const room = headBytes(repository, SHA256_SHAPED).length;
+  const out = writeJson([textPiece(before), ...treePieces(tree), textPiece(`${after}}`)], room);
+  return { bytes: out.bytes, room, end: out.at };
 }
 
 /** The repository of an image: its URI without the tag. */
@@ -590,7 +622,7 @@ async function finishRecord(
   plan: ImagePlan,
   identity: ImageIdentity,
   record: {
-    readonly predicate: () => Promise<Uint8Array>;
+    readonly predicate: () => Promise<StatementDraft>;
     readonly image?: Descriptor;
     readonly filesChecked?: boolean;
     readonly progress: (line: string) => void;
