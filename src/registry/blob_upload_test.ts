@@ -456,3 +456,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test("pushBlob() streams bytes of 1 MiB or more as a file is streamed; smaller ones go through fetch", async () => {
+  const registry = startBlobRegistry();
+  try {
+    const client = new RegistryClient();
+    const large = randomBytes((1 << 20) + 3);
+    const small = randomBytes(1000);
+    const pushed = await client.pushBlob(`${registry.host}/team/app`, large);
+    await client.pushBlob(`${registry.host}/team/app`, small);
+    assert.equal(pushed.size, large.length);
+    assert.equal(registry.blobs("team/app").get(pushed.digest), large.length);
+    const puts = registry.requests.filter((r) => r.method === "PUT");
+    assert.equal(puts.length, 2);
+    // Both with a Content-Length and whole; only the streamed one over a connection of its own.
+    assert.deepEqual(puts.map((put) => [put.contentLength, put.received]), [
+      [String(large.length), large.length],
+      [String(small.length), small.length],
+    ]);
+    assert.deepEqual(puts.map((put) => put.connection), ["close", null]);
+  } finally {
+    await registry.close();
+  }
+});

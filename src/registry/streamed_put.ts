@@ -24,14 +24,19 @@ import { BuildError, systemError } from "../errors.ts";
 import { openConnection, parseHead } from "./direct_head.ts";
 import { after } from "../timers.ts";
 
-/** One file upload. */
+/** One file upload (or of bytes in memory, streamed the same way). */
 export interface FilePut {
   /** Where to `PUT` it (an upload session's URL, with its `?digest=`). */
   readonly url: URL;
   /** Request headers besides `Host`, `Content-Length` and `Connection`. */
   readonly headers: Readonly<Record<string, string>>;
-  /** The file. */
+  /** The file; with `bytes`, what the bytes are called in errors. */
   readonly path: string;
+  /**
+   * The bytes to send instead of the file's: a large blob already in memory (a provenance
+   * statement) goes in pieces too, where `fetch` would copy it whole, and more than once.
+   */
+  readonly bytes?: Uint8Array;
   /** Its size in bytes: exactly this many are sent. */
   readonly size: number;
   /** Its `sha256:<hex>` digest, checked before the last byte goes out. */
@@ -92,7 +97,15 @@ export async function putFile(request: FilePut): Promise<Response> {
   }
   // Over a connection of its own, a piece is written before the next is read: one buffer
   // serves them all. Through fetch, pieces are queued: each needs its own.
-  const pieces = filePieces(request.path, request.size, request.digest, !request.fetch);
+  const { bytes } = request;
+  if (bytes && bytes.length !== request.size) {
+    throw new BuildError(
+      `${request.path} has ${bytes.length} bytes, not the ${request.size} announced`,
+    );
+  }
+  const pieces = bytes
+    ? toAsync(bytePieces(bytes, request.size))
+    : filePieces(request.path, request.size, request.digest, !request.fetch);
   try {
     return request.fetch
       ? await putThroughFetch(request, pieces, request.fetch)
@@ -100,6 +113,10 @@ export async function putFile(request: FilePut): Promise<Response> {
   } finally {
     await pieces.return();
   }
+}
+
+async function* toAsync<T>(items: Iterable<T>): AsyncGenerator<T, void, undefined> {
+  yield* items;
 }
 
 /** Restarts a countdown on every sign of life; when it runs out, `onSilence` is called. */
@@ -181,6 +198,20 @@ async function* filePieces(
     if (size === 0) await checkEnd(file, path, size, digest, hash);
   } finally {
     file.close();
+  }
+}
+
+/**
+ * `bytes` in pieces of {@link UPLOAD_PIECE} bytes, views rather than copies. Their digest is
+ * the caller's to have computed from them: bytes in memory do not change under it, as a file
+ * may.
+ */
+function* bytePieces(
+  bytes: Uint8Array,
+  size: number,
+): Generator<Uint8Array<ArrayBuffer>, void, undefined> {
+  for (let at = 0; at < size; at += UPLOAD_PIECE) {
+    yield bytes.subarray(at, Math.min(size, at + UPLOAD_PIECE)) as Uint8Array<ArrayBuffer>;
   }
 }
 

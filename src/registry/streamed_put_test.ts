@@ -235,3 +235,37 @@ try {
     }
   },
 });
+
+Deno.test("putFile sends bytes in memory as it sends a file: a Content-Length, then the bytes in pieces", async () => {
+  const content = Uint8Array.from({ length: 3 * (256 << 10) + 5 }, (_, i) => (i * 7) % 251);
+  const server = rawServer("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+  const sent: number[] = [];
+  const answer = await putFile({
+    url: new URL(`http://127.0.0.1:${server.port}/v2/a/blobs/uploads/2?digest=d`),
+    headers: {},
+    path: "the statement",
+    bytes: content,
+    size: content.length,
+    digest: await sha256(content),
+    timeoutMs: 5000,
+    onBytesSent: (bytes) => sent.push(bytes),
+  });
+  assert.equal(answer.status, 201);
+  const { head, body } = await server.received;
+  assert.match(head, new RegExp(`Content-Length: ${content.length}\r\n`));
+  assert.equal(body.length, content.length);
+  assert.ok(body.every((byte, i) => byte === content[i]), "the body is the bytes");
+  assert.deepEqual(sent, [1, 2, 3].map((n) => n * (256 << 10)).concat(content.length));
+  // Bytes of another length than announced are refused before anything is sent.
+  const short = await putFile({
+    url: new URL("http://127.0.0.1:9/upload"),
+    headers: {},
+    path: "the statement",
+    bytes: content.subarray(1),
+    size: content.length,
+    digest: await sha256(content),
+    timeoutMs: 5000,
+  }).then(() => assert.fail("expected an error"), (e: unknown) => e);
+  assert.ok(short instanceof BuildError, String(short));
+  assert.match(short.message, /the statement has 786436 bytes, not the 786437 announced/);
+});

@@ -347,6 +347,8 @@ export interface BlobRequest {
   transferEncoding: string | null;
   /** The request's `Authorization`, when it had one. */
   authorization: string | null;
+  /** The request's `Connection`, when it had one (`close`: a connection of the client's own). */
+  connection: string | null;
   /** The status it was answered with. */
   status: number;
   /** For a `PUT`: how many bytes of the body arrived. */
@@ -426,6 +428,7 @@ export function startBlobRegistry(options: BlobRegistryOptions = {}): BlobRegist
       contentLength: request.headers.get("content-length"),
       transferEncoding: request.headers.get("transfer-encoding"),
       authorization: request.headers.get("authorization"),
+      connection: request.headers.get("connection"),
       status: 0,
     };
     requests.push(seen);
