@@ -245,7 +245,10 @@ function layerGroups(
 ): Group[] {
   const groups: Group[] = [];
   let start = 0;
-  let fields: string[] = [];
+  // The group's fields as JSON text, each after a comma (text only: an array of them, joined
+  // and encoded, made three times the garbage).
+  let fields = "";
+  const opening = `[${JSON.stringify(GROUP_FORMAT)},${mtime}`;
   let digests = new Uint8Array(32 * 64);
   let known = true;
   let rawLength = 0;
@@ -254,13 +257,13 @@ function layerGroups(
     let key: string | undefined;
     if (known) {
       const hash = sha256();
-      hash.update(encoder.encode(`[${JSON.stringify(GROUP_FORMAT)},${mtime},${fields.join(",")}]`));
+      hash.update(encoder.encode(`${opening}${fields}]`));
       hash.update(digests.subarray(0, (end - start) * 32));
       key = hexOf(hash.digest());
     }
     groups.push({ entries: sized.group(start, end), rawLength, alone, key });
     start = end;
-    fields = [];
+    fields = "";
     known = true;
     rawLength = 0;
   };
@@ -291,15 +294,17 @@ function layerGroups(
     else digests.fill(0, at, at + 32);
     if (entry.kind === "file" && !content) known = false;
     // As JSON: a name or link target with a newline or NUL cannot pass for two entries.
-    fields.push(JSON.stringify([
-      item.name,
-      entry.kind,
-      entry.mode,
-      entry.uid,
-      entry.gid,
-      size,
-      entry.linkTarget ?? null,
-    ]));
+    fields += `,${
+      JSON.stringify([
+        item.name,
+        entry.kind,
+        entry.mode,
+        entry.uid,
+        entry.gid,
+        size,
+        entry.linkTarget ?? null,
+      ])
+    }`;
     rawLength += length;
     if (alone || rawLength >= GROUP_BYTES || (nameHash(item.name) & 15) === 0) close(k + 1, alone);
   }

@@ -221,7 +221,7 @@ export function sha256Hex(data: string | Uint8Array): string {
  * ```
  */
 export function hexOf(bytes: Uint8Array): string {
-  let text = "";
-  for (const byte of bytes) text += HEX[byte];
-  return text;
+  // One flat string: adding a byte's digits at a time made a string per byte on the way, a
+  // kilobyte of garbage per digest (a 50,000-file layer asks for some 9,000).
+  return bytes.toHex();
 }
