@@ -47,6 +47,7 @@ import { type WalkedTree, walkedTree } from "./digest.ts";
 import { DIR, IGNORED, SYMLINK } from "./tree_index.ts";
 import type { LayerEntry, LayerEntryList } from "./layer_tar.ts";
 import { writeLayerBlob } from "./layer_blob.ts";
+import { collectGarbage } from "./garbage.ts";
 
 /**
  * Why an image cannot be appended after all; the caller builds it with the engine instead.
@@ -335,6 +336,8 @@ async function layerBlobs(
           dir: folder,
           cache,
         });
+        // The layer's listing and grouping are garbage now, before the push and the next layer.
+        collectGarbage();
         const { total, reused } = written.groups;
         options.progress(
           `layer ${layer.index} (${layer.method}): ${entries.length} entries, ` +

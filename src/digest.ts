@@ -29,6 +29,7 @@
 
 import { imgtoolCacheDir } from "./cache_dir.ts";
 import { readDigestIndex, writeDigestIndex } from "./digest_cache.ts";
+import { madeGarbage } from "./garbage.ts";
 import { hashFileInto, READ_CHUNK } from "./file_hash.ts";
 import { type FileStat, statFile } from "./file_stat.ts";
 import { digestWorkerUrl, HashPool } from "./hash_pool.ts";
@@ -408,6 +409,7 @@ function rememberTree(
   digest: string,
 ): DigestedTree {
   const { index, write } = recall.remember(digest);
+  madeGarbage(index.length);
   const key = resolve(root);
   keepIndex(key, index, write);
   const tree = { index, unreadable: recall.unreadable };

@@ -45,6 +45,7 @@ import {
   tarHeaderLength,
 } from "./layer_tar.ts";
 import { hexOf } from "./sha256.ts";
+import { madeGarbage } from "./garbage.ts";
 
 /** The media type of a layer blob as {@link writeLayerBlob} writes it. */
 export const OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -124,6 +125,7 @@ export async function writeLayerBlob(
   // Entries are checked, and their sizes known, before any file is made.
   const planned = planLayer(entries, options.mtime, { duplicates: options.duplicates });
   const groups = layerGroups(new SizedEntries(planned), options.mtime, sha256);
+  madeGarbage(planned.length);
   const cache = options.cache;
   const dir = cache?.dir ?? options.dir;
   let blobPath: string;

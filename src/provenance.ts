@@ -49,6 +49,7 @@ import {
 import { sha256Digest } from "./registry/bytes.ts";
 import { parseReference } from "./registry/reference.ts";
 import { VERSION } from "./version.ts";
+import { collectGarbage, madeGarbage } from "./garbage.ts";
 
 /** The in-toto statement type. */
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
@@ -604,6 +605,9 @@ async function predicateBytes(
   ).split(`"${marker}"`);
   const room = headBytes(repository, SHA256_SHAPED).length;
   const out = writeJson([textPiece(before), ...treePieces(tree), textPiece(`${after}}`)], room);
+  madeGarbage(tree.layers.reduce((sum, layer) => sum + layer.files.size, 0));
+  // What writing it left behind goes before the statement is pushed.
+  collectGarbage();
   return { bytes: out.bytes, room, end: out.at };
 }
 

@@ -21,6 +21,7 @@ import { checkImage } from "../check.ts";
 import { type Diagnostic, ImgtoolError } from "../errors.ts";
 import { exec } from "../exec.ts";
 import { identify, type ImageIdentity } from "../identify.ts";
+import { collectGarbage } from "../garbage.ts";
 import { startProvenance } from "../provenance.ts";
 import type { ImagePlan } from "../plan.ts";
 import type { RegistryClient } from "../registry/client.ts";
@@ -86,6 +87,8 @@ export async function buildCommand(
     if (!flags.json) reportWarnings(warnings);
     const identities = new Map<ImagePlan, ImageIdentity>();
     for (const plan of plans) identities.set(plan, await identify(plan));
+    // What the walks of large trees left behind goes before anything is built.
+    collectGarbage();
     if (lastChecked) {
       const checked = plans.filter((plan) => plan.info.registry && !identities.get(plan)!.prebuilt);
       lastChecked.remember(selection, checked.map((plan) => identities.get(plan)!.uri));
