@@ -84,6 +84,8 @@ export async function buildCommand(
     }
     // Warnings never stop a build; `--quiet` output leaves them out.
     const warnings = await ensureValid(plans, { warnings: flags.json || !flags.quiet });
+    // What listing large folders for unreadable ones left behind goes before the walks.
+    collectGarbage();
     if (!flags.json) reportWarnings(warnings);
     const identities = new Map<ImagePlan, ImageIdentity>();
     for (const plan of plans) identities.set(plan, await identify(plan));

@@ -18,6 +18,7 @@ import type { IgnoreRules } from "../ignore.ts";
 import { type LoadedSpec, loadSpec, selectImages } from "../load.ts";
 import { type ImagePlan, layerProblem, planImage } from "../plan.ts";
 import { validateImages, type ValidateOptions } from "../validate.ts";
+import { madeGarbage } from "../garbage.ts";
 
 /** A loaded, planned spec. */
 export interface Prepared {
@@ -175,6 +176,7 @@ function deniedFolder(root: string, ignore: IgnoreRules): string | undefined {
     let entries: Deno.DirEntry[];
     try {
       entries = [...Deno.readDirSync(dir)];
+      madeGarbage(entries.length);
       // A folder that may be listed but not entered (r without x) lists fine: look inside.
       if (entries.length > 0) Deno.lstatSync(join(dir, entries[0].name));
     } catch (error) {

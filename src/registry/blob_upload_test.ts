@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { BuildError } from "../errors.ts";
 import { RegistryClient } from "./client.ts";
 import { RegistryError } from "./errors.ts";
+import { sha256Digest } from "./bytes.ts";
 import {
   DOCKER_REGISTRY_BIN,
   hasExecutable,
@@ -477,5 +478,15 @@ Deno.test("pushBlob() streams bytes of 1 MiB or more as a file is streamed; smal
     assert.deepEqual(puts.map((put) => put.connection), ["close", null]);
   } finally {
     await registry.close();
+  }
+});
+
+Deno.test("sha256Digest names large bytes (hashed in place) as it names small ones (Web Crypto)", async () => {
+  for (const length of [0, 1000, (1 << 20) - 1, 1 << 20, (3 << 20) + 7]) {
+    const bytes = randomBytes(length);
+    const expected = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+    );
+    assert.equal(await sha256Digest(bytes), `sha256:${expected.toHex()}`, `${length} bytes`);
   }
 });

@@ -63,9 +63,27 @@ export async function readCapped(
  * ```
  */
 export async function sha256Digest(bytes: Uint8Array): Promise<string> {
+  if (bytes.length >= IN_PLACE_BYTES) {
+    // Web Crypto copies what it hashes: a large blob (a provenance statement of a large tree)
+    // would be in memory twice. node:crypto hashes it where it is.
+    nodeCrypto ??= import("node:crypto");
+    return `sha256:${(await nodeCrypto).createHash("sha256").update(bytes).digest("hex")}`;
+  }
   const hash = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return `sha256:${hexOf(new Uint8Array(hash))}`;
 }
+
+/** From this size on, {@link sha256Digest} hashes through node:crypto (loaded then). */
+const IN_PLACE_BYTES = 1 << 20;
+let nodeCrypto:
+  | Promise<
+    {
+      createHash(
+        algorithm: string,
+      ): { update(data: Uint8Array): { digest(encoding: "hex"): string } };
+    }
+  >
+  | undefined;
 
 /**
  * Check that `bytes` have the given digest (sha256 or sha512).
