@@ -9,7 +9,7 @@ import { treeDigestSync, useDigestCache } from "../src/digest.ts";
 import { digestIndexFile, readDigestIndex, writeDigestIndex } from "../src/digest_cache.ts";
 import { lstatFile, statFile } from "../src/file_stat.ts";
 import { sha256Hex } from "../src/sha256.ts";
-import { encodeTreeIndex, FILE, TreeIndex } from "../src/tree_index.ts";
+import { decodeTreeIndex, encodeTreeIndex, FILE, TreeIndex } from "../src/tree_index.ts";
 import { ALL_FILES, storedFiles, storedIndex, TREE, withSetup } from "./digest_runs.ts";
 import { withTempDir } from "./helpers.ts";
 
@@ -249,4 +249,21 @@ Deno.test("the digest cache folder follows XDG_CACHE_HOME, then HOME", () => {
   );
   assert.equal(imgtoolCacheDir("digests", { HOME: "/h" }), "/h/.cache/imgtool/digests");
   assert.equal(imgtoolCacheDir("digests", {}), undefined);
+});
+
+Deno.test("an index keeps only the digests it believes: the others are written as zeros", () => {
+  const index = new TreeIndex();
+  const stat = { size: 1, mtime: 1000, ctime: 1000, ino: 7, dev: 1, mode: 0o100644 };
+  for (const [at, name] of ["a.txt", "b.txt", "c.txt"].entries()) {
+    index.add(name, FILE, { ...stat, ino: at });
+    index.setDigest(at, sha256Hex(name));
+  }
+  index.believed[0] = 1;
+  index.believed[2] = 1;
+  const back = decodeTreeIndex(encodeTreeIndex("/tree", index), "/tree")!;
+  assert.deepEqual([0, 1, 2].map((at) => back.hex(at)), [
+    sha256Hex("a.txt"),
+    "0".repeat(64),
+    sha256Hex("c.txt"),
+  ]);
 });
