@@ -46,7 +46,7 @@ import type { StatKey } from "./file_stat.ts";
 import { writeWholeSync } from "./fs.ts";
 import { join } from "./path.ts";
 import { sha256Hex } from "./sha256.ts";
-import { decodeTreeIndex, encodeTreeIndex, type TreeIndex } from "./tree_index.ts";
+import { decodeTreeIndex, type TreeIndex, writeTreeIndex } from "./tree_index.ts";
 
 /**
  * How many roots' indexes are kept (a tree of 20,000 files takes some 2 MB): past these, the
@@ -173,8 +173,9 @@ export function writeDigestIndex(dir: string | undefined, root: string, index: T
     // None yet.
   }
   // The folder is made private above: never made again here, with the umask's permissions.
-  const bytes = encodeTreeIndex(root, index);
-  if (!writeWholeSync(file, bytes, { mode: 0o600, makeFolder: false })) return false;
+  // In pieces: an index of 50,000 entries is some 5 MB, never made whole in memory.
+  const pieces = (write: (bytes: Uint8Array) => void) => writeTreeIndex(root, index, write);
+  if (!writeWholeSync(file, pieces, { mode: 0o600, makeFolder: false })) return false;
   pruneCacheDir(dir, DIGEST_CACHE_LIMITS);
   return true;
 }

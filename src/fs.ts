@@ -68,7 +68,8 @@ export interface WriteWholeOptions {
 }
 
 /**
- * Write `content` (text as UTF-8, or bytes) to `file` whole: into a new temporary file beside
+ * Write `content` (text as UTF-8, bytes, or a function that hands its bytes over in pieces) to
+ * `file` whole: into a new temporary file beside
  * it, then renamed into place, so a reader at the same moment (another build) sees the old
  * content or the new, never half of it, and whatever was at the name is replaced, not written
  * through. For what imgtool remembers between runs, where a failed write only loses a saving:
@@ -81,11 +82,13 @@ export interface WriteWholeOptions {
  * console.log(writeWholeSync(`${dir}/cache/entry.json`, "{}\n")); // true
  * console.log(Deno.readTextFileSync(`${dir}/cache/entry.json`)); // {}
  * console.log(writeWholeSync(`${dir}/key.bin`, new Uint8Array([1]), { mode: 0o600 })); // true
+ * const pieces = (write: (bytes: Uint8Array) => void) => [[1], [2, 3]].forEach((p) => write(new Uint8Array(p)));
+ * console.log(writeWholeSync(`${dir}/pieces.bin`, pieces), Deno.readFileSync(`${dir}/pieces.bin`)); // true Uint8Array(3) [ 1, 2, 3 ]
  * ```
  */
 export function writeWholeSync(
   file: string,
-  content: string | Uint8Array,
+  content: string | Uint8Array | ((write: (bytes: Uint8Array) => void) => void),
   options: WriteWholeOptions = {},
 ): boolean {
   const temporary = `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
@@ -95,7 +98,11 @@ export function writeWholeSync(
     }
     const how = { createNew: true, ...(options.mode === undefined ? {} : { mode: options.mode }) };
     if (typeof content === "string") Deno.writeTextFileSync(temporary, content, how);
-    else Deno.writeFileSync(temporary, content, how);
+    else if (content instanceof Uint8Array) Deno.writeFileSync(temporary, content, how);
+    else {
+      using out = Deno.openSync(temporary, { write: true, ...how });
+      content((bytes) => writeAllSync(out, bytes));
+    }
     if (options.mtime !== undefined) {
       Deno.utimeSync(temporary, new Date(options.mtime), new Date(options.mtime));
     }

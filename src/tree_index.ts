@@ -394,50 +394,179 @@ const align8 = (n: number) => (n + 7) & ~7;
  * ```
  */
 export function encodeTreeIndex(root: string, index: TreeIndex): Uint8Array {
+  const pieces: Uint8Array[] = [];
+  writeTreeIndex(root, index, (piece) => pieces.push(piece.slice()));
+  const bytes = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
+  let at = 0;
+  for (const piece of pieces) {
+    bytes.set(piece, at);
+    at += piece.length;
+  }
+  return bytes;
+}
+
+/**
+ * The bytes {@link encodeTreeIndex} gives, handed to `write` in pieces of at most 64 KiB,
+ * each valid only during the call: an index of 50,000 entries (some 5 MB) is written to its
+ * file without being made whole in memory first.
+ *
+ * @example
+ * ```ts
+ * import { encodeTreeIndex, FILE, TreeIndex, writeTreeIndex } from "./tree_index.ts";
+ * const index = new TreeIndex();
+ * index.add("a.txt", FILE, { size: 1, mtime: 1000, ctime: 1000, ino: 7, dev: 1, mode: 0o100644 });
+ * let length = 0;
+ * writeTreeIndex("/project/src", index, (piece) => length += piece.length);
+ * console.log(length === encodeTreeIndex("/project/src", index).length); // true
+ * ```
+ */
+export function writeTreeIndex(
+  root: string,
+  index: TreeIndex,
+  write: (piece: Uint8Array) => void,
+): void {
   const count = index.length;
   const rootBytes = encoder.encode(root);
-  const pathBytes = encoder.encode(index.paths.slice(0, count).join("\0") + (count ? "\0" : ""));
+  let pathLength = 0;
+  for (let at = 0; at < count; at++) pathLength += utf8Length(index.paths[at]) + 1;
   const targets: string[] = [];
   for (let at = 0; at < count; at++) {
     if (index.kinds[at] === SYMLINK) targets.push(index.targets.get(at) ?? "");
   }
   const targetBytes = encoder.encode(targets.map((target) => `${target}\0`).join(""));
-  const layout = layoutOf(count, rootBytes.length, pathBytes.length, targetBytes.length);
-  const bytes = new Uint8Array(layout.total);
-  const view = new DataView(bytes.buffer);
-  bytes.set(encoder.encode(MAGIC));
+  const layout = layoutOf(count, rootBytes.length, pathLength, targetBytes.length);
+  const head = new Uint8Array(HEADER_BYTES);
+  const view = new DataView(head.buffer);
+  head.set(encoder.encode(MAGIC));
   const flags = (index.treeDigest ? HAS_TREE_DIGEST : 0) | (index.rootBelieved ? ROOT_BELIEVED : 0);
-  const header = [count, rootBytes.length, pathBytes.length, targetBytes.length, flags, 0];
+  const header = [count, rootBytes.length, pathLength, targetBytes.length, flags, 0];
   header.forEach((value, i) => view.setUint32(MAGIC_BYTES + i * 4, value, true));
   if (index.treeDigest) {
     for (let i = 0; i < DIGEST_BYTES; i++) {
-      bytes[layout.treeDigest + i] = (nibble(index.treeDigest, i * 2) << 4) |
+      head[layout.treeDigest + i] = (nibble(index.treeDigest, i * 2) << 4) |
         nibble(index.treeDigest, i * 2 + 1);
     }
   }
-  new Float64Array(bytes.buffer, layout.rootStat, FIELDS).set(index.rootStat);
-  new Float64Array(bytes.buffer, layout.stats, count * FIELDS).set(
-    index.stats.subarray(0, count * FIELDS),
-  );
-  new Uint32Array(bytes.buffer, layout.ends, count).set(index.ends());
-  // Only believed digests are kept: the others mean nothing to a later run. Copied whole,
-  // the others zeroed after (a view per entry made some 100 bytes of garbage each).
-  bytes.set(index.digests.subarray(0, count * DIGEST_BYTES), layout.digests);
-  for (let at = 0; at < count; at++) {
-    if (index.believed[at] !== 1 || index.kinds[at] !== FILE) {
-      const start = layout.digests + at * DIGEST_BYTES;
-      bytes.fill(0, start, start + DIGEST_BYTES);
-    }
+  new Float64Array(head.buffer, layout.rootStat, FIELDS).set(index.rootStat);
+  const out = new ChecksummedPieces(write);
+  out.put(head);
+  out.put(bytesOf(index.stats.subarray(0, count * FIELDS)));
+  out.put(bytesOf(index.ends()));
+  // Only believed digests are kept: the others mean nothing to a later run. Runs of believed
+  // files go as they are, the others as zeros (a view per entry made garbage).
+  for (let at = 0; at < count;) {
+    const kept = (n: number) => index.believed[n] === 1 && index.kinds[n] === FILE;
+    let end = at + 1;
+    while (end < count && kept(end) === kept(at)) end++;
+    if (kept(at)) out.put(index.digests.subarray(at * DIGEST_BYTES, end * DIGEST_BYTES));
+    else out.zeros((end - at) * DIGEST_BYTES);
+    at = end;
   }
-  bytes.set(index.kinds.subarray(0, count), layout.kinds);
-  bytes.set(index.believed.subarray(0, count), layout.believed);
-  bytes.set(rootBytes, layout.root);
-  bytes.set(pathBytes, layout.paths);
-  bytes.set(targetBytes, layout.targets);
-  const [a, b] = checksum(bytes, layout.checksum);
-  view.setUint32(layout.checksum, a, true);
-  view.setUint32(layout.checksum + 4, b, true);
-  return bytes;
+  out.put(index.kinds.subarray(0, count));
+  out.put(index.believed.subarray(0, count));
+  out.put(rootBytes);
+  // The paths a few thousand at a time: one string and one array per batch, not per path.
+  for (let at = 0; at < count; at += PATH_BATCH) {
+    const batch = index.paths.slice(at, Math.min(count, at + PATH_BATCH));
+    out.put(encoder.encode(`${batch.join("\0")}\0`));
+  }
+  out.put(targetBytes);
+  out.end(layout.checksum);
+}
+
+/** How many paths {@link writeTreeIndex} encodes at once. */
+const PATH_BATCH = 4096;
+
+/** A typed array's bytes, as a view. */
+function bytesOf(array: Float64Array | Uint32Array): Uint8Array {
+  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+}
+
+/** The length of `text` in UTF-8 (a lone surrogate as the 3 bytes of U+FFFD, as encoded). */
+function utf8Length(text: string): number {
+  let length = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) length += 1;
+    else if (code < 0x800) length += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        length += 4;
+        i++;
+      } else length += 3;
+    } else length += 3;
+  }
+  return length;
+}
+
+/**
+ * Bytes passed on in pieces of 64 KiB through one buffer, with {@link checksum} taken as they
+ * go; {@link ChecksummedPieces.end} pads them to a multiple of 8 and adds the checksum.
+ */
+class ChecksummedPieces {
+  readonly #write: (piece: Uint8Array) => void;
+  readonly #buffer = new Uint8Array(64 << 10);
+  readonly #words = new Int32Array(this.#buffer.buffer);
+  #fill = 0;
+  #total = 0;
+  #wordCount = 0;
+  #a = 0x811c9dc5 | 0;
+  #b = 0x9e3779b9 | 0;
+
+  constructor(write: (piece: Uint8Array) => void) {
+    this.#write = write;
+  }
+
+  put(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length;) {
+      const n = Math.min(bytes.length - at, this.#buffer.length - this.#fill);
+      this.#buffer.set(n === bytes.length ? bytes : bytes.subarray(at, at + n), this.#fill);
+      this.#fill += n;
+      at += n;
+      if (this.#fill === this.#buffer.length) this.#flush();
+    }
+    this.#total += bytes.length;
+  }
+
+  zeros(length: number): void {
+    for (let left = length; left > 0;) {
+      const n = Math.min(left, this.#buffer.length - this.#fill);
+      this.#buffer.fill(0, this.#fill, this.#fill + n);
+      this.#fill += n;
+      left -= n;
+      if (this.#fill === this.#buffer.length) this.#flush();
+    }
+    this.#total += length;
+  }
+
+  /** Pad to `checksumAt` (the next multiple of 8) and write the checksum after. */
+  end(checksumAt: number): void {
+    this.zeros(checksumAt - this.#total);
+    this.#flush();
+    const tail = new Uint8Array(8);
+    const view = new DataView(tail.buffer);
+    view.setUint32(0, (this.#a ^ this.#wordCount) >>> 0, true);
+    view.setUint32(4, this.#b >>> 0, true);
+    this.#write(tail);
+  }
+
+  /** Take the checksum of, and pass on, the whole 8-byte groups buffered; keep the rest. */
+  #flush(): void {
+    const whole = this.#fill & ~7;
+    const words = this.#words;
+    let a = this.#a, b = this.#b;
+    for (let i = 0; i < whole / 4; i += 2) {
+      a = Math.imul(a ^ words[i], 0x01000193);
+      b = Math.imul(b ^ words[i + 1], 0x01000193);
+    }
+    this.#a = a;
+    this.#b = b;
+    this.#wordCount += whole / 4;
+    if (whole > 0) this.#write(this.#buffer.subarray(0, whole));
+    this.#buffer.copyWithin(0, whole, this.#fill);
+    this.#fill -= whole;
+  }
 }
 
 /**

@@ -9,7 +9,14 @@ import { treeDigestSync, useDigestCache } from "../src/digest.ts";
 import { digestIndexFile, readDigestIndex, writeDigestIndex } from "../src/digest_cache.ts";
 import { lstatFile, statFile } from "../src/file_stat.ts";
 import { sha256Hex } from "../src/sha256.ts";
-import { decodeTreeIndex, encodeTreeIndex, FILE, TreeIndex } from "../src/tree_index.ts";
+import {
+  decodeTreeIndex,
+  DIR,
+  encodeTreeIndex,
+  FILE,
+  SYMLINK,
+  TreeIndex,
+} from "../src/tree_index.ts";
 import { ALL_FILES, storedFiles, storedIndex, TREE, withSetup } from "./digest_runs.ts";
 import { withTempDir } from "./helpers.ts";
 
@@ -267,3 +274,39 @@ Deno.test("an index keeps only the digests it believes: the others are written a
     sha256Hex("c.txt"),
   ]);
 });
+
+Deno.test("a large index is written in pieces and read back whole: every entry, odd names too", () =>
+  withTempDir((dir) => {
+    const root = join(dir, "tree");
+    const names = ["a", "é", "😀", "\ud800", "x\udc00y", "long-".repeat(40), "z z"];
+    const index = new TreeIndex();
+    for (let at = 0; at < 20_000; at++) {
+      const kind = at % 5 === 0 ? DIR : at % 7 === 0 ? SYMLINK : FILE;
+      const path = `d${at % 13}/${names[at % names.length]}-${at}`;
+      const stat = {
+        size: at,
+        mtime: at * 1000,
+        ctime: at * 1000,
+        ino: at,
+        dev: 3,
+        mode: 0o100644,
+      };
+      index.add(path, kind, stat, kind === SYMLINK ? `../${names[at % names.length]}` : undefined);
+      index.setDigest(at, sha256Hex(path));
+      index.believed[at] = at % 3 === 0 ? 0 : 1;
+    }
+    const digests = join(dir, "digests");
+    assert.equal(writeDigestIndex(digests, root, index), true);
+    const file = Deno.readFileSync(digestIndexFile(digests, root));
+    assert.deepEqual(file, encodeTreeIndex(root, index), "the pieces are the encoded index");
+    const back = readDigestIndex(digests, root)!;
+    assert.equal(back.length, index.length);
+    for (let at = 0; at < index.length; at++) {
+      // Lone surrogates come back as U+FFFD, as any UTF-8 text would have them.
+      assert.equal(back.paths[at], index.paths[at].toWellFormed());
+      assert.equal(back.kinds[at], index.kinds[at]);
+      assert.ok(back.sameStat(at, index, at));
+      const kept = index.kinds[at] === FILE && index.believed[at] === 1;
+      assert.equal(back.hex(at), kept ? index.hex(at) : "0".repeat(64));
+    }
+  }));
