@@ -379,20 +379,15 @@ export class ByteWriter {
  * import { ByteWriter, type JsonPiece } from "./identity_tree.ts";
  * const piece: JsonPiece = { room: 6, write: (out) => out.text("[1,2]") };
  * const out = new ByteWriter(piece.room);
- * piece.write(out, piece.room);
+ * piece.write(out);
  * console.log(out.at); // 5
  * ```
  */
 export interface JsonPiece {
   /** The most bytes it takes. */
   readonly room: number;
-  /** The bytes it needs to copy from while it is written (none when left out). */
-  readonly scratch?: number;
-  /**
-   * Write it at `out.at`; `scratch` is where its scratch bytes start in `out.bytes`, after
-   * anything written there.
-   */
-  write(out: ByteWriter, scratch: number): void;
+  /** Write it at `out.at`, and move `out.at` past it. */
+  write(out: ByteWriter): void;
 }
 
 /**
@@ -628,10 +623,8 @@ export function treePieces(tree: ListedTree): JsonPiece[] {
  */
 export function writeJson(pieces: readonly JsonPiece[], reserve = 0): ByteWriter {
   const room = reserve + pieces.reduce((sum, piece) => sum + piece.room, 0);
-  // The pieces' scratch bytes after the room: written once, in the same array.
-  const scratch = pieces.reduce((most, piece) => Math.max(most, piece.scratch ?? 0), 0);
-  const out = new ByteWriter(room + scratch, reserve);
-  for (const piece of pieces) piece.write(out, room);
+  const out = new ByteWriter(room, reserve);
+  for (const piece of pieces) piece.write(out);
   return out;
 }
 
@@ -737,54 +730,39 @@ class WalkedFiles implements FileSource {
       links.set(at, link);
       room += link.length;
     }
-    // Copied from within the output's array, nothing made per file: the names and the pieces
-    // of a fact. Digests are written in hex straight from their bytes.
-    const constants = [FACT.open, FACT.executable, FACT.notExecutable, FACT.none];
-    const scratch = names.bytes.length + constants.reduce((sum, piece) => sum + piece.length, 0);
-    const write = (out: ByteWriter, from: number) => {
+    // Copied byte by byte from the names' block and the pieces of a fact (no view made per
+    // file), digests written in hex straight from their bytes: the output's array holds the
+    // JSON only.
+    const [open, yes, no, none] = [FACT.open, FACT.executable, FACT.notExecutable, FACT.none];
+    const write = (out: ByteWriter) => {
       const { bytes } = out;
-      const nameBase = from;
-      bytes.set(names.bytes, nameBase);
-      let place = nameBase + names.bytes.length;
-      const [open, yes, no, none] = constants.map((piece) => {
-        bytes.set(piece, place);
-        place += piece.length;
-        return place - piece.length;
-      });
-      const constantsEnd = place;
       const { starts, ends } = names;
+      const nameBytes = names.bytes;
+      const { digests } = index;
       // Looked up only where there are any: the loop runs once per file.
       const anyLinks = links.size > 0, anyUnreadable = unreadable.size > 0;
       let end = out.at;
+      const put = (piece: Uint8Array) => {
+        for (let i = 0; i < piece.length; i++) bytes[end++] = piece[i];
+      };
       bytes[end++] = OPEN;
       for (let k = 0; k < count; k++) {
         const at = entries[order[k]];
         if (k > 0) bytes[end++] = COMMA;
-        bytes.copyWithin(end, nameBase + starts[k], nameBase + ends[k]);
-        end += ends[k] - starts[k];
+        for (let i = starts[k], last = ends[k]; i < last; i++) bytes[end++] = nameBytes[i];
         const link = anyLinks ? links.get(at) : undefined;
         if (link !== undefined) {
           bytes[end++] = COLON;
-          bytes.set(link, end);
-          end += link.length;
+          put(link);
         } else if (anyUnreadable && unreadable.has(at)) {
-          bytes.copyWithin(end, none, constantsEnd);
-          end += constantsEnd - none;
+          put(none);
         } else {
-          bytes.copyWithin(end, open, yes);
-          end += yes - open;
-          const { digests } = index;
+          put(open);
           for (let i = at * 32, last = i + 32; i < last; i++) {
             bytes[end++] = HEX_DIGITS[digests[i] >> 4];
             bytes[end++] = HEX_DIGITS[digests[i] & 15];
           }
-          if (executable(index, at)) {
-            bytes.copyWithin(end, yes, no);
-            end += no - yes;
-          } else {
-            bytes.copyWithin(end, no, none);
-            end += none - no;
-          }
+          put(executable(index, at) ? yes : no);
           end = writeDigits(bytes, end, index.size(at));
           bytes[end++] = CLOSE;
         }
@@ -792,7 +770,7 @@ class WalkedFiles implements FileSource {
       bytes[end++] = CLOSE;
       out.at = end;
     };
-    return { room, scratch, write };
+    return { room, write };
   }
 
   /** {@link FileListing.differences}, looking each path of `files` up in the walk. */
