@@ -411,6 +411,7 @@ const FACT = {
   none: bytesOf(":null"),
 };
 const [COMMA, COLON, OPEN, CLOSE, ZERO] = bytesOf(",:{}0");
+const QUOTE = 0x22;
 /** The ASCII codes of the hex digits. */
 const HEX_DIGITS = bytesOf("0123456789abcdef");
 
@@ -707,38 +708,36 @@ class WalkedFiles implements FileSource {
   json(): JsonPiece {
     const { index, unreadable } = this.walked;
     const { kinds } = index;
-    const paths: string[] = [];
     const entries: number[] = [];
     for (let at = 0; at < index.length; at++) {
-      if (kinds[at] !== FILE && kinds[at] !== SYMLINK) continue;
-      paths.push(this.prefix + index.paths[at]);
-      entries.push(at);
+      if (kinds[at] === FILE || kinds[at] === SYMLINK) entries.push(at);
     }
-    const order = keyOrder(paths);
+    // By the folder's own paths: the prefix is the same before each, so the order is that of
+    // the full names, and no string is made per file. Only without one can a name be a
+    // number, which an object's keys put first.
+    const { prefix } = this;
+    const order = prefix === ""
+      ? keyOrder(entries.map((at) => index.paths[at])).map((k) => entries[k])
+      : entries.sort((i, j) => (index.paths[i] < index.paths[j] ? -1 : 1));
     const count = order.length;
-    const sorted = new Array<string>(count);
-    for (let k = 0; k < count; k++) sorted[k] = paths[order[k]];
-    const names = jsonNames(sorted);
     const links = new Map<number, Uint8Array>();
     // Braces, and for each file its name, a comma and the longest fact: a file's (sizes up
     // to 16 digits) or a link's.
-    let room = names.bytes.length + count * 128 + 2;
-    for (let k = 0; k < count; k++) {
-      const at = entries[order[k]];
+    let room = count * 128 + 2;
+    for (const at of order) {
+      room += plainNameLength(prefix, index.paths[at]) ?? 6 * (prefix + index.paths[at]).length + 2;
       if (kinds[at] !== SYMLINK) continue;
       const link = encoder.encode(JSON.stringify(this.links.get(at)));
       links.set(at, link);
       room += link.length;
     }
-    // Copied byte by byte from the names' block and the pieces of a fact (no view made per
-    // file), digests written in hex straight from their bytes: the output's array holds the
-    // JSON only.
+    // Written straight into the output's array, nothing made per file but for names that need
+    // escaping: names one byte a character, the pieces of a fact copied, digests in hex from
+    // their bytes.
     const [open, yes, no, none] = [FACT.open, FACT.executable, FACT.notExecutable, FACT.none];
     const write = (out: ByteWriter) => {
       const { bytes } = out;
-      const { starts, ends } = names;
-      const nameBytes = names.bytes;
-      const { digests } = index;
+      const { digests, paths } = index;
       // Looked up only where there are any: the loop runs once per file.
       const anyLinks = links.size > 0, anyUnreadable = unreadable.size > 0;
       let end = out.at;
@@ -747,9 +746,15 @@ class WalkedFiles implements FileSource {
       };
       bytes[end++] = OPEN;
       for (let k = 0; k < count; k++) {
-        const at = entries[order[k]];
+        const at = order[k];
         if (k > 0) bytes[end++] = COMMA;
-        for (let i = starts[k], last = ends[k]; i < last; i++) bytes[end++] = nameBytes[i];
+        const plain = writePlainName(bytes, end, prefix, paths[at]);
+        if (plain >= 0) end = plain;
+        else {
+          out.at = end;
+          out.text(JSON.stringify(prefix + paths[at]));
+          end = out.at;
+        }
         const link = anyLinks ? links.get(at) : undefined;
         if (link !== undefined) {
           bytes[end++] = COLON;
@@ -836,41 +841,37 @@ class WalkedFiles implements FileSource {
   }
 }
 
+/** Whether a UTF-16 unit stands for itself in JSON and in one byte of UTF-8. */
+function isPlain(code: number): boolean {
+  return code >= 0x20 && code < 0x80 && code !== 0x22 && code !== 0x5c;
+}
+
+/** The length of `"prefix+path"` as JSON, when every character of it is plain; else none. */
+function plainNameLength(prefix: string, path: string): number | undefined {
+  for (let i = 0; i < prefix.length; i++) if (!isPlain(prefix.charCodeAt(i))) return undefined;
+  for (let i = 0; i < path.length; i++) if (!isPlain(path.charCodeAt(i))) return undefined;
+  return prefix.length + path.length + 2;
+}
+
 /**
- * `paths` as JSON strings (quoted, escaped as `JSON.stringify` writes them), in UTF-8, one
- * after the other: name `k` is `bytes` from `starts[k]` to `ends[k]`. Plain names (printable
- * ASCII, no quote or backslash) are written in one go.
+ * Write `"prefix+path"` as JSON at `at` when every character of it is plain; returns where
+ * it ends, or -1 (having written nothing that counts) when one needs escaping or UTF-8.
  */
-function jsonNames(paths: readonly string[]): {
-  readonly bytes: Uint8Array;
-  readonly starts: Uint32Array;
-  readonly ends: Uint32Array;
-} {
-  const count = paths.length;
-  const starts = new Uint32Array(count);
-  const ends = new Uint32Array(count);
-  // `["a","b"]`: each plain name is its text in quotes, one byte a character.
-  const all = JSON.stringify(paths);
-  if (!/[\\\u007f-\uffff]/.test(all)) {
-    let at = 1;
-    for (let k = 0; k < count; k++) {
-      starts[k] = at;
-      at += paths[k].length + 2;
-      ends[k] = at;
-      at++;
-    }
-    return { bytes: encoder.encode(all), starts, ends };
+function writePlainName(bytes: Uint8Array, at: number, prefix: string, path: string): number {
+  let end = at;
+  bytes[end++] = QUOTE;
+  for (let i = 0; i < prefix.length; i++) {
+    const code = prefix.charCodeAt(i);
+    if (!isPlain(code)) return -1;
+    bytes[end++] = code;
   }
-  const each = paths.map((path) => encoder.encode(JSON.stringify(path)));
-  let at = 0;
-  for (let k = 0; k < count; k++) {
-    starts[k] = at;
-    at += each[k].length;
-    ends[k] = at;
+  for (let i = 0; i < path.length; i++) {
+    const code = path.charCodeAt(i);
+    if (!isPlain(code)) return -1;
+    bytes[end++] = code;
   }
-  const bytes = new Uint8Array(at);
-  for (let k = 0; k < count; k++) bytes.set(each[k], starts[k]);
-  return { bytes, starts, ends };
+  bytes[end++] = QUOTE;
+  return end;
 }
 
 /** Write `value` (a whole number, not negative) in decimal at `at`; where it ends. */

@@ -102,6 +102,8 @@ Deno.test("treeJson writes what JSON.stringify writes of the identity tree: odd 
       'src/quote"and\\back.txt': "q\n",
       "src/tab\tand\nnewline": "t\n",
       "src/ünïcödé €.txt": "u\n",
+      "src/emoji 😀 and del\u007f.txt": "e\n",
+      "src/control\u0001.txt": "c\n",
       "src/2": "two\n",
       "src/10": "ten\n",
       "top/1": "one at the top\n",
