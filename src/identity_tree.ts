@@ -349,23 +349,55 @@ export class ByteWriter {
   readonly bytes: Uint8Array;
   /** Where the next byte goes. */
   at: number;
+  readonly #sink: ((bytes: Uint8Array) => void) | undefined;
 
-  /** An array of `room` bytes, written from `at`. */
-  constructor(room: number, at = 0) {
+  /**
+   * An array of `room` bytes, written from `at`. With a `sink`, the array is a window: what
+   * is written is handed to the sink whenever more is asked for than there is room left
+   * ({@link ByteWriter.ensure}), and by {@link ByteWriter.flush}.
+   */
+  constructor(room: number, at = 0, sink?: (bytes: Uint8Array) => void) {
     this.bytes = new Uint8Array(room);
     this.at = at;
+    this.#sink = sink;
+  }
+
+  /**
+   * Make sure `n` more bytes fit, to be written into {@link ByteWriter.bytes} from
+   * {@link ByteWriter.at}: with a sink, what is written so far is handed over first when
+   * they would not.
+   */
+  ensure(n: number): void {
+    if (this.at + n <= this.bytes.length) return;
+    // Room is counted before writing: running out is a mistake in the counting.
+    if (this.#sink === undefined || n > this.bytes.length) {
+      throw new RangeError("ByteWriter: not enough room");
+    }
+    this.flush();
+  }
+
+  /** Hand what is written to the sink (with one), and write from the start again. */
+  flush(): void {
+    if (this.#sink === undefined || this.at === 0) return;
+    this.#sink(this.bytes.subarray(0, this.at));
+    this.at = 0;
   }
 
   /** Write `text` in UTF-8. */
   text(text: string): void {
-    const { read, written } = encoder.encodeInto(text, this.bytes.subarray(this.at));
-    // Room is counted before writing: running out is a mistake in the counting.
-    if (read !== text.length) throw new RangeError("ByteWriter: not enough room for the text");
-    this.at += written;
+    let rest = text;
+    for (;;) {
+      const { read, written } = encoder.encodeInto(rest, this.bytes.subarray(this.at));
+      this.at += written;
+      if (read === rest.length) return;
+      this.ensure(this.bytes.length);
+      rest = rest.slice(read);
+    }
   }
 
   /** Write `bytes`. */
   put(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
     this.bytes.set(bytes, this.at);
     this.at += bytes.length;
   }
@@ -629,6 +661,28 @@ export function writeJson(pieces: readonly JsonPiece[], reserve = 0): ByteWriter
   return out;
 }
 
+/**
+ * `pieces` written one after another and handed to `sink` in chunks of at most `chunk`
+ * bytes (each valid only during the call): a large JSON is never whole in memory.
+ *
+ * @example
+ * ```ts
+ * import { textPiece, writeJsonTo } from "./identity_tree.ts";
+ * const chunks: string[] = [];
+ * writeJsonTo([textPiece("[1,"), textPiece("2]")], (bytes) => chunks.push(new TextDecoder().decode(bytes)), 4);
+ * console.log(chunks); // [ "[1,2", "]" ]
+ * ```
+ */
+export function writeJsonTo(
+  pieces: readonly JsonPiece[],
+  sink: (bytes: Uint8Array) => void,
+  chunk = 256 << 10,
+): void {
+  const out = new ByteWriter(chunk, 0, sink);
+  for (const piece of pieces) piece.write(out);
+  out.flush();
+}
+
 /** What one file or folder reference reads. */
 interface RefFacts {
   /** Its files; none when it is missing. */
@@ -721,16 +775,16 @@ class WalkedFiles implements FileSource {
       : entries.sort((i, j) => (index.paths[i] < index.paths[j] ? -1 : 1));
     const count = order.length;
     const links = new Map<number, Uint8Array>();
-    // Braces, and for each file its name, a comma and the longest fact: a file's (sizes up
-    // to 16 digits) or a link's.
-    let room = count * 128 + 2;
     for (const at of order) {
-      room += plainNameLength(prefix, index.paths[at]) ?? 6 * (prefix + index.paths[at]).length + 2;
       if (kinds[at] !== SYMLINK) continue;
-      const link = encoder.encode(JSON.stringify(this.links.get(at)));
-      links.set(at, link);
-      room += link.length;
+      links.set(at, encoder.encode(JSON.stringify(this.links.get(at))));
     }
+    // A comma, the name, and a fact: a file's (sizes up to 16 digits) or `:` and a link's.
+    const fileRoom = (at: number) =>
+      2 + (plainNameLength(prefix, index.paths[at]) ?? 6 * (prefix + index.paths[at]).length + 2) +
+      (links.get(at)?.length ?? 127);
+    let room = 2;
+    for (const at of order) room += fileRoom(at);
     // Written straight into the output's array, nothing made per file but for names that need
     // escaping: names one byte a character, the pieces of a fact copied, digests in hex from
     // their bytes.
@@ -740,13 +794,18 @@ class WalkedFiles implements FileSource {
       const { digests, paths } = index;
       // Looked up only where there are any: the loop runs once per file.
       const anyLinks = links.size > 0, anyUnreadable = unreadable.size > 0;
-      let end = out.at;
       const put = (piece: Uint8Array) => {
         for (let i = 0; i < piece.length; i++) bytes[end++] = piece[i];
       };
+      out.ensure(1);
+      let end = out.at;
       bytes[end++] = OPEN;
       for (let k = 0; k < count; k++) {
         const at = order[k];
+        // The most this file takes (see `room`), in a writer that passes on what it wrote.
+        out.at = end;
+        out.ensure(fileRoom(at));
+        end = out.at;
         if (k > 0) bytes[end++] = COMMA;
         const plain = writePlainName(bytes, end, prefix, paths[at]);
         if (plain >= 0) end = plain;
@@ -772,8 +831,9 @@ class WalkedFiles implements FileSource {
           bytes[end++] = CLOSE;
         }
       }
-      bytes[end++] = CLOSE;
       out.at = end;
+      out.ensure(1);
+      bytes[out.at++] = CLOSE;
     };
     return { room, write };
   }

@@ -25,16 +25,19 @@
  * @module
  */
 
-import { ImgtoolError } from "./errors.ts";
+import { ImgtoolError, systemError } from "./errors.ts";
+import { writeAllSync } from "./fs.ts";
 import { identify, type ImageIdentity, imagesUsed } from "./identify.ts";
 import {
   type IdentityTree,
+  type JsonPiece,
   type ListedTree,
   listedTree,
   textPiece,
   TREE_FORMAT,
   treePieces,
   writeJson,
+  writeJsonTo,
 } from "./identity_tree.ts";
 import type { ImagePlan } from "./plan.ts";
 import type { RegistryClient } from "./registry/client.ts";
@@ -201,23 +204,38 @@ function headBytes(repository: string, digest: string): Uint8Array {
 const SHA256_SHAPED = `sha256:${"0".repeat(64)}`;
 
 /**
- * A statement's bytes with room for its head before the predicate, which comes first
- * ({@link predicateBytes}): the head is written into that room once the image's digest is
- * known, and the statement is never copied.
+ * A statement but its head, which needs the image's digest ({@link predicateBytes}). A small
+ * one is written at once, into bytes with room for its head before the predicate: the head
+ * is written into that room once the digest is known, and the statement is never copied. A
+ * large one (a tree of thousands of files) stays as the pieces of its JSON, written at push
+ * time into a temporary file, from which it is uploaded ({@link writeStatementFile}): it is
+ * never whole in memory.
  */
-interface StatementDraft {
-  /** The bytes: `room` bytes for the head, then the predicate and the statement's `}`. */
-  readonly bytes: Uint8Array;
-  readonly room: number;
-  readonly end: number;
-}
+type StatementDraft =
+  | {
+    /** The bytes: `room` bytes for the head, then the predicate and the statement's `}`. */
+    readonly bytes: Uint8Array;
+    readonly room: number;
+    readonly end: number;
+  }
+  | {
+    /** The predicate's JSON and the statement's `}`, to be written after the head. */
+    readonly pieces: readonly JsonPiece[];
+  };
+
+/** From this size (at most) on, a predicate is written at push time, into a file. */
+const STATEMENT_IN_MEMORY_BYTES = 1 << 20;
 
 /**
  * The statement of `draft` for the image of `digest`, as `JSON.stringify` of the whole would
  * write it: its head written into the room left for it (a head of another length, from a
  * digest that is not SHA-256, is copied in front instead).
  */
-function statementBytes(repository: string, digest: string, draft: StatementDraft): Uint8Array {
+function statementBytes(
+  repository: string,
+  digest: string,
+  draft: Extract<StatementDraft, { bytes: Uint8Array }>,
+): Uint8Array {
   const head = headBytes(repository, digest);
   const body = draft.bytes.subarray(draft.room, draft.end);
   if (head.length !== draft.room) return concatBytes(head, body);
@@ -234,6 +252,51 @@ function concatBytes(...parts: Uint8Array[]): Uint8Array {
   }
   return bytes;
 }
+
+/**
+ * Write the statement of `draft` for the image of `digest` into a new temporary file, hashing
+ * it as it goes; its path, digest and size. The caller removes the file.
+ */
+async function writeStatementFile(
+  repository: string,
+  digest: string,
+  draft: Extract<StatementDraft, { pieces: readonly JsonPiece[] }>,
+): Promise<{ path: string; digest: string; size: number }> {
+  nodeCrypto ??= import("node:crypto");
+  const hash = (await nodeCrypto).createHash("sha256");
+  const doing = "writing the provenance record to a temporary file";
+  let path: string;
+  try {
+    path = await Deno.makeTempFile({ prefix: "imgtool-statement-", suffix: ".json" });
+  } catch (error) {
+    throw systemError(error, { doing }) ?? error;
+  }
+  let size = 0;
+  try {
+    using file = Deno.openSync(path, { write: true });
+    const sink = (bytes: Uint8Array) => {
+      hash.update(bytes);
+      writeAllSync(file, bytes);
+      size += bytes.length;
+    };
+    sink(headBytes(repository, digest));
+    writeJsonTo(draft.pieces, sink);
+  } catch (error) {
+    await Deno.remove(path).catch(() => {});
+    throw systemError(error, { doing }) ?? error;
+  }
+  return { path, digest: `sha256:${hash.digest("hex")}`, size };
+}
+
+let nodeCrypto:
+  | Promise<
+    {
+      createHash(
+        algorithm: string,
+      ): { update(data: Uint8Array): unknown; digest(encoding: "hex"): string };
+    }
+  >
+  | undefined;
 
 /** `sha256:hex` as an in-toto digest set, `{ sha256: hex }`. */
 function digestSet(digest: string): Record<string, string> {
@@ -294,13 +357,15 @@ async function pushStatement(
   registry: RegistryClient,
   repository: string,
   subject: Descriptor,
-  bytes: Uint8Array,
+  statement: Uint8Array | { path: string; digest: string; size: number },
 ): Promise<PushedRecord> {
   // The two blobs and the look at the referrers wait on nothing of each other. The referrers
   // tag schema's index is not touched by the artifact's manifest, so it may be read before.
   const [, layer, { via, manifests }] = await Promise.all([
     registry.pushBlob(repository, EMPTY_JSON),
-    registry.pushBlob(repository, bytes),
+    statement instanceof Uint8Array
+      ? registry.pushBlob(repository, statement)
+      : registry.pushBlobFile(repository, statement),
     registry.referrers(repository, subject.digest),
   ]);
   const annotations = { [PREDICATE_ANNOTATION]: SLSA_PROVENANCE };
@@ -603,9 +668,13 @@ async function predicateBytes(
   const [before, after] = JSON.stringify(
     predicateOf({ tag, tree: marker as unknown as IdentityTree, dependencies }),
   ).split(`"${marker}"`);
-  const room = headBytes(repository, SHA256_SHAPED).length;
-  const out = writeJson([textPiece(before), ...treePieces(tree), textPiece(`${after}}`)], room);
+  const pieces = [textPiece(before), ...treePieces(tree), textPiece(`${after}}`)];
   madeGarbage(tree.layers.reduce((sum, layer) => sum + layer.files.size, 0));
+  if (pieces.reduce((sum, piece) => sum + piece.room, 0) >= STATEMENT_IN_MEMORY_BYTES) {
+    return { pieces };
+  }
+  const room = headBytes(repository, SHA256_SHAPED).length;
+  const out = writeJson(pieces, room);
   // What writing it left behind goes before the statement is pushed.
   collectGarbage();
   return { bytes: out.bytes, room, end: out.at };
@@ -654,8 +723,18 @@ async function finishRecord(
   try {
     const image = await subject;
     if (!image) throw new ImgtoolError("the registry does not have the image it just pushed");
-    const bytes = statementBytes(repository, image.digest, predicate);
-    const pushed = await pushStatement(registry, repository, image, bytes);
+    let pushed: PushedRecord;
+    if ("bytes" in predicate) {
+      const bytes = statementBytes(repository, image.digest, predicate);
+      pushed = await pushStatement(registry, repository, image, bytes);
+    } else {
+      const file = await writeStatementFile(repository, image.digest, predicate);
+      try {
+        pushed = await pushStatement(registry, repository, image, file);
+      } finally {
+        await Deno.remove(file.path).catch(() => {});
+      }
+    }
     record.progress(
       `provenance record ${pushed.digest.slice(0, 19)} pushed (found through the ${
         pushed.via === "api" ? "referrers API" : `tag ${referrersTag(image.digest).slice(0, 19)}…`

@@ -52,11 +52,12 @@ function withPushedImage(
     spec: string;
     imageDigest: string;
   }) => Promise<void>,
+  extraFiles: Record<string, string> = {},
 ): Promise<void> {
   return withTempDir(async (dir) => {
     const registry = await startFakeRegistry();
     try {
-      await writeTree(dir, project(registry));
+      await writeTree(dir, { ...project(registry), ...extraFiles });
       await registry.addImage("team/base", "1", "linux/amd64");
       const { plan, spec } = await planIn(dir);
       const { tag } = await identify(plan);
@@ -180,6 +181,41 @@ Deno.test("a record started before the build and pushed after holds the bytes JS
     const after = await recordProvenance(client, plan, identity, spec);
     assert.equal(after.digest, pushed.digest);
   }));
+
+Deno.test("a record of thousands of files is written into a temporary file and uploaded from it: the same bytes, no file left", async () => {
+  // 9,000 files: a predicate of more than 1 MiB, which is never whole in memory.
+  const files = Object.fromEntries(
+    Array.from({ length: 9000 }, (_, i) => [`src/many/${i % 30}/file-${i}.py`, `x = ${i}\n`]),
+  );
+  const tmp = await Deno.makeTempDir({ prefix: "imgtool-tmpdir-" });
+  const before = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", tmp);
+  try {
+    await withPushedImage(async ({ registry, client, plan, spec, imageDigest }) => {
+      const identity = await identify(plan);
+      const pushed = await startProvenance(client, plan, identity, spec).push();
+      const stored = storedStatement(registry, pushed.digest);
+      assert.ok(stored.length > 1 << 20, `${stored.length} bytes`);
+      assert.equal(stored, await expectedStatement(client, registry, plan, spec, imageDigest));
+      const after = await recordProvenance(client, plan, identity, spec);
+      assert.equal(after.digest, pushed.digest);
+      // It does go through a file: where no temporary file can be made, the record fails.
+      Deno.env.set("TMPDIR", join(tmp, "missing"));
+      const error = await startProvenance(client, plan, identity, spec).push().then(
+        () => assert.fail("expected an error"),
+        (e: unknown) => e,
+      );
+      Deno.env.set("TMPDIR", tmp);
+      assert.ok(error instanceof ImgtoolError, String(error));
+      assert.match(error.message, /provenance record was not: .*writing the provenance record/);
+    }, files);
+    assert.deepEqual([...Deno.readDirSync(tmp)], [], "no temporary file is left");
+  } finally {
+    if (before === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", before);
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
 
 Deno.test("recordProvenance pushes the bytes JSON.stringify writes of its statement", () =>
   withPushedImage(async ({ registry, client, plan, spec, imageDigest }) => {
