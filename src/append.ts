@@ -45,7 +45,7 @@ import { sha256Digest } from "./registry/bytes.ts";
 import { STAGED_FOLDER_MODE, stagedMode } from "./staged_mode.ts";
 import { type WalkedTree, walkedTree } from "./digest.ts";
 import { DIR, IGNORED, SYMLINK } from "./tree_index.ts";
-import type { LayerEntry, LayerEntryList } from "./layer_tar.ts";
+import { type LayerEntry, type LayerEntryList, sortByPath } from "./layer_tar.ts";
 import { writeLayerBlob } from "./layer_blob.ts";
 import { collectGarbage } from "./garbage.ts";
 
@@ -467,12 +467,16 @@ function treeEntries(
 ): LayerEntryList {
   const { index, unreadable } = walked;
   const base = source.endsWith("/") ? source.slice(0, -1) : source;
-  // The walk's numbers of the entries that go in: not the ignored names.
+  // The walk's numbers of the entries that go in (not the ignored names), in the archive's
+  // order: the folder's own paths sort as the paths in the image do, the root before each
+  // being one. The planner then keeps no path of its own to sort them.
   let count = 0;
-  const numbers = new Uint32Array(index.length);
-  for (let at = 0; at < index.length; at++) if (index.kinds[at] !== IGNORED) numbers[count++] = at;
+  const all = new Uint32Array(index.length);
+  for (let at = 0; at < index.length; at++) if (index.kinds[at] !== IGNORED) all[count++] = at;
+  const numbers = sortByPath(all.subarray(0, count), (at) => index.paths[at]);
   return {
     length: count,
+    sorted: true,
     entry(which): LayerEntry {
       const at = numbers[which];
       const kind = index.kinds[at];
@@ -506,8 +510,11 @@ function joinedLists(lists: readonly LayerEntryList[]): LayerEntryList {
     starts.push(length);
     length += list.length;
   }
+  const filled = lists.filter((list) => list.length > 0);
   return {
     length,
+    // One list alone keeps its order.
+    sorted: filled.length === 0 || (filled.length === 1 && filled[0].sorted === true),
     entry(at) {
       // The last list that starts at or before `at` (lists are few: a folder, its parents).
       let part = lists.length - 1;

@@ -149,16 +149,16 @@ export interface LayerEntryList {
   readonly length: number;
   /** Entry `at` (from 0): the same entry each time, though it may be a new object. */
   entry(at: number): LayerEntry;
+  /**
+   * The entries come in the archive's order already ({@link sortByPath}), no path twice:
+   * {@link planLayer} then checks that order instead of keeping every path to sort them.
+   */
+  readonly sorted?: boolean;
 }
 
 /** An entry checked and ready to write, with its name in the archive ({@link planLayer}). */
 export interface PlannedEntry {
   readonly entry: LayerEntry;
-  /**
-   * Whether the path has characters beyond the Basic Multilingual Plane: only then does the
-   * order of its UTF-16 code units differ from that of its UTF-8 bytes, which entries sort by.
-   */
-  readonly astral: boolean;
   /** The name in the archive: no leading `/`, a folder's with a trailing `/`. */
   readonly name: string;
 }
@@ -189,31 +189,24 @@ export interface PlanOptions {
  */
 export class PlannedLayer implements Iterable<PlannedEntry> {
   readonly #list: LayerEntryList;
-  readonly #order: Uint32Array;
-  readonly #astral: Uint8Array;
+  readonly #order: Uint32Array | undefined;
 
-  /** The entries of `list` in the order `order` gives (numbers in the list). */
-  constructor(list: LayerEntryList, order: Uint32Array, astral: Uint8Array) {
+  /** The entries of `list` in the order `order` gives (numbers in the list); none: as listed. */
+  constructor(list: LayerEntryList, order?: Uint32Array) {
     this.#list = list;
     this.#order = order;
-    this.#astral = astral;
   }
 
   /** How many entries the archive has. */
   get length(): number {
-    return this.#order.length;
+    return this.#order?.length ?? this.#list.length;
   }
 
   /** The archive's entry number `at` (from 0), made from the list. */
   entry(at: number): PlannedEntry {
-    const number = this.#order[at];
-    const entry = this.#list.entry(number);
+    const entry = this.#list.entry(this.#order === undefined ? at : this.#order[at]);
     const relative = entry.path.slice(1);
-    return {
-      entry,
-      astral: this.#astral[number] === 1,
-      name: entry.kind === "dir" ? `${relative}/` : relative,
-    };
+    return { entry, name: entry.kind === "dir" ? `${relative}/` : relative };
   }
 
   /** Entries `start` to `end` (not included), in the archive's order. */
@@ -258,41 +251,48 @@ export function planLayer(
     problems.push(`the mtime ${mtime} is not a whole number of seconds from 0 to ${MAX_OCTAL_11}`);
   }
   const count = list.length;
-  const paths: string[] = new Array(count);
-  const astral = new Uint8Array(count);
-  let valid = 0;
-  const order = new Uint32Array(count);
-  for (let at = 0; at < count; at++) {
-    const entry = list.entry(at);
-    const problem = entryProblem(entry);
-    if (problem !== undefined) {
-      problems.push(`${JSON.stringify(entry.path)}: ${problem}`);
-      continue;
+  let order: Uint32Array | undefined;
+  if (list.sorted) {
+    // Checked as they come: only the last path is kept.
+    let last: string | undefined;
+    for (let at = 0; at < count; at++) {
+      const entry = list.entry(at);
+      const problem = entryProblem(entry);
+      if (problem !== undefined) {
+        problems.push(`${JSON.stringify(entry.path)}: ${problem}`);
+        continue;
+      }
+      if (last !== undefined && comparePaths(last, entry.path) >= 0) {
+        problems.push(`${JSON.stringify(entry.path)}: not after ${JSON.stringify(last)}`);
+      }
+      last = entry.path;
     }
-    paths[at] = entry.path;
-    if (ASTRAL.test(entry.path)) astral[at] = 1;
-    order[valid++] = at;
-  }
-  // By path; the same path by its number in the list, so that the last one given comes last.
-  const sorted = order.subarray(0, valid).sort((a, b) => {
-    const [x, y] = [paths[a], paths[b]];
-    const byPath = astral[a] === 1 || astral[b] === 1
-      ? compareBytes(encoder.encode(x), encoder.encode(y))
-      : x < y
-      ? -1
-      : x > y
-      ? 1
-      : 0;
-    return byPath !== 0 ? byPath : a - b;
-  });
-  let kept = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    const next = i + 1 < sorted.length ? paths[sorted[i + 1]] : undefined;
-    if (next === paths[sorted[i]]) {
-      if (options.duplicates !== "last") problems.push(`${JSON.stringify(next)}: listed twice`);
-      continue;
+  } else {
+    const paths: string[] = new Array(count);
+    let valid = 0;
+    const numbers = new Uint32Array(count);
+    for (let at = 0; at < count; at++) {
+      const entry = list.entry(at);
+      const problem = entryProblem(entry);
+      if (problem !== undefined) {
+        problems.push(`${JSON.stringify(entry.path)}: ${problem}`);
+        continue;
+      }
+      paths[at] = entry.path;
+      numbers[valid++] = at;
     }
-    sorted[kept++] = sorted[i];
+    // The same path by its number in the list, so that the last one given comes last.
+    const sorted = sortByPath(numbers.subarray(0, valid), (at) => paths[at]);
+    let kept = 0;
+    for (let i = 0; i < sorted.length; i++) {
+      const next = i + 1 < sorted.length ? paths[sorted[i + 1]] : undefined;
+      if (next === paths[sorted[i]]) {
+        if (options.duplicates !== "last") problems.push(`${JSON.stringify(next)}: listed twice`);
+        continue;
+      }
+      sorted[kept++] = sorted[i];
+    }
+    order = sorted.slice(0, kept);
   }
   if (problems.length > 0) {
     throw new UsageError(
@@ -301,10 +301,53 @@ export function planLayer(
       { hint: "this is a bug in the layer's plugin: report it with these lines" },
     );
   }
-  return new PlannedLayer(list, sorted.slice(0, kept), astral);
+  return new PlannedLayer(list, order);
 }
 
 const ASTRAL = /[\uD800-\uDFFF]/;
+
+/**
+ * How two paths stand in a layer's archive: by their UTF-8 bytes (which is the order of
+ * their UTF-16 code units, unless one has characters beyond the Basic Multilingual Plane).
+ *
+ * @example
+ * ```ts
+ * import { comparePaths } from "./layer_tar.ts";
+ * console.log(comparePaths("/a", "/b") < 0, comparePaths("/\uffff", "/😀") < 0); // true true
+ * ```
+ */
+export function comparePaths(x: string, y: string): number {
+  if (ASTRAL.test(x) || ASTRAL.test(y)) return compareBytes(encoder.encode(x), encoder.encode(y));
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * `numbers` sorted in place by the paths `pathOf` gives them, in a layer archive's order
+ * ({@link comparePaths}); the same path by number. Each path is looked at once for
+ * characters beyond the Basic Multilingual Plane, not at every comparison.
+ *
+ * @example
+ * ```ts
+ * import { sortByPath } from "./layer_tar.ts";
+ * const paths = ["/b", "/a", "/a"];
+ * console.log(sortByPath(new Uint32Array([0, 1, 2]), (n) => paths[n])); // Uint32Array(3) [ 1, 2, 0 ]
+ * ```
+ */
+export function sortByPath(numbers: Uint32Array, pathOf: (n: number) => string): Uint32Array {
+  const astral = new Set<number>();
+  for (const n of numbers) if (ASTRAL.test(pathOf(n))) astral.add(n);
+  return numbers.sort((a, b) => {
+    const x = pathOf(a), y = pathOf(b);
+    const byPath = astral.size > 0 && (astral.has(a) || astral.has(b))
+      ? compareBytes(encoder.encode(x), encoder.encode(y))
+      : x < y
+      ? -1
+      : x > y
+      ? 1
+      : 0;
+    return byPath !== 0 ? byPath : a - b;
+  });
+}
 
 // An empty, `.` or `..` segment, or a trailing `/`, in a path that starts with `/`.
 const UNNORMALIZED = /\/(?:\.{0,2})(?:\/|$)/;

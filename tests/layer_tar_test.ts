@@ -755,3 +755,35 @@ Deno.test("a path given twice: the last entry is written, and a list made on dem
     assert.match(String(refused), /"\/app\/a": listed twice/);
   });
 });
+
+Deno.test("a list that comes sorted is checked, not sorted: the same bytes, and one out of order is refused", async () => {
+  await withTempDir(async (dir) => {
+    const dirEntry = (path: string): LayerEntry => ({
+      path,
+      kind: "dir",
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+    });
+    // In UTF-8 byte order: U+FFFF before an emoji, though its UTF-16 unit is the larger.
+    const paths = ["/a", "/a-b", "/a/x", "/\uffff", "/😀", "/😀/z"];
+    const shuffled = [3, 0, 5, 2, 4, 1].map((at) => dirEntry(paths[at]));
+    const sorted: LayerEntryList = {
+      length: paths.length,
+      sorted: true,
+      entry: (at) => dirEntry(paths[at]),
+    };
+    const fromShuffled = await writeLayerBlob(shuffled, { mtime: MTIME, dir });
+    const fromSorted = await writeLayerBlob(sorted, { mtime: MTIME, dir });
+    assert.equal(fromSorted.digest, fromShuffled.digest);
+    const swapped = [...paths];
+    [swapped[3], swapped[4]] = [swapped[4], swapped[3]];
+    const wrong: LayerEntryList = { ...sorted, entry: (at) => dirEntry(swapped[at]) };
+    const error = await writeLayerBlob(wrong, { mtime: MTIME, dir }).then(
+      () => assert.fail("expected an error"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof UsageError, String(error));
+    assert.match(error.message, /"\/\uffff": not after "\/😀"/);
+  });
+});
