@@ -52,7 +52,7 @@ const taskArgs = manifest.tasks.imgtool.split(/\s+/);
  * @example
  * ```ts
  * import { IMGTOOL_V8_FLAGS } from "./runtime_flags.ts";
- * console.log(IMGTOOL_V8_FLAGS); // [ "--v8-flags=--no-lazy,--single-threaded,--expose-gc,--max-semi-space-size=1" ]
+ * console.log(IMGTOOL_V8_FLAGS.join(" ")); // --v8-flags=--no-lazy,--single-threaded,--expose-gc,--max-semi-space-size=1
  * ```
  */
 export const IMGTOOL_V8_FLAGS: readonly string[] = taskArgs.filter((arg) =>

@@ -251,17 +251,20 @@ export function planLayer(
     problems.push(`the mtime ${mtime} is not a whole number of seconds from 0 to ${MAX_OCTAL_11}`);
   }
   const count = list.length;
+  // Entry `at`, when it can be written; else its problem is noted.
+  const valid = (at: number): LayerEntry | undefined => {
+    const entry = list.entry(at);
+    const problem = entryProblem(entry);
+    if (problem === undefined) return entry;
+    problems.push(`${JSON.stringify(entry.path)}: ${problem}`);
+  };
   let order: Uint32Array | undefined;
   if (list.sorted) {
     // Checked as they come: only the last path is kept.
     let last: string | undefined;
     for (let at = 0; at < count; at++) {
-      const entry = list.entry(at);
-      const problem = entryProblem(entry);
-      if (problem !== undefined) {
-        problems.push(`${JSON.stringify(entry.path)}: ${problem}`);
-        continue;
-      }
+      const entry = valid(at);
+      if (entry === undefined) continue;
       if (last !== undefined && comparePaths(last, entry.path) >= 0) {
         problems.push(`${JSON.stringify(entry.path)}: not after ${JSON.stringify(last)}`);
       }
@@ -269,30 +272,26 @@ export function planLayer(
     }
   } else {
     const paths: string[] = new Array(count);
-    let valid = 0;
+    let kept = 0;
     const numbers = new Uint32Array(count);
     for (let at = 0; at < count; at++) {
-      const entry = list.entry(at);
-      const problem = entryProblem(entry);
-      if (problem !== undefined) {
-        problems.push(`${JSON.stringify(entry.path)}: ${problem}`);
-        continue;
-      }
+      const entry = valid(at);
+      if (entry === undefined) continue;
       paths[at] = entry.path;
-      numbers[valid++] = at;
+      numbers[kept++] = at;
     }
     // The same path by its number in the list, so that the last one given comes last.
-    const sorted = sortByPath(numbers.subarray(0, valid), (at) => paths[at]);
-    let kept = 0;
+    const sorted = sortByPath(numbers.subarray(0, kept), (at) => paths[at]);
+    let written = 0;
     for (let i = 0; i < sorted.length; i++) {
       const next = i + 1 < sorted.length ? paths[sorted[i + 1]] : undefined;
       if (next === paths[sorted[i]]) {
         if (options.duplicates !== "last") problems.push(`${JSON.stringify(next)}: listed twice`);
         continue;
       }
-      sorted[kept++] = sorted[i];
+      sorted[written++] = sorted[i];
     }
-    order = sorted.slice(0, kept);
+    order = sorted.slice(0, written);
   }
   if (problems.length > 0) {
     throw new UsageError(

@@ -49,7 +49,7 @@ import {
   OCI_MANIFEST,
   referrersTag,
 } from "./registry/manifest.ts";
-import { sha256Digest } from "./registry/bytes.ts";
+import { concatBytes, sha256Digest } from "./registry/bytes.ts";
 import { parseReference } from "./registry/reference.ts";
 import { VERSION } from "./version.ts";
 import { collectGarbage, madeGarbage } from "./garbage.ts";
@@ -238,19 +238,9 @@ function statementBytes(
 ): Uint8Array {
   const head = headBytes(repository, digest);
   const body = draft.bytes.subarray(draft.room, draft.end);
-  if (head.length !== draft.room) return concatBytes(head, body);
+  if (head.length !== draft.room) return concatBytes([head, body]);
   draft.bytes.set(head, 0);
   return draft.bytes.subarray(0, draft.end);
-}
-
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    bytes.set(part, at);
-    at += part.length;
-  }
-  return bytes;
 }
 
 /**

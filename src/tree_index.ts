@@ -38,6 +38,7 @@
  */
 
 import type { StatKey } from "./file_stat.ts";
+import { concatBytes } from "./registry/bytes.ts";
 
 export type { StatKey } from "./file_stat.ts";
 
@@ -396,13 +397,7 @@ const align8 = (n: number) => (n + 7) & ~7;
 export function encodeTreeIndex(root: string, index: TreeIndex): Uint8Array {
   const pieces: Uint8Array[] = [];
   writeTreeIndex(root, index, (piece) => pieces.push(piece.slice()));
-  const bytes = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
-  let at = 0;
-  for (const piece of pieces) {
-    bytes.set(piece, at);
-    at += piece.length;
-  }
-  return bytes;
+  return concatBytes(pieces);
 }
 
 /**
