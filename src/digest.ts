@@ -392,6 +392,8 @@ function walkRecalling(
   walks.delete(key);
   const recall = new TreeRecall(recallIndex(key), since);
   if (onUnhashed) recall.onUnhashed = (n) => onUnhashed(recall, n);
+  // Every entry as remembered: no walk (the common case of a big tree's no-op build).
+  if (recall.checkRemembered(root, ignore)) return recall;
   return walkTree(root, ignore, recall.visit, recall.walkOptions) ? recall : null;
 }
 

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { ENOSYS, EPERM, type Libc, libc } from "./libc.ts";
+import { ENOSYS, EPERM, type Libc, libc, PATH_MAX } from "./libc.ts";
 
 /** What a tree index keeps of a `stat` to tell whether an entry changed. */
 export interface StatKey {
@@ -193,9 +193,11 @@ export function nativeStatInUse(): boolean {
   return active && !!loaded && !loaded.refused;
 }
 
-function native(): NativeStat | undefined {
+/** `statx(2)` taken directly, if it is by now: `expected` more calls are counted first. */
+function native(expected = 1): NativeStat | undefined {
   if (!active) {
-    if (++calls <= nativeAfter) return undefined;
+    calls += expected;
+    if (calls <= nativeAfter) return undefined;
     active = true;
     if (loaded === undefined) loaded = NativeStat.load();
   }
@@ -217,12 +219,18 @@ const W_CTIME = 24, W_MTIME = 28; // tv_sec (i64), then tv_nsec (u32)
 const W_DEV_MAJOR = 34, W_DEV_MINOR = 35;
 const TWO_32 = 2 ** 32;
 
+/** The numbers of a stat key, in {@link StatKey}'s order (a tree index keeps them so). */
+export const KEY_FIELDS = 6;
+const K_SIZE = 0, K_MTIME = 1, K_CTIME = 2, K_INO = 3, K_DEV = 4, K_MODE = 5;
+const encoder = new TextEncoder();
+
 /** `statx(2)` through glibc, into one buffer reused by every call. */
 class NativeStat {
   #libc: Libc;
   #out = new Uint8Array(STATX_BYTES);
   #words = new Uint32Array(this.#out.buffer);
   #words32 = new Int32Array(this.#out.buffer);
+  #key = new Float64Array(KEY_FIELDS);
   #refusals = 0;
 
   private constructor(libc: Libc) {
@@ -247,28 +255,61 @@ class NativeStat {
   stat(path: string, follow: boolean): FileStat | undefined {
     const flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
     const result = this.#libc.statx(path, flags, STATX_BASIC_STATS, this.#out);
+    if (!this.#answered(result)) return undefined;
+    const key = this.#key;
+    const type = this.#decode(key);
+    return new Stat(key[0], key[1], key[2], key[3], key[4], key[5], type);
+  }
+
+  /**
+   * The `lstat` of the C string at the start of `cPath` (a NUL-ended path relative to the
+   * folder `dirfd`) as a stat key's numbers, written into `key`; false when none was taken
+   * (ask Deno, as for {@link NativeStat.stat}).
+   */
+  lstatKeyAt(dirfd: number, cPath: Uint8Array, key: Float64Array): boolean {
+    const flags = AT_SYMLINK_NOFOLLOW;
+    const result = this.#libc.statxAt(dirfd, cPath, flags, STATX_BASIC_STATS, this.#out);
+    if (!this.#answered(result)) return false;
+    this.#decode(key);
+    return true;
+  }
+
+  /** A descriptor of the folder `path` for {@link NativeStat.lstatKeyAt}, or -1. */
+  openFolder(path: string): number {
+    return this.#libc.openFolder(path) ?? -1;
+  }
+
+  /** Close a descriptor {@link NativeStat.openFolder} gave. */
+  close(fd: number): void {
+    this.#libc.close(fd);
+  }
+
+  /** Whether a call's `result` is a whole answer; counts the refusals. */
+  #answered(result: number | undefined): boolean {
     if (result !== 0) {
       // Not permitted, or no such call: a filter in the way, which Deno's stat works around.
       const errno = result === undefined ? 0 : this.#libc.errno();
       if (errno === EPERM || errno === ENOSYS) this.#refusals++;
-      return undefined;
+      return false;
     }
+    return (this.#words[W_MASK] & NEEDED) === NEEDED;
+  }
+
+  /** The answer's stat key, as Deno gives its numbers, into `key`; returns the type. */
+  #decode(key: Float64Array): number {
     const w = this.#words;
-    if ((w[W_MASK] & NEEDED) !== NEEDED) return undefined;
     const mode = w[W_MODE] & 0xffff;
     const type = mode & S_IFMT;
     const major = w[W_DEV_MAJOR], minor = w[W_DEV_MINOR];
-    return new Stat(
-      w[W_SIZE] + w[W_SIZE + 1] * TWO_32,
-      this.#millis(W_MTIME, false),
-      this.#millis(W_CTIME, true),
-      w[W_INO] + w[W_INO + 1] * TWO_32,
-      // glibc's makedev: minor's low 8 bits, major's low 12, minor's next 24, major's next 20.
-      (minor & 0xff) + (major & 0xfff) * 2 ** 8 + (minor >>> 8) * 2 ** 20 +
-        (major >>> 12) * 2 ** 44,
-      mode,
-      type === S_IFREG || type === S_IFDIR || type === S_IFLNK ? type : OTHER,
-    );
+    key[K_SIZE] = w[W_SIZE] + w[W_SIZE + 1] * TWO_32;
+    key[K_MTIME] = this.#millis(W_MTIME, false);
+    key[K_CTIME] = this.#millis(W_CTIME, true);
+    key[K_INO] = w[W_INO] + w[W_INO + 1] * TWO_32;
+    // glibc's makedev: minor's low 8 bits, major's low 12, minor's next 24, major's next 20.
+    key[K_DEV] = (minor & 0xff) + (major & 0xfff) * 2 ** 8 + (minor >>> 8) * 2 ** 20 +
+      (major >>> 12) * 2 ** 44;
+    key[K_MODE] = mode;
+    return type === S_IFREG || type === S_IFDIR || type === S_IFLNK ? type : OTHER;
   }
 
   /** A time at word `at` as Deno gives it: in whole milliseconds (`seconds`: whole seconds). */
@@ -276,4 +317,131 @@ class NativeStat {
     const sec = this.#words[at] + this.#words32[at + 1] * TWO_32;
     return seconds ? sec * 1000 : sec * 1000 + Math.floor(this.#words[at + 2] / 1e6);
   }
+}
+
+/**
+ * `lstat` of many entries under one folder, each told as its stat key's numbers
+ * ({@link KEY_FIELDS} of them, in {@link StatKey}'s order: size, mtime, ctime, inode, device,
+ * mode) rather than as an object: the check of a remembered tree (`./tree_recall.ts`) takes
+ * one per entry, 20,000 for a big tree, and does nothing else with them.
+ *
+ * On Linux, for thousands of entries, `statx(2)` is called directly from the first call,
+ * relative to a descriptor of the folder (the kernel looks up only the entry's own path, not
+ * the folder's again), and an entry's path can be given where it already is as UTF-8 (a tree
+ * index's block of paths, read from its file): nothing is encoded per entry. Closed with
+ * `using`, or {@link LstatKeys.close}.
+ *
+ * @example
+ * ```ts
+ * import { LstatKeys } from "./file_stat.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "abc");
+ * using keys = new LstatKeys(`${dir}/`, 2);
+ * console.log(keys.read("a.txt"), keys.key[0], keys.read("missing")); // true 3 false
+ * ```
+ */
+export class LstatKeys implements Disposable {
+  /** The stat key of the entry read last. */
+  readonly key: Float64Array = new Float64Array(KEY_FIELDS);
+  readonly #top: string;
+  #native: NativeStat | undefined;
+  #dirfd = -1;
+  // An entry's path given as a string, NUL-ended, for the direct call.
+  #path = new Uint8Array(PATH_MAX);
+
+  /**
+   * For entries whose paths follow `top` (a folder's path and its `/`; `""` for the working
+   * folder), about `expected` of them: they count as calls towards taking `statx(2)`
+   * directly (see {@link lstatFile}).
+   */
+  constructor(top: string, expected: number) {
+    this.#top = top;
+    const direct = top.includes("\0") ? undefined : native(expected);
+    const dirfd = direct?.openFolder(top === "" ? "." : top) ?? -1;
+    if (direct !== undefined && dirfd >= 0) [this.#native, this.#dirfd] = [direct, dirfd];
+  }
+
+  /**
+   * `lstat` of `top + path` into {@link LstatKeys.key}; false when none was taken (the entry
+   * is gone or cannot be read: {@link lstatFile} says why).
+   */
+  read(path: string): boolean {
+    if (this.#native !== undefined) {
+      const { read, written } = encoder.encodeInto(path, this.#path);
+      // A path that fits, without a NUL of its own (a walk's paths never hold one).
+      if (read === path.length && written < PATH_MAX && !path.includes("\0")) {
+        this.#path[written] = 0;
+        if (this.#direct(this.#path)) return true;
+      }
+    }
+    let info: FileStat;
+    try {
+      info = fileStatOf(Deno.lstatSync(this.#top + path));
+    } catch {
+      return false;
+    }
+    const key = this.key;
+    key[K_SIZE] = info.size;
+    key[K_MTIME] = info.mtime;
+    key[K_CTIME] = info.ctime;
+    key[K_INO] = info.ino;
+    key[K_DEV] = info.dev;
+    key[K_MODE] = info.mode;
+    return true;
+  }
+
+  /**
+   * {@link LstatKeys.read} of `path`, which is also the NUL-ended UTF-8 at the start of
+   * `cPath` (the caller's promise: a NUL ends it inside `cPath`).
+   */
+  readAt(cPath: Uint8Array, path: string): boolean {
+    return this.#direct(cPath) || this.read(path);
+  }
+
+  /** The direct call for the C string `cPath`; false: ask again the slower way. */
+  #direct(cPath: Uint8Array): boolean {
+    const native = this.#native;
+    return native?.refused === false && native.lstatKeyAt(this.#dirfd, cPath, this.key);
+  }
+
+  /** Whether entries are read directly, so that {@link LstatKeys.readAt} is worth it. */
+  get direct(): boolean {
+    return this.#native?.refused === false;
+  }
+
+  /** Close the folder's descriptor. */
+  close(): void {
+    if (this.#dirfd >= 0) this.#native!.close(this.#dirfd);
+    [this.#native, this.#dirfd] = [undefined, -1];
+  }
+
+  /** {@link LstatKeys.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * What `lstat` said of an entry, from its stat key's numbers ({@link StatKey}'s order) at
+ * `base` of `key`: the type comes from the mode's type bits.
+ *
+ * @example
+ * ```ts
+ * import { fileStatFromKey } from "./file_stat.ts";
+ * const stat = fileStatFromKey(new Float64Array([3, 1000, 1000, 7, 1, 0o100644]), 0);
+ * console.log(stat.isFile, stat.size); // true 3
+ * ```
+ */
+export function fileStatFromKey(key: Float64Array, base: number): FileStat {
+  const mode = key[base + K_MODE];
+  const type = mode < 0 ? OTHER : mode & S_IFMT;
+  return new Stat(
+    key[base + K_SIZE],
+    key[base + K_MTIME],
+    key[base + K_CTIME],
+    key[base + K_INO],
+    key[base + K_DEV],
+    mode,
+    type === S_IFREG || type === S_IFDIR || type === S_IFLNK ? type : OTHER,
+  );
 }

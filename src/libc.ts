@@ -25,7 +25,8 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
-const PATH_MAX = 4096;
+/** The longest path, its NUL included, that glibc's functions are given. */
+export const PATH_MAX = 4096;
 /** `errno` of an interrupted call, to be made again. */
 export const EINTR = 4;
 /** `errno` of a call refused as not permitted (a seccomp filter's usual answer). */
@@ -40,6 +41,17 @@ export interface Libc {
    * path that is never passed.
    */
   statx(path: string, flags: number, mask: number, out: Uint8Array): number | undefined;
+  /**
+   * `statx(dirfd, path, flags, mask, out)` with the path already a C string: relative to the
+   * folder `dirfd` (see {@link Libc.openFolder}), from `cPath`'s first byte to a NUL inside it
+   * (the caller's promise: the bytes are passed as they are).
+   */
+  statxAt(dirfd: number, cPath: Uint8Array, flags: number, mask: number, out: Uint8Array): number;
+  /**
+   * `open(path, O_PATH | O_CLOEXEC)`: a folder's descriptor for
+   * {@link Libc.statxAt}, or -1 with `errno` set; `undefined` for a path never passed.
+   */
+  openFolder(path: string): number | undefined;
   /**
    * `open(path, flags)`: a file descriptor, or -1 with `errno` set; `undefined` for a path
    * that is never passed.
@@ -99,6 +111,9 @@ function load(): Libc | null {
   const encoder = new TextEncoder();
   const pathBytes = new Uint8Array(PATH_MAX);
   const AT_FDCWD = -100;
+  // open(2)'s flags, the same on x86-64 and arm64 (O_DIRECTORY is not: a descriptor of
+  // something else than a folder makes every call relative to it fail, with ENOTDIR).
+  const O_PATH = 0o10000000, O_CLOEXEC = 0o2000000;
   // The count of the last buffer read into, as the bigint a `size_t` is passed as.
   let lastLength = 0, lastCount = 0n;
   /** `path` as a C string in `pathBytes`; false when it cannot be one. */
@@ -111,6 +126,8 @@ function load(): Libc | null {
   return {
     statx: (path, flags, mask, out) =>
       cString(path) ? symbols.statx(AT_FDCWD, pathBytes, flags, mask, out) : undefined,
+    statxAt: (dirfd, cPath, flags, mask, out) => symbols.statx(dirfd, cPath, flags, mask, out),
+    openFolder: (path) => cString(path) ? symbols.open(pathBytes, O_PATH | O_CLOEXEC) : undefined,
     open: (path, flags) => cString(path) ? symbols.open(pathBytes, flags) : undefined,
     read: (fd, buffer) => {
       if (buffer.length !== lastLength) {

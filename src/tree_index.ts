@@ -84,6 +84,7 @@ const asciiDecoder = new TextDecoder();
 /** The arrays of a {@link TreeIndex} read back from a file. */
 interface IndexParts {
   readonly paths: string[];
+  readonly pathBlock: Uint8Array;
   readonly kinds: Uint8Array;
   readonly stats: Float64Array;
   readonly ends: Uint32Array;
@@ -113,6 +114,12 @@ interface IndexParts {
 export class TreeIndex {
   /** Each entry's path relative to the root (`""` for a single file). */
   paths: string[];
+  /**
+   * The same paths as UTF-8, each ended by a NUL, in entry order, as read from the index's
+   * file (`undefined` for an index made in memory, or once an entry is added): C strings
+   * ready for the system.
+   */
+  pathBlock: Uint8Array | undefined;
   /** Each entry's {@link Kind}. */
   kinds: Uint8Array;
   /** Each entry's stat key: size, mtime, ctime, inode, device, mode. */
@@ -140,6 +147,7 @@ export class TreeIndex {
   constructor(from: number | IndexParts = 64) {
     if (typeof from === "number") {
       this.paths = [];
+      this.pathBlock = undefined;
       this.kinds = new Uint8Array(from);
       this.stats = new Float64Array(from * FIELDS);
       this.digests = new Uint8Array(from * DIGEST_BYTES);
@@ -152,6 +160,7 @@ export class TreeIndex {
     } else {
       ({
         paths: this.paths,
+        pathBlock: this.pathBlock,
         kinds: this.kinds,
         stats: this.stats,
         digests: this.digests,
@@ -206,6 +215,7 @@ export class TreeIndex {
     const at = this.#length;
     if (at === this.kinds.length) this.#grow();
     this.paths.push(path);
+    this.pathBlock = undefined;
     this.kinds[at] = kind;
     if (target !== undefined) this.targets.set(at, target);
     this.#length = at + 1;
@@ -589,8 +599,8 @@ export function decodeTreeIndex(bytes: Uint8Array, root: string): TreeIndex | un
     if (decoder.decode(bytes.subarray(layout.root, layout.root + rootLength)) !== root) {
       return undefined;
     }
-    const paths = decoder.decode(bytes.subarray(layout.paths, layout.paths + pathLength))
-      .split("\0");
+    const pathBlock = bytes.subarray(layout.paths, layout.paths + pathLength);
+    const paths = decoder.decode(pathBlock).split("\0");
     // Each path ends with a NUL: one more piece than entries, the last one empty.
     if (paths.length !== count + 1 || paths.pop() !== "") return undefined;
     const kinds = bytes.subarray(layout.kinds, layout.kinds + count);
@@ -621,6 +631,7 @@ export function decodeTreeIndex(bytes: Uint8Array, root: string): TreeIndex | un
     }
     return new TreeIndex({
       paths,
+      pathBlock,
       kinds,
       believed,
       stats: new Float64Array(bytes.buffer, at(layout.stats), count * FIELDS),

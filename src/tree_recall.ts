@@ -19,9 +19,18 @@
  */
 
 import { settled } from "./digest_cache.ts";
-import type { FileStat } from "./file_stat.ts";
+import {
+  type FileStat,
+  fileStatFromKey,
+  KEY_FIELDS,
+  lstatFile,
+  LstatKeys,
+  statFile,
+} from "./file_stat.ts";
+import type { IgnoreRules } from "./ignore.ts";
+import { join } from "./path.ts";
 import { DIR, FILE, IGNORED, type Kind, sameIndex, SYMLINK, TreeIndex } from "./tree_index.ts";
-import type { VisitEntry } from "./tree_walk.ts";
+import { type VisitEntry, walkTop } from "./tree_walk.ts";
 
 /**
  * A walk matched against a remembered index.
@@ -56,6 +65,7 @@ export class TreeRecall {
   readonly walkOptions: {
     readonly visitIgnored: true;
     readonly contents: (path: string, info: FileStat) => readonly string[] | undefined;
+    readonly lstat: (absolute: string, path: string) => FileStat;
   };
   // This walk's entries, once they differ from the remembered ones.
   #index: TreeIndex | undefined;
@@ -67,19 +77,111 @@ export class TreeRecall {
   // Where the remembered entries stand relative to this walk's (after an insertion, -1...).
   #shift = 0;
   #rootInfo: FileStat | undefined;
+  // 1 for each remembered entry whose `lstat` now is the remembered one (checkRemembered).
+  #verified: Uint8Array | undefined;
 
   /** Match a walk against `known`; `since` is when the walk began. */
   constructor(known: TreeIndex | undefined, since: number) {
     this.known = known;
     this.since = since;
     this.#same = known !== undefined;
-    this.walkOptions = { visitIgnored: true, contents: this.#contents };
+    this.walkOptions = { visitIgnored: true, contents: this.#contents, lstat: this.#lstat };
   }
 
   /** This walk's entries, with the digests known so far. */
   get index(): TreeIndex {
     return this.#index ?? this.#build();
   }
+
+  /**
+   * Before the walk, as git refreshes its index: `lstat` each remembered entry, in the
+   * index's order, and compare it with the remembered stat key, making nothing per entry.
+   * Returns true when the tree at `root` is as remembered: the root's and every entry's stat
+   * key the remembered one, every file's digest and every folder's names believed, each
+   * link's target the same, and `ignore` leaving out the very names left out before. The walk
+   * would then visit exactly the remembered entries, each unchanged, so it need not run:
+   * {@link TreeRecall.unchanged} says so at once. Otherwise the walk runs (`walkTree` with
+   * {@link TreeRecall.visit} and the walk options), and takes the stat of each entry found
+   * unchanged here from the index instead of asking the system again.
+   */
+  checkRemembered(root: string, ignore: IgnoreRules | undefined): boolean {
+    const known = this.known;
+    if (known === undefined || this.#count > 0) return false;
+    let rootInfo: FileStat;
+    try {
+      rootInfo = statFile(join(root));
+    } catch {
+      return false; // The walk says what is wrong.
+    }
+    if (!rootInfo.isDirectory) return false;
+    const top = walkTop(root);
+    const rules = ignore?.empty === false ? ignore : undefined;
+    // Rules that may bring back what they leave out are walked into (tree_walk.ts): listed.
+    let same = known.rootUnchanged(rootInfo) && !rules?.mayReinclude();
+    using keys = new LstatKeys(top, known.length);
+    const key = keys.key;
+    const { paths, kinds, stats, believed } = known;
+    // Each path is handed to the system from the index's own bytes, where it can be.
+    const block = keys.direct ? known.pathBlock : undefined;
+    let start = 0;
+    const verified = this.#verified = new Uint8Array(known.length);
+    for (let at = 0; at < known.length; at++) {
+      const kind = kinds[at];
+      const path = paths[at];
+      let cPath: Uint8Array | undefined;
+      if (block !== undefined) {
+        const end = block.indexOf(0, start);
+        cPath = block.subarray(start, end + 1);
+        start = end + 1;
+      }
+      if (same && (rules?.ignores(top + path, root) ?? false) !== (kind === IGNORED)) {
+        same = false;
+      }
+      if (kind === IGNORED) continue;
+      if (!(cPath === undefined ? keys.read(path) : keys.readAt(cPath, path))) {
+        same = false;
+        continue;
+      }
+      const base = at * KEY_FIELDS;
+      if (
+        key[0] !== stats[base] || key[1] !== stats[base + 1] || key[2] !== stats[base + 2] ||
+        key[3] !== stats[base + 3] || key[4] !== stats[base + 4] || key[5] !== stats[base + 5]
+      ) {
+        same = false;
+        continue;
+      }
+      verified[at] = 1;
+      // A file to hash, or a folder to list: the walk has work to do.
+      if (believed[at] !== 1) same = false;
+      else if (same && kind === SYMLINK && !this.#sameTarget(top + path, at)) same = false;
+    }
+    if (!same) return false;
+    this.#rootInfo = rootInfo;
+    this.#count = known.length;
+    return true;
+  }
+
+  /** Whether the link at `absolute` still points where entry `at` of the index did. */
+  #sameTarget(absolute: string, at: number): boolean {
+    try {
+      return Deno.readLinkSync(absolute) === this.known!.targets.get(at);
+    } catch {
+      return false;
+    }
+  }
+
+  /** The walk's `lstat`: from the index for an entry found unchanged by checkRemembered. */
+  readonly #lstat = (absolute: string, path: string): FileStat => {
+    const verified = this.#verified;
+    if (verified !== undefined) {
+      // Where the entry about to be visited stands in the index, if it is there.
+      const at = this.#count + this.#shift;
+      if (verified[at] === 1 && this.known!.paths[at] === path) {
+        return fileStatFromKey(this.known!.stats, at * KEY_FIELDS);
+      }
+    }
+    return lstatFile(absolute);
+  };
 
   /** The walk's callback (`walkTree`). */
   readonly visit: VisitEntry = (path, absolute, kind, info, target) => {

@@ -46,6 +46,26 @@ export interface WalkOptions {
    * only where ignored names are visited (`visitIgnored`).
    */
   readonly contents?: (path: string, info: FileStat) => readonly string[] | undefined;
+  /**
+   * The `lstat` of an entry (its absolute path, and its path relative to the root), where
+   * the caller may know it already; without it, {@link lstatFile}. Throws as `lstatFile` does.
+   */
+  readonly lstat?: (absolute: string, path: string) => FileStat;
+}
+
+/**
+ * What the walk of `root` puts before each entry's path to make its absolute path: the
+ * root's path and a `/` (nothing for `.`).
+ *
+ * @example
+ * ```ts
+ * import { walkTop } from "./tree_walk.ts";
+ * console.log(walkTop("/srv/app"), walkTop("/srv/app/"), JSON.stringify(walkTop("."))); // /srv/app/ /srv/app/ ""
+ * ```
+ */
+export function walkTop(root: string): string {
+  const base = join(root);
+  return base === "." ? "" : base.endsWith("/") ? base : `${base}/`;
 }
 
 /**
@@ -85,7 +105,8 @@ export function walkTree(
   // A folder's remembered contents hold its ignored names only when they were visited: with
   // rules that re-include, ignored folders are walked into instead, and always listed.
   const known = visitIgnored ? options.contents : undefined;
-  const top = base === "." ? "" : base.endsWith("/") ? base : `${base}/`;
+  const top = walkTop(root);
+  const lstat = options.lstat ?? lstatFile;
   // Ignored folders walked for what a `!` pattern may bring back: each is visited only
   // once something inside it is.
   const pending: { path: string; absolute: string; info: FileStat }[] = [];
@@ -118,7 +139,7 @@ export function walkTree(
       }
       let info: FileStat;
       try {
-        info = lstatFile(absolute);
+        info = lstat(absolute, path);
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) continue; // Gone since the listing.
         throw error;

@@ -9,6 +9,7 @@ import {
   type FileStat,
   fileStatOf,
   lstatFile,
+  LstatKeys,
   nativeStatInUse,
   statFile,
   useNativeStat,
@@ -116,6 +117,79 @@ Deno.test("statx(2) taken directly agrees with Deno on random names and contents
       { numRuns: 200 },
     );
     if (linux) assert.ok(nativeStatInUse());
+  }));
+
+/** A stat key's numbers as LstatKeys gives them, for `path` under `top`; null: none taken. */
+function keyOf(keys: LstatKeys, path: string, cPath?: Uint8Array): number[] | null {
+  return (cPath ? keys.readAt(cPath, path) : keys.read(path)) ? [...keys.key] : null;
+}
+
+/** A stat key's numbers as lstatFile gives them; null where it throws. */
+function lstatKey(absolute: string): number[] | null {
+  try {
+    const info = lstatFile(absolute);
+    return [info.size, info.mtime, info.ctime, info.ino, info.dev, info.mode];
+  } catch {
+    return null;
+  }
+}
+
+Deno.test("LstatKeys gives lstatFile's numbers for every kind of entry, by path or from a block of C strings, directly or through Deno", () =>
+  withTempDir((dir) => {
+    Deno.mkdirSync(join(dir, "sub"));
+    Deno.writeTextFileSync(join(dir, "sub", "plain.txt"), "x".repeat(1234));
+    Deno.writeTextFileSync(join(dir, "naïve\nname \u{1F600}.txt"), "odd");
+    Deno.utimeSync(join(dir, "sub", "plain.txt"), 1_767_261_600.123456, 1_767_261_600.987654);
+    Deno.symlinkSync("sub/plain.txt", join(dir, "link"));
+    Deno.symlinkSync("nowhere", join(dir, "broken"));
+    const paths = [
+      "sub",
+      "sub/plain.txt",
+      "naïve\nname \u{1F600}.txt",
+      "link",
+      "broken",
+      "missing",
+      "sub/plain.txt/not-a-folder",
+    ];
+    // The paths as a tree index's file holds them: UTF-8, each ended by a NUL.
+    const block = new TextEncoder().encode(paths.map((path) => `${path}\0`).join(""));
+    for (const after of [0, false] as const) {
+      useNativeStat(after);
+      try {
+        using keys = new LstatKeys(`${dir}/`, paths.length);
+        assert.equal(keys.direct, linux && after === 0, "direct only when asked for, on Linux");
+        let start = 0;
+        for (const path of paths) {
+          const end = block.indexOf(0, start);
+          const cPath = block.subarray(start, end + 1);
+          start = end + 1;
+          const expected = lstatKey(join(dir, path));
+          assert.deepEqual(keyOf(keys, path), expected, `read ${JSON.stringify(path)}`);
+          assert.deepEqual(keyOf(keys, path, cPath), expected, `readAt ${JSON.stringify(path)}`);
+        }
+        assert.equal(keyOf(keys, "missing"), null);
+      } finally {
+        useNativeStat();
+      }
+    }
+  }));
+
+Deno.test('LstatKeys of the working folder (top "") and of a top that cannot be a C string', () =>
+  withTempDir((dir) => {
+    Deno.writeTextFileSync(join(dir, "a.txt"), "abc");
+    const cwd = Deno.cwd();
+    useNativeStat(0);
+    try {
+      Deno.chdir(dir);
+      using here = new LstatKeys("", 1);
+      assert.deepEqual(keyOf(here, "a.txt"), lstatKey(join(dir, "a.txt")));
+      using odd = new LstatKeys(`${dir}/\0/`, 1);
+      assert.equal(odd.direct, false, "a NUL in the folder's path: never passed to the system");
+      assert.equal(keyOf(odd, "a.txt"), null);
+    } finally {
+      Deno.chdir(cwd);
+      useNativeStat();
+    }
   }));
 
 Deno.test("statx(2) is loaded only after as many calls as were asked, and never when refused", () =>
