@@ -15,11 +15,12 @@
  *   call. Deno keeps a module's compiled code in its code cache, and what is compiled at
  *   load is all that cache holds; with lazy compilation every run compiled again each
  *   function it called, a few milliseconds of a no-op build (`deno task bench noop-build`).
- * - `--v8-flags=--single-threaded`: no V8 background threads (concurrent compilation,
- *   marking, sweeping). A run of imgtool is short and its heap small; on a machine with few
- *   cores those threads cost more than they save: a no-op build is about 2.5 ms shorter.
- *   Hashing large trees runs in Workers of their own and stays well within its goals
- *   (`deno task bench identity`).
+ * - No `--single-threaded`, though it was tried: without V8's background threads, code that
+ *   turns hot in a long loop (a walk's, a tree check's, a tar writer's) is optimized on the
+ *   main thread while the loop waits, and not as far. The warm identity of a 20,024-file tree
+ *   took 142 ms with it against 109 without, an append of one edited file 493 ms against 460
+ *   (6 MB less memory); a no-op build was no faster with it (64.9 ms against 64.1-64.3,
+ *   `bench/README.md`).
  * - `--v8-flags=--expose-gc`: V8's `gc` on `globalThis`, which `src/garbage.ts` calls where a
  *   stage of a build of a large tree ends (a walk, a layer written, a provenance record
  *   written): V8 would otherwise let the heap grow well past what is alive before collecting
@@ -52,7 +53,7 @@ const taskArgs = manifest.tasks.imgtool.split(/\s+/);
  * @example
  * ```ts
  * import { IMGTOOL_V8_FLAGS } from "./runtime_flags.ts";
- * console.log(IMGTOOL_V8_FLAGS.join(" ")); // --v8-flags=--no-lazy,--single-threaded,--expose-gc,--max-semi-space-size=1
+ * console.log(IMGTOOL_V8_FLAGS.join(" ")); // --v8-flags=--no-lazy,--expose-gc,--max-semi-space-size=1
  * ```
  */
 export const IMGTOOL_V8_FLAGS: readonly string[] = taskArgs.filter((arg) =>
