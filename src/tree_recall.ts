@@ -122,7 +122,7 @@ export class TreeRecall {
     const key = keys.key;
     const { paths, kinds, stats, believed } = known;
     // Each path is handed to the system from the index's own bytes, where it can be.
-    const block = keys.direct ? known.pathBlock : undefined;
+    let block = keys.direct ? known.pathBlock : undefined;
     let start = 0;
     const verified = this.#verified = new Uint8Array(known.length);
     for (let at = 0; at < known.length; at++) {
@@ -131,7 +131,9 @@ export class TreeRecall {
       let cPath: Uint8Array | undefined;
       if (block !== undefined) {
         const end = block.indexOf(0, start);
-        cPath = block.subarray(start, end + 1);
+        // Each path ends with a NUL (decodeTreeIndex counts them); if one did not, no C string.
+        if (end < 0) block = undefined;
+        else cPath = block.subarray(start, end + 1);
         start = end + 1;
       }
       if (same && (rules?.ignores(top + path, root) ?? false) !== (kind === IGNORED)) {
