@@ -7,6 +7,7 @@
  * @module
  */
 
+import { jsonArrayText } from "./dockerfile_escape.ts";
 import type { Secret } from "./secret.ts";
 
 /**
@@ -267,8 +268,7 @@ export function copy(
     ...(options.from ? [`--from=${options.from}`] : []),
     ...(options.chown ? [`--chown=${options.chown}`] : []),
   ];
-  const paths = JSON.stringify([...sources, destination]).replaceAll('","', '", "');
-  return ["COPY", ...flags, paths].join(" ");
+  return ["COPY", ...flags, jsonArrayText([...sources, destination])].join(" ");
 }
 
 /**

@@ -161,7 +161,7 @@ function rewriteLogical(logical: string): string[] {
       const offset = argsStart + (args.length - args.trimStart().length);
       out.fill("", offset, logical.length);
       const elements = json.map((element) => rewriteWords(element, "string").join(""));
-      out[offset] = JSON.stringify(elements).replaceAll('","', '", "');
+      out[offset] = jsonArrayText(elements);
       return out;
     }
   }
@@ -218,6 +218,21 @@ function rewriteFlags(logical: string, start: number, out: string[]): number {
     }
     at = end;
   }
+}
+
+/**
+ * A JSON array of strings as Dockerfile instructions are written: `["a", "b"]`, a blank after
+ * each separating comma. Each element is encoded on its own, so no element's text is ever taken
+ * for a separator (an element ending in `",` once had a blank put inside it).
+ *
+ * @example
+ * ```ts
+ * import { jsonArrayText } from "./dockerfile_escape.ts";
+ * console.log(jsonArrayText(["src", '",'])); // ["src", "\","]
+ * ```
+ */
+export function jsonArrayText(elements: readonly string[]): string {
+  return `[${elements.map((element) => JSON.stringify(element)).join(", ")}]`;
 }
 
 /** `COPY`/`ADD`/`VOLUME` arguments in JSON form: the strings, or undefined if not that form. */

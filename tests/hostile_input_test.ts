@@ -222,6 +222,10 @@ const KNOWN = [
   "x\rRUN y",
   "# comment",
   "\u2028RUN y",
+  // An element of a JSON array ending in `",`: once read as the array's separator, a blank put
+  // inside it (found by a run).
+  '",',
+  'a","b',
 ];
 
 interface Rendered {
