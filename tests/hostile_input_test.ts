@@ -226,6 +226,9 @@ const KNOWN = [
   // inside it (found by a run).
   '",',
   'a","b',
+  // A word ending in "--" before a flag-like one: no flag to BuildKit (found by a run).
+  "a-- --",
+  "a-- --network=host",
 ];
 
 interface Rendered {
@@ -247,12 +250,25 @@ function instructionsOf(dockerfile: string): Instruction[] {
 // Each instruction's keyword and the names of its flags (`RUN --mount`, `COPY --chown`): a
 // value must not add an instruction, and must not add a flag to one either.
 function shape(dockerfile: string): string[] {
-  return instructionsOf(dockerfile).map((instruction) => {
-    const flags = "getFlags" in instruction && typeof instruction.getFlags === "function"
-      ? (instruction.getFlags() as { getName(): string }[]).map((flag) => ` --${flag.getName()}`)
-      : [];
-    return `${instruction.getKeyword()}${flags.join("")}`;
-  });
+  return instructionsOf(dockerfile).map((instruction) =>
+    `${instruction.getKeyword()}${leadingFlags(instruction).map((name) => ` --${name}`).join("")}`
+  );
+}
+
+// The flags BuildKit reads: the words at the start of the arguments that begin with "--", up to
+// the first that does not (its parser's extractBuilderFlags). dockerfile-ast also takes a word
+// after others for a flag ("RUN a-- --x" has a flag x to it), which BuildKit passes to the shell
+// as the command's own text.
+function leadingFlags(instruction: Instruction): string[] {
+  // The instruction's own text (dockerfile-ast's arguments lose such words), its continued
+  // lines joined, without its keyword.
+  const text = instruction.getTextContent().replace(/[\\`]\r?\n/g, " ").trimStart();
+  const names: string[] = [];
+  for (const word of text.split(/\s+/).slice(1)) {
+    if (!word.startsWith("--")) break;
+    names.push(word.slice(2).split("=")[0]);
+  }
+  return names;
 }
 
 function names(problems: readonly Diagnostic[], value: string, option: string): boolean {
