@@ -99,7 +99,10 @@ class ByteWriter {
   /** A string of ASCII characters, as they are. */
   ascii(text: string): void {
     this.#room(text.length);
-    for (let i = 0; i < text.length; i++) this.#buffer[this.#length++] = text.charCodeAt(i);
+    const buffer = this.#buffer;
+    let length = this.#length;
+    for (let i = 0; i < text.length; i++) buffer[length++] = text.charCodeAt(i);
+    this.#length = length;
   }
 
   /** `JSON.stringify(text)`, as UTF-8. */
@@ -107,20 +110,21 @@ class ByteWriter {
     this.#room(text.length + 2);
     const start = this.#length;
     const buffer = this.#buffer;
-    buffer[this.#length++] = QUOTE;
+    let length = start;
+    buffer[length++] = QUOTE;
     for (let i = 0; i < text.length; i++) {
       const code = text.charCodeAt(i);
       // Anything JSON escapes, or that takes more than a byte: the whole string the long way.
       if (code < 0x20 || code > 0x7e || code === QUOTE || code === 0x5c) {
-        this.#length = start;
         const quoted = JSON.stringify(text);
         this.#room(quoted.length * 3);
-        this.#length += textEncoder.encodeInto(quoted, this.#buffer.subarray(start)).written;
+        this.#length = start + textEncoder.encodeInto(quoted, this.#buffer.subarray(start)).written;
         return;
       }
-      buffer[this.#length++] = code;
+      buffer[length++] = code;
     }
-    buffer[this.#length++] = QUOTE;
+    buffer[length++] = QUOTE;
+    this.#length = length;
   }
 
   /** A whole number as `JSON.stringify` writes it. */
@@ -131,10 +135,13 @@ class ByteWriter {
   /** `count` bytes of `from` at `offset`, as lowercase hex. */
   hex(from: Uint8Array, offset: number, count: number): void {
     this.#room(count * 2);
+    const buffer = this.#buffer;
+    let length = this.#length;
     for (let i = offset; i < offset + count; i++) {
-      this.#buffer[this.#length++] = HEX_DIGITS[from[i] >> 4];
-      this.#buffer[this.#length++] = HEX_DIGITS[from[i] & 15];
+      buffer[length++] = HEX_DIGITS[from[i] >> 4];
+      buffer[length++] = HEX_DIGITS[from[i] & 15];
     }
+    this.#length = length;
   }
 
   /** What was written. */
