@@ -153,9 +153,12 @@ export class TreeRecall {
         continue;
       }
       verified[at] = 1;
-      // A file to hash, or a folder to list: the walk has work to do.
-      if (believed[at] !== 1) same = false;
-      else if (same && kind === SYMLINK && !this.#sameTarget(top + path, at)) same = false;
+      // A link is as remembered when its target is: nothing about it is to be believed.
+      if (kind === SYMLINK) {
+        if (same && !this.#sameTarget(top + path, at)) same = false;
+      } else if (believed[at] !== 1) {
+        same = false; // A file to hash, or a folder to list: the walk has work to do.
+      }
     }
     if (!same) return false;
     this.#rootInfo = rootInfo;
