@@ -219,8 +219,8 @@ const W_CTIME = 24, W_MTIME = 28; // tv_sec (i64), then tv_nsec (u32)
 const W_DEV_MAJOR = 34, W_DEV_MINOR = 35;
 const TWO_32 = 2 ** 32;
 
-/** The numbers of a stat key, in {@link StatKey}'s order (a tree index keeps them so). */
-export const KEY_FIELDS = 6;
+// The numbers of a stat key, in StatKey's order (a tree index keeps them so).
+const KEY_FIELDS = 6;
 const K_SIZE = 0, K_MTIME = 1, K_CTIME = 2, K_INO = 3, K_DEV = 4, K_MODE = 5;
 const encoder = new TextEncoder();
 
@@ -321,8 +321,7 @@ class NativeStat {
 
 /**
  * `lstat` of many entries under one folder, each told as its stat key's numbers
- * ({@link KEY_FIELDS} of them, in {@link StatKey}'s order: size, mtime, ctime, inode, device,
- * mode) rather than as an object: the check of a remembered tree (`./tree_recall.ts`) takes
+ * (six, in {@link StatKey}'s order: size, mtime, ctime, inode, device, mode) rather than as an object: the check of a remembered tree (`./tree_recall.ts`) takes
  * one per entry, 20,000 for a big tree, and does nothing else with them.
  *
  * On Linux, for thousands of entries, `statx(2)` is called directly from the first call,

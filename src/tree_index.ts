@@ -37,7 +37,7 @@
  * @module
  */
 
-import type { StatKey } from "./file_stat.ts";
+import { type FileStat, fileStatFromKey, type StatKey } from "./file_stat.ts";
 import { concatBytes } from "./registry/bytes.ts";
 
 export type { StatKey } from "./file_stat.ts";
@@ -252,6 +252,19 @@ export class TreeIndex {
   /** Whether entry `at` has the stat key of `info`. */
   hasStat(at: number, info: StatKey): boolean {
     return sameStat(this.stats, at * FIELDS, info);
+  }
+
+  /** Whether entry `at` has the stat key whose numbers are `key` (as `LstatKeys` gives them). */
+  hasKey(at: number, key: Float64Array): boolean {
+    const s = this.stats, i = at * FIELDS;
+    return s[i + SIZE] === key[SIZE] && s[i + MTIME] === key[MTIME] &&
+      s[i + CTIME] === key[CTIME] && s[i + INO] === key[INO] && s[i + DEV] === key[DEV] &&
+      s[i + MODE] === key[MODE];
+  }
+
+  /** What `lstat` said of entry `at` when it was remembered (its type from its mode). */
+  statOf(at: number): FileStat {
+    return fileStatFromKey(this.stats, at * FIELDS);
   }
 
   /** The entry at `path`, or -1; `hint` is where to look first (walks come in order). */

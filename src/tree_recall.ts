@@ -19,14 +19,7 @@
  */
 
 import { settled } from "./digest_cache.ts";
-import {
-  type FileStat,
-  fileStatFromKey,
-  KEY_FIELDS,
-  lstatFile,
-  LstatKeys,
-  statFile,
-} from "./file_stat.ts";
+import { type FileStat, lstatFile, LstatKeys, statFile } from "./file_stat.ts";
 import type { IgnoreRules } from "./ignore.ts";
 import { join } from "./path.ts";
 import { DIR, FILE, IGNORED, type Kind, sameIndex, SYMLINK, TreeIndex } from "./tree_index.ts";
@@ -120,7 +113,7 @@ export class TreeRecall {
     let same = known.rootUnchanged(rootInfo) && !rules?.mayReinclude();
     using keys = new LstatKeys(top, known.length);
     const key = keys.key;
-    const { paths, kinds, stats, believed } = known;
+    const { paths, kinds, believed } = known;
     // Each path is handed to the system from the index's own bytes, where it can be.
     let block = keys.direct ? known.pathBlock : undefined;
     let start = 0;
@@ -144,11 +137,7 @@ export class TreeRecall {
         same = false;
         continue;
       }
-      const base = at * KEY_FIELDS;
-      if (
-        key[0] !== stats[base] || key[1] !== stats[base + 1] || key[2] !== stats[base + 2] ||
-        key[3] !== stats[base + 3] || key[4] !== stats[base + 4] || key[5] !== stats[base + 5]
-      ) {
+      if (!known.hasKey(at, key)) {
         same = false;
         continue;
       }
@@ -181,9 +170,7 @@ export class TreeRecall {
     if (verified !== undefined) {
       // Where the entry about to be visited stands in the index, if it is there.
       const at = this.#count + this.#shift;
-      if (verified[at] === 1 && this.known!.paths[at] === path) {
-        return fileStatFromKey(this.known!.stats, at * KEY_FIELDS);
-      }
+      if (verified[at] === 1 && this.known!.paths[at] === path) return this.known!.statOf(at);
     }
     return lstatFile(absolute);
   };
