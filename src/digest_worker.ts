@@ -36,16 +36,15 @@ export interface DigestJob {
 }
 
 /**
- * The answer to a batch: each file's SHA-256 (32 bytes each, in order); or, for a batch the
- * thread that handed it out claimed first, `taken` and nothing else.
+ * The answer to a batch: each file's SHA-256 as hex, in the job's order (`null`: the file
+ * could not be read); or, for a batch the thread that handed it out claimed first, `taken`
+ * and nothing else.
  */
 export interface DigestAnswer {
   /** The files' numbers, as in the job. */
   readonly ids: readonly number[];
-  /** 32 bytes per file, in the job's order: its SHA-256. */
-  readonly digests: Uint8Array;
-  /** The numbers of the files that could not be read (their 32 bytes mean nothing). */
-  readonly unreadable: readonly number[];
+  /** Each file's SHA-256 as lowercase hex, or `null` where it could not be read. */
+  readonly digests: readonly (string | null)[];
   /** The batch was hashed by the thread that handed it out: no digest here. */
   readonly taken?: boolean;
 }
@@ -62,24 +61,18 @@ self.onmessage = (event: MessageEvent<DigestJob>) => {
   if (claims !== undefined && slot !== undefined) {
     // Taken by the thread that handed it out: nothing to answer but that it is done with.
     if (Atomics.compareExchange(claims, slot, 0, BY_WORKER) !== 0) {
-      const answer: DigestAnswer = {
-        ids: [],
-        digests: new Uint8Array(0),
-        unreadable: [],
-        taken: true,
-      };
+      const answer: DigestAnswer = { ids: [], digests: [], taken: true };
       self.postMessage(answer);
       return;
     }
   }
-  const digests = new Uint8Array(ids.length * 32);
-  const unreadable: number[] = [];
+  // As hex: node:crypto's `digest("hex")` takes 1.3 µs where `digest()`, which makes a
+  // Buffer, takes 3.3, a tenth of what a small file costs in all.
+  const digests: (string | null)[] = [];
   for (let i = 0; i < ids.length; i++) {
     const hash = createHash("sha256");
-    if (hashFileInto(hash, paths[i], sizes[i], buffer)) digests.set(hash.digest(), i * 32);
-    else unreadable.push(ids[i]);
+    digests.push(hashFileInto(hash, paths[i], sizes[i], buffer) ? hash.digest("hex") : null);
   }
-  const answer: DigestAnswer = { ids, digests, unreadable };
-  // Moved, not copied; the options form type-checks as a window's `postMessage` too.
-  self.postMessage(answer, { transfer: [digests.buffer as ArrayBuffer] });
+  const answer: DigestAnswer = { ids, digests };
+  self.postMessage(answer);
 };

@@ -49,8 +49,8 @@ export function digestWorkerUrl(): URL {
   return new URL(`./digest_worker.${extension}`, import.meta.url);
 }
 
-/** Called with each file's SHA-256 (32 bytes), or `null` when it could not be read. */
-export type OnDigest = (id: number, digest: Uint8Array | null) => void;
+/** Called with each file's SHA-256 (lowercase hex), or `null` when it could not be read. */
+export type OnDigest = (id: number, digest: string | null) => void;
 
 /** Hash the file `path` (`size` bytes by its `stat`) in this thread, known as `id`. */
 export type HashHere = (id: number, path: string, size: number) => void;
@@ -66,7 +66,7 @@ export type HashHere = (id: number, path: string, size: number) => void;
  * const start = () => new Worker(digestWorkerUrl(), { type: "module" });
  * let first = "";
  * const pool = HashPool.start(2, start, (id, digest) => {
- *   first = Array.from(digest!.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
+ *   first = digest!.slice(0, 8);
  * })!;
  * pool.add(0, path, 3);
  * await pool.finish();
@@ -121,13 +121,10 @@ export class HashPool {
     this.#handedOut.push(0);
     this.#waiting.push(0);
     worker.onmessage = (event: MessageEvent<DigestAnswer>) => {
-      const { ids, digests, unreadable, taken } = event.data;
+      const { ids, digests, taken } = event.data;
       // Hashed here, and no longer waited for since (`#takeBack`).
       if (taken) return;
-      const failed = new Set(unreadable);
-      for (let i = 0; i < ids.length; i++) {
-        this.#onDigest(ids[i], failed.has(ids[i]) ? null : digests.subarray(i * 32, i * 32 + 32));
-      }
+      for (let i = 0; i < ids.length; i++) this.#onDigest(ids[i], digests[i]);
       this.#waiting[n]--;
       this.#settle();
     };

@@ -258,16 +258,15 @@ export class TreeRecall {
     return this.#same && known!.length === this.#count ? known!.treeDigest : undefined;
   }
 
-  /** The digest of the `n`th file read (hex or 32 bytes), or `null`: it could not be read. */
-  hashed(n: number, digest: string | Uint8Array | null): void {
+  /** The digest of the `n`th file read (hex), or `null`: it could not be read. */
+  hashed(n: number, digest: string | null): void {
     const at = this.unhashed[n];
     if (digest === null) {
       this.unreadable.add(at);
       return;
     }
     const index = this.index;
-    if (typeof digest === "string") index.setDigest(at, digest);
-    else index.setDigestBytes(at, digest);
+    index.setDigest(at, digest);
     // Believed later only if it could not have changed within its recorded times.
     if (settled(index.changed(at), this.since)) index.believed[at] = 1;
   }

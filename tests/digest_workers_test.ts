@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { treeDigest, treeDigestSync, useDigestCache, useWorkerFactory } from "../src/digest.ts";
 import { digestWorkerUrl, HashPool } from "../src/hash_pool.ts";
-import { hexOf, sha256Hex } from "../src/sha256.ts";
+import { sha256Hex } from "../src/sha256.ts";
 
 /** `treeDigest` of `root` with a Worker threshold; the digest and the Workers it started. */
 async function digestCountingWorkers(
@@ -69,7 +69,7 @@ Deno.test("the walking thread and a Worker share a pool's batches: each file has
     const pool = HashPool.start(
       1,
       () => new Worker(digestWorkerUrl(), { type: "module" }),
-      (id, digest) => byWorker.set(id, digest === null ? "unreadable" : hexOf(digest)),
+      (id, digest) => byWorker.set(id, digest ?? "unreadable"),
     )!;
     files.forEach((path, id) => pool.add(id, path, 24_000));
     // The Worker has answered for a batch: it has begun from the first one.
