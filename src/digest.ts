@@ -12,9 +12,9 @@
  *
  * No `node:` module is imported here: the first one starts Deno's Node compatibility layer,
  * which costs more than everything else a no-op build does. Hashing is done by the plain
- * TypeScript SHA-256 of `./sha256.ts`, until there is enough to hash that `node:crypto`
- * (several times faster) pays for its loading: then it is loaded, and serves from then on.
- * Both give the same digests.
+ * TypeScript SHA-256 of `./sha256.ts`, until there is enough to hash that a native one
+ * (several times faster: the system's libcrypto, `./libcrypto.ts`, else `node:crypto`) pays
+ * for its loading: then it is loaded, and serves from then on. All give the same digests.
  *
  * Digests are remembered, as git's index remembers them: each walk of a tree (or look at a
  * single file) is kept as a `TreeIndex` (`./tree_index.ts`) of its entries, their stat keys
@@ -31,6 +31,7 @@ import { imgtoolCacheDir } from "./cache_dir.ts";
 import { readDigestIndex, writeDigestIndex } from "./digest_cache.ts";
 import { madeGarbage } from "./garbage.ts";
 import { hashFileInto, READ_CHUNK } from "./file_hash.ts";
+import { nativeSha256 } from "./libcrypto.ts";
 import { type FileStat, statFile } from "./file_stat.ts";
 import { digestWorkerUrl, HashPool } from "./hash_pool.ts";
 import type { IgnoreRules } from "./ignore.ts";
@@ -69,7 +70,7 @@ export interface Hasher {
 let newHasher: () => Hasher = () => new Sha256();
 
 /**
- * Hash with `factory`'s hashers from now on, in this thread. Internal: `node:crypto` is
+ * Hash with `factory`'s hashers from now on, in this thread. Internal: a native hasher is
  * installed with it once there is enough to hash. Any factory must give the same digests
  * (SHA-256).
  *
@@ -85,25 +86,33 @@ export function useHasher(factory: () => Hasher): void {
   newHasher = factory;
 }
 
-// node:crypto hashes about 1.8 GB/s here, `Sha256` 0.24 GB/s once V8 has optimized it (less
-// in the first MB of a process), and loading node:crypto (with the Node compatibility layer)
-// takes 15-25 ms. Measured on trees of small files in a fresh process, both take the same
-// time at about 2 MB; from 4 MB, node:crypto is clearly ahead (11 ms at 4 MB, 22 at 8). Both
-// paths load it from this much.
-const NODE_CRYPTO_BYTES = 4 << 20;
-let nodeCryptoTried = false;
-let nodeCryptoInUse = false;
+// A native hasher (libcrypto's or node:crypto's) hashes about 1.2 GB/s here, `Sha256` 0.24
+// GB/s once V8 has optimized it (less in the first MB of a process). Loading node:crypto
+// (with the Node compatibility layer) takes 15-25 ms, libcrypto 3-4. Measured with
+// node:crypto on trees of small files in a fresh process, both took the same time at about
+// 2 MB; from 4 MB, node:crypto was clearly ahead (11 ms at 4 MB, 22 at 8). Both paths load a
+// native hasher from this much.
+const NATIVE_HASHER_BYTES = 4 << 20;
+let nativeHasherTried = false;
+let nativeHasherInUse = false;
 
 type NodeProcess = { getBuiltinModule?(name: string): unknown };
 
 /**
- * Load `node:crypto` (once) and hash with it from then on. `process.getBuiltinModule` loads
- * it synchronously, so the synchronous path (`Image.uri`) gets it too; merely touching
- * `process` starts the Node layer, hence only here.
+ * Load a native SHA-256 (once) and hash with it from then on: libcrypto's (`./libcrypto.ts`),
+ * else `node:crypto`'s. Both load synchronously, so the synchronous path (`Image.uri`) gets
+ * them too; merely touching `process` starts the Node layer, hence only here, and only
+ * without libcrypto.
  */
-function useNodeCrypto(): void {
-  if (nodeCryptoTried) return;
-  nodeCryptoTried = true;
+function useNativeHasher(): void {
+  if (nativeHasherTried) return;
+  nativeHasherTried = true;
+  const libcrypto = nativeSha256();
+  if (libcrypto) {
+    useHasher(libcrypto);
+    nativeHasherInUse = true;
+    return;
+  }
   const process = (globalThis as { process?: NodeProcess }).process;
   const crypto = process?.getBuiltinModule?.("node:crypto") as
     | { createHash(algorithm: string): Hasher }
@@ -111,7 +120,7 @@ function useNodeCrypto(): void {
   // Not available: the TypeScript hasher gives the same digests, only slower.
   if (crypto) {
     useHasher(() => crypto.createHash("sha256"));
-    nodeCryptoInUse = true;
+    nativeHasherInUse = true;
   }
 }
 
@@ -277,7 +286,7 @@ export function fileDigestSync(path: string, info?: FileStat): FileDigest {
 
 /** Read and hash a file synchronously; `null` when it cannot be read. */
 function hashFileSync(path: string, size: number): string | null {
-  if (size >= NODE_CRYPTO_BYTES) useNodeCrypto();
+  if (size >= NATIVE_HASHER_BYTES) useNativeHasher();
   // One reused buffer for every file, small or large: no garbage per file, flat memory.
   const hash = newHasher();
   const buffer = syncBuffer ??= new Uint8Array(READ_CHUNK);
@@ -313,7 +322,7 @@ const WHOLE_FILE = 64 << 10;
 
 /** Read and hash a file asynchronously; `null` when it cannot be read. */
 async function hashFile(path: string, size: number, buffer?: Uint8Array): Promise<string | null> {
-  if (size >= NODE_CRYPTO_BYTES) useNodeCrypto();
+  if (size >= NATIVE_HASHER_BYTES) useNativeHasher();
   try {
     if (size <= WHOLE_FILE) {
       // Web Crypto is native and needs no Node layer: the fastest for a whole small file.
@@ -409,8 +418,8 @@ interface DigestedTree {
  */
 async function textDigest(recall: TreeRecall): Promise<string> {
   const text = treeText(recall.index, recall.unreadable);
-  // node:crypto when this thread hashed files with it; else Web Crypto, native from the start.
-  return nodeCryptoInUse ? sha256(text) : await sha256Async(text);
+  // The native hasher when this thread hashed files with it; else Web Crypto, native at once.
+  return nativeHasherInUse ? sha256(text) : await sha256Async(text);
 }
 
 /** Remember what the walk of `root` found, now that the tree's digest is `digest`. */
@@ -439,7 +448,7 @@ export function treeDigestSync(root: string, ignore?: IgnoreRules): string | nul
   if (recall === null) return null;
   const unchanged = recall.unchanged();
   if (unchanged !== undefined) return rememberTree(root, ignore, recall, unchanged).digest;
-  if (recall.unhashedBytes >= NODE_CRYPTO_BYTES) useNodeCrypto();
+  if (recall.unhashedBytes >= NATIVE_HASHER_BYTES) useNativeHasher();
   recall.unhashed.forEach((at, n) => {
     recall.hashed(n, hashFileSync(recall.absolutes[n], recall.index.size(at)));
   });
@@ -541,11 +550,11 @@ async function walkAndDigest(
   if (unchanged !== undefined) return rememberTree(root, ignore, recall, unchanged);
   if (workers.pool !== undefined) {
     const files = recall;
-    useNodeCrypto();
+    useNativeHasher();
     await workers.pool.finish((n, path, size) => files.hashed(n, hashFileSync(path, size)));
   } else {
     const files = recall;
-    if (files.unhashedBytes >= NODE_CRYPTO_BYTES) useNodeCrypto();
+    if (files.unhashedBytes >= NATIVE_HASHER_BYTES) useNativeHasher();
     let next = 0;
     const slot = async () => {
       const buffer = new Uint8Array(READ_CHUNK);

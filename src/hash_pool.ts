@@ -8,10 +8,10 @@
  * in bytes plus a fixed cost per file (opening and closing a file costs about what reading
  * 16 KiB does). Batches are small enough (4 MB of work) that the Workers finish close
  * together. A Worker starts when a batch finds every other one busy (starting one blocks
- * the walk for some 40 ms), so a small tree gets one.
+ * the walk for some 20 ms), so a small tree gets one.
  *
  * Why the walking thread joins in, and there is one Worker fewer than cores: a Worker costs
- * some 40 ms of the walking thread to start and 100 ms of a core to load `node:crypto`, and
+ * some 20 ms of the walking thread to start and tens of ms of a core to be ready to hash, and
  * while the walk runs, two Workers on two cores only take the walk's core from it. So the
  * walking thread, its walk done, takes batches from the end of what was handed out, while
  * the Workers go on from the start: each batch is claimed in memory the threads share

@@ -3,7 +3,8 @@
 //
 // - no `node:` module and no CommonJS package loads while a build reads its spec and confirms
 //   its remembered tag in the registry, and that one `HEAD` goes without Deno's `fetch`;
-// - `node:crypto` loads only when there are 4 MiB or more to hash;
+// - a native SHA-256 (libcrypto, else `node:crypto`) loads only when there are 4 MiB or more
+//   to hash, and with libcrypto the Node layer does not start at all;
 // - the cache folders' limits (entries, bytes, three quarters), the once-a-day touch, the hour
 //   after which unfinished writes go, and the two seconds a file must be unchanged.
 //
@@ -64,7 +65,7 @@ const FETCH_SCRIPT = "ext:deno_fetch/26_fetch.js";
  */
 async function runLogged(
   args: readonly string[],
-  options: { cwd: string; env?: Record<string, string> },
+  options: { cwd: string; env?: Record<string, string>; permissions?: readonly string[] },
 ): Promise<{ ran: Ran; scripts: Set<string> }> {
   const log = await Deno.makeTempFile({ prefix: "imgtool-test-v8-", suffix: ".log" });
   try {
@@ -72,7 +73,8 @@ async function runLogged(
     const v8Flags = `${
       IMGTOOL_V8_FLAGS[0]
     },--log-function-events,--logfile=${log},--no-logfile-per-isolate`;
-    const permissions = IMGTOOL_RUNTIME_FLAGS.filter((flag) => flag.startsWith("--allow-"));
+    const permissions = options.permissions ??
+      IMGTOOL_RUNTIME_FLAGS.filter((flag) => flag.startsWith("--allow-"));
     const ran = await runProcess(
       Deno.execPath(),
       ["run", "--no-code-cache", v8Flags, ...permissions, ...args],
@@ -179,39 +181,93 @@ Deno.test("a no-op build --push of a remembered tag loads no node: module and no
   }
 });
 
-Deno.test("node:crypto loads for a tree with the README's 4 MiB to hash, and not for one byte less", () =>
+/** Whether `/proc/self/maps` of the child names libcrypto (the line its script prints). */
+const LIBCRYPTO_LINE = "libcrypto mapped";
+
+/**
+ * A script that prints the tree digest of its argument, then `LIBCRYPTO_LINE` if the process
+ * has libcrypto mapped by then.
+ */
+async function hashTreeScript(dir: string): Promise<string> {
+  const script = join(dir, "hash_tree.ts");
+  await Deno.writeTextFile(
+    script,
+    `import { treeDigest, useDigestCache } from ${
+      JSON.stringify(new URL("../src/digest.ts", import.meta.url).href)
+    };\n` +
+      "useDigestCache({ dir: undefined });\nconsole.log(await treeDigest(Deno.args[0]));\n" +
+      // Reading the maps takes --allow-all: a run without it cannot have loaded libcrypto.
+      'const maps = (() => { try { return Deno.readTextFileSync("/proc/self/maps"); } ' +
+      'catch { return ""; } })();\n' +
+      `if (/libcrypto/.test(maps)) console.log(${JSON.stringify(LIBCRYPTO_LINE)});\n`,
+  );
+  return script;
+}
+
+/** Whether this machine has a libcrypto that imgtool would load (as src/libcrypto.ts names). */
+function systemHasLibcrypto(): boolean {
+  for (const name of ["libcrypto.so.3", "libcrypto.so.1.1"]) {
+    try {
+      Deno.dlopen(name, {}).close();
+      return true;
+    } catch {
+      // Not this one.
+    }
+  }
+  return false;
+}
+
+/** A tree of `bytes` bytes: a small file, and the rest as one sparse file (nearly free on disk). */
+async function sparseTree(dir: string, bytes: number): Promise<string> {
+  const root = join(dir, `tree-${bytes}`);
+  await Deno.mkdir(join(root, "src"), { recursive: true });
+  await Deno.writeTextFile(join(root, "src", "small.txt"), "x".repeat(1000));
+  await Deno.writeFile(join(root, "big.bin"), new Uint8Array(0));
+  await Deno.truncate(join(root, "big.bin"), bytes - 1000);
+  return root;
+}
+
+Deno.test("a native SHA-256 loads for a tree with the README's 4 MiB to hash, and not for one byte less", () =>
   withTempDir(async (dir) => {
     const [mib] = readmeSays(
-      /`node:crypto` \| fast SHA-256 for large trees only, loaded when there are (\d+) MiB or more to hash/,
+      /libcrypto[^|]*\| fast SHA-256 for large trees only, loaded when there are (\d+) MiB or more to hash/,
     );
     const threshold = Number(mib) * MIB;
-    const script = join(dir, "hash_tree.ts");
-    await Deno.writeTextFile(
-      script,
-      `import { treeDigest, useDigestCache } from ${
-        JSON.stringify(new URL("../src/digest.ts", import.meta.url).href)
-      };\n` +
-        "useDigestCache({ dir: undefined });\nconsole.log(await treeDigest(Deno.args[0]));\n",
-    );
+    const script = await hashTreeScript(dir);
     const hashed = async (bytes: number) => {
-      const root = join(dir, `tree-${bytes}`);
-      await Deno.mkdir(join(root, "src"), { recursive: true });
-      await Deno.writeTextFile(join(root, "src", "small.txt"), "x".repeat(1000));
-      // The rest as one sparse file: large, but nearly free on disk.
-      await Deno.writeFile(join(root, "big.bin"), new Uint8Array(0));
-      await Deno.truncate(join(root, "big.bin"), bytes - 1000);
-      const { ran, scripts } = await runLogged([script, root], { cwd: dir });
+      const { ran, scripts } = await runLogged([script, await sparseTree(dir, bytes)], {
+        cwd: dir,
+      });
       assert.equal(ran.code, 0, ran.stderr);
-      assert.match(ran.stdout, /^[0-9a-f]{64}\n$/);
+      assert.match(ran.stdout, /^[0-9a-f]{64}\n/);
       return {
-        digest: ran.stdout,
+        libcrypto: ran.stdout.includes(LIBCRYPTO_LINE),
         node: (await beyondDenoStart(scripts, dir)).filter(isNodeLayer),
       };
     };
     const below = await hashed(threshold - 1);
-    assert.deepEqual(below.node, [], "one byte under the threshold");
+    assert.deepEqual(below, { libcrypto: false, node: [] }, "one byte under the threshold");
     const at = await hashed(threshold);
-    assert.ok(at.node.some((script) => /crypto/.test(script)), at.node.join("\n"));
+    // libcrypto where the system has it, and then no Node layer at all; else node:crypto.
+    assert.equal(at.libcrypto, systemHasLibcrypto(), "libcrypto used where it is installed");
+    if (at.libcrypto) assert.deepEqual(at.node, [], "the Node layer started beside libcrypto");
+    else assert.ok(at.node.some((script) => /crypto/.test(script)), at.node.join("\n"));
+  }));
+
+Deno.test("without libcrypto (no ffi permission), a tree hashed in Workers has the same digest, by node:crypto", () =>
+  withTempDir(async (dir) => {
+    const script = await hashTreeScript(dir);
+    // 64 MiB: hashed in Workers and in the walking thread (src/digest.ts, WORKER_THRESHOLD_BYTES).
+    const root = await sparseTree(dir, 64 * MIB);
+    const withFfi = await runLogged([script, root], { cwd: dir });
+    assert.equal(withFfi.ran.code, 0, withFfi.ran.stderr);
+    const noFfi = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--allow-sys"];
+    const without = await runLogged([script, root], { cwd: dir, permissions: noFfi });
+    assert.equal(without.ran.code, 0, without.ran.stderr);
+    assert.ok(!without.ran.stdout.includes(LIBCRYPTO_LINE), "libcrypto loaded without ffi");
+    const node = (await beyondDenoStart(without.scripts, dir)).filter(isNodeLayer);
+    assert.ok(node.some((script) => /crypto/.test(script)), node.join("\n"));
+    assert.equal(without.ran.stdout.split("\n")[0], withFfi.ran.stdout.split("\n")[0]);
   }));
 
 // --- the cache folders ---------------------------------------------------------------------
