@@ -31,10 +31,10 @@ import { imgtoolCacheDir } from "./cache_dir.ts";
 import { readDigestIndex, writeDigestIndex } from "./digest_cache.ts";
 import { madeGarbage } from "./garbage.ts";
 import { hashFileInto, READ_CHUNK } from "./file_hash.ts";
-import { nativeSha256 } from "./libcrypto.ts";
 import { type FileStat, statFile } from "./file_stat.ts";
 import { digestWorkerUrl, HashPool } from "./hash_pool.ts";
 import type { IgnoreRules } from "./ignore.ts";
+import { nativeSha256 } from "./libcrypto.ts";
 import { resolve } from "./path.ts";
 import { hexOf, Sha256 } from "./sha256.ts";
 import { stagedMode } from "./staged_mode.ts";
@@ -88,7 +88,7 @@ export function useHasher(factory: () => Hasher): void {
 
 // A native hasher (libcrypto's or node:crypto's) hashes about 1.2 GB/s here, `Sha256` 0.24
 // GB/s once V8 has optimized it (less in the first MB of a process). Loading node:crypto
-// (with the Node compatibility layer) takes 15-25 ms, libcrypto 3-4. Measured with
+// (with the Node compatibility layer) takes 15-50 ms, libcrypto 3-4. Measured with
 // node:crypto on trees of small files in a fresh process, both took the same time at about
 // 2 MB; from 4 MB, node:crypto was clearly ahead (11 ms at 4 MB, 22 at 8). Both paths load a
 // native hasher from this much.

@@ -73,8 +73,8 @@ self.onmessage = (event: MessageEvent<DigestJob>) => {
       return;
     }
   }
-  // As hex: node:crypto's `digest("hex")` takes 1.3 µs where `digest()`, which makes a
-  // Buffer, takes 3.3, a tenth of what a small file costs in all.
+  // As hex, which both hashers give cheapest (node:crypto's `digest()` makes a Buffer: 3.3
+  // µs, against 1.3 for its hex, a tenth of what a small file costs in all).
   const digests: (string | null)[] = [];
   for (let i = 0; i < ids.length; i++) {
     const hash = newHasher();

@@ -7,7 +7,8 @@
  * once in each Worker), and each of its hashers costs some 3 µs to make and finish, where a
  * small file's hashing takes 8. Loading libcrypto takes 3-4 ms, and a hasher here is a
  * 128-byte buffer and three calls. A cold identity of 20,000 files (1.3 GB) on two cores went
- * from 1.03 s to 0.94 s (`bench/README.md`, identity).
+ * from 1.14 s to 1.05 s in interleaved runs, its processor time from 2.19 s to 2.01 s
+ * (`bench/README.md`, identity).
  *
  * Loaded at most once per thread, and only when asked; never without the `ffi` permission,
  * off Linux, or where no libcrypto 3 or 1.1 is installed (a slim container): callers then
