@@ -14,9 +14,9 @@
 
 /// <reference lib="deno.worker" />
 
-import { hashFileInto, type HashInput, READ_CHUNK } from "./file_hash.ts";
+import { hashFileInto, READ_CHUNK } from "./file_hash.ts";
 import { libc } from "./libc.ts";
-import { nativeSha256 } from "./libcrypto.ts";
+import { fastSha256 } from "./libcrypto.ts";
 
 /** A batch of files to hash. */
 export interface DigestJob {
@@ -54,11 +54,7 @@ const buffer = new Uint8Array(READ_CHUNK);
 libc();
 
 /** A SHA-256 hasher: libcrypto's, else node:crypto's (the same digests). */
-const newHasher: () => HashInput & { digest(encoding: "hex"): string } = nativeSha256() ??
-  await (async () => {
-    const { createHash } = await import("node:crypto");
-    return () => createHash("sha256");
-  })();
+const newHasher = await fastSha256();
 
 /** A batch's claim taken by this Worker (see {@link DigestJob.claims}). */
 const BY_WORKER = 1;

@@ -23,9 +23,9 @@
  * such a change shows, and the cache keeps the version of the Deno that wrote it.
  *
  * Memory stays flat in the size of the files: a group of small files is at most about
- * 1 MiB, and a large file goes through in 1 MiB blocks. Hashing uses `node:crypto`, loaded
- * when the first layer is written: a no-op build (which must not load the Node layer)
- * writes none.
+ * 1 MiB, and a large file goes through in 1 MiB blocks. Hashing uses the system's libcrypto
+ * (`./libcrypto.ts`), else `node:crypto`, loaded when the first layer is written: a no-op
+ * build writes none (and must not start the Node layer, which `node:crypto` does).
  *
  * @module
  */
@@ -33,6 +33,7 @@
 import { BuildError, systemError } from "./errors.ts";
 import { writeAllSync } from "./fs.ts";
 import type { KeptMember, LayerCache, RawAppender, StagedLayer } from "./layer_cache.ts";
+import { fastSha256 } from "./libcrypto.ts";
 import {
   type LayerEntry,
   type LayerEntryList,
@@ -91,7 +92,6 @@ const MAX_RAW_BYTES = 512 * 1024 * 1024;
 const PIECE = 1 << 20;
 
 type Hasher = Sha256Hasher & { copy(): Hasher; digest(): Uint8Array };
-let nodeCrypto: Promise<{ createHash(algorithm: string): Hasher }> | undefined;
 
 /**
  * Write the layer of `entries` as a gzip-compressed tar into a new file (in `options.dir`,
@@ -119,9 +119,7 @@ export async function writeLayerBlob(
   entries: readonly LayerEntry[] | LayerEntryList,
   options: WriteLayerOptions,
 ): Promise<LayerBlob> {
-  nodeCrypto ??= import("node:crypto") as unknown as NonNullable<typeof nodeCrypto>;
-  const crypto = await nodeCrypto;
-  const sha256 = () => crypto.createHash("sha256");
+  const sha256: () => Hasher = await fastSha256();
   // Entries are checked, and their sizes known, before any file is made.
   const planned = planLayer(entries, options.mtime, { duplicates: options.duplicates });
   const groups = layerGroups(new SizedEntries(planned), options.mtime, sha256);

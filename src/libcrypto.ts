@@ -1,6 +1,7 @@
 /**
  * SHA-256 from the system's OpenSSL (`libcrypto`), called through `Deno.dlopen`: the hasher
- * for large trees, in the walking thread and in the hashing Workers alike.
+ * for large trees, in the walking thread and in the hashing Workers alike, and for the layers
+ * imgtool writes itself (`./layer_blob.ts`).
  *
  * Why not `node:crypto`, which hashes as fast: loading it starts Deno's Node compatibility
  * layer, 40-50 ms of a thread before the first byte is hashed (once in the walking thread,
@@ -31,18 +32,25 @@ const LIBRARIES = ["libcrypto.so.3", "libcrypto.so.1.1"];
 /** `SHA256_CTX` takes 112 bytes in OpenSSL 1.1 and 3; room for more. */
 const CONTEXT_BYTES = 128;
 
-/** An incremental SHA-256 by libcrypto: `update` as often as needed, then `digest` once. */
-export interface NativeSha256 {
+/**
+ * An incremental SHA-256: `update` as often as needed, then `digest` once. libcrypto's here;
+ * `node:crypto`'s `Hash` has the same calls, so either can serve ({@link fastSha256}).
+ */
+export interface IncrementalSha256 {
   /** Hash more data (a string as UTF-8). */
-  update(data: string | Uint8Array): NativeSha256;
+  update(data: string | Uint8Array): IncrementalSha256;
+  /** Finish: the digest's 32 bytes. */
+  digest(): Uint8Array;
   /** Finish, as lowercase hex. */
   digest(encoding: "hex"): string;
+  /** A hasher that goes on from where this one is, apart from it. */
+  copy(): IncrementalSha256;
 }
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 // undefined: not tried yet in this thread; null: not available.
-let loaded: (() => NativeSha256) | null | undefined;
+let loaded: (() => IncrementalSha256) | null | undefined;
 
 /**
  * A maker of libcrypto's SHA-256 hashers, loaded now if it was not; `undefined` where it
@@ -55,12 +63,34 @@ let loaded: (() => NativeSha256) | null | undefined;
  * if (newHasher) console.log(newHasher().update("abc").digest("hex").slice(0, 8)); // ba7816bf
  * ```
  */
-export function nativeSha256(): (() => NativeSha256) | undefined {
+export function nativeSha256(): (() => IncrementalSha256) | undefined {
   if (loaded === undefined) loaded = load();
   return loaded ?? undefined;
 }
 
-function load(): (() => NativeSha256) | null {
+/**
+ * SHA-256 hashers for code that hashes megabytes (layers written or uploaded, large trees):
+ * libcrypto's, else `node:crypto`'s, which starts Deno's Node layer (imported only then).
+ *
+ * @example
+ * ```ts
+ * import { fastSha256 } from "./libcrypto.ts";
+ * const newHasher = await fastSha256();
+ * console.log(newHasher().update("abc").digest("hex").slice(0, 8)); // ba7816bf
+ * ```
+ */
+export async function fastSha256(): Promise<() => IncrementalSha256> {
+  const native = nativeSha256();
+  if (native) return native;
+  nodeCrypto ??= import("node:crypto");
+  const { createHash } = await nodeCrypto;
+  // Its `Hash` has the same calls (a `Buffer` is a `Uint8Array`).
+  return () => createHash("sha256") as unknown as IncrementalSha256;
+}
+
+let nodeCrypto: Promise<typeof import("node:crypto")> | undefined;
+
+function load(): (() => IncrementalSha256) | null {
   if (Deno.build.os !== "linux") return null;
   try {
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
@@ -88,25 +118,34 @@ const encoder = new TextEncoder();
 const out = new Uint8Array(32);
 
 /** One hasher: its own context, so that hashers in use at once never share one. */
-class Sha256Context implements NativeSha256 {
+class Sha256Context implements IncrementalSha256 {
   readonly #symbols: Symbols;
   readonly #context = new Uint8Array(CONTEXT_BYTES);
 
-  constructor(symbols: Symbols) {
+  /** A new hasher, or (`from`) a copy of another's state: a plain struct, copied whole. */
+  constructor(symbols: Symbols, from?: Uint8Array) {
     this.#symbols = symbols;
-    symbols.SHA256_Init(this.#context);
+    if (from) this.#context.set(from);
+    else symbols.SHA256_Init(this.#context);
   }
 
-  update(data: string | Uint8Array): NativeSha256 {
+  update(data: string | Uint8Array): IncrementalSha256 {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (bytes.length > 0) this.#symbols.SHA256_Update(this.#context, bytes, BigInt(bytes.length));
     return this;
   }
 
-  digest(_encoding: "hex"): string {
+  digest(): Uint8Array;
+  digest(encoding: "hex"): string;
+  digest(encoding?: "hex"): string | Uint8Array {
     this.#symbols.SHA256_Final(out, this.#context);
+    if (encoding === undefined) return out.slice();
     let hex = "";
     for (let i = 0; i < 32; i++) hex += HEX[out[i]];
     return hex;
+  }
+
+  copy(): IncrementalSha256 {
+    return new Sha256Context(this.#symbols, this.#context);
   }
 }

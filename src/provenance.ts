@@ -27,6 +27,7 @@
 
 import { ImgtoolError, systemError } from "./errors.ts";
 import { writeAllSync } from "./fs.ts";
+import { fastSha256 } from "./libcrypto.ts";
 import { identify, type ImageIdentity, imagesUsed } from "./identify.ts";
 import {
   type IdentityTree,
@@ -252,8 +253,7 @@ async function writeStatementFile(
   digest: string,
   draft: Extract<StatementDraft, { pieces: readonly JsonPiece[] }>,
 ): Promise<{ path: string; digest: string; size: number }> {
-  nodeCrypto ??= import("node:crypto");
-  const hash = (await nodeCrypto).createHash("sha256");
+  const hash = (await fastSha256())();
   const doing = "writing the provenance record to a temporary file";
   let path: string;
   try {
@@ -277,16 +277,6 @@ async function writeStatementFile(
   }
   return { path, digest: `sha256:${hash.digest("hex")}`, size };
 }
-
-let nodeCrypto:
-  | Promise<
-    {
-      createHash(
-        algorithm: string,
-      ): { update(data: Uint8Array): unknown; digest(encoding: "hex"): string };
-    }
-  >
-  | undefined;
 
 /** `sha256:hex` as an in-toto digest set, `{ sha256: hex }`. */
 function digestSet(digest: string): Record<string, string> {

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { fastSha256 } from "../libcrypto.ts";
 import { hexOf } from "../sha256.ts";
 
 /**
@@ -78,26 +79,15 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 export async function sha256Digest(bytes: Uint8Array): Promise<string> {
   if (bytes.length >= IN_PLACE_BYTES) {
     // Web Crypto copies what it hashes: a large blob (a provenance statement of a large tree)
-    // would be in memory twice. node:crypto hashes it where it is.
-    nodeCrypto ??= import("node:crypto");
-    return `sha256:${(await nodeCrypto).createHash("sha256").update(bytes).digest("hex")}`;
+    // would be in memory twice. libcrypto (or node:crypto) hashes it where it is.
+    return `sha256:${(await fastSha256())().update(bytes).digest("hex")}`;
   }
   const hash = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return `sha256:${hexOf(new Uint8Array(hash))}`;
 }
 
-/** From this size on, {@link sha256Digest} hashes through node:crypto (loaded then). */
+/** From this size on, {@link sha256Digest} hashes in place (`fastSha256`, loaded then). */
 const IN_PLACE_BYTES = 1 << 20;
-let nodeCrypto:
-  | Promise<
-    {
-      createHash(
-        algorithm: string,
-      ): { update(data: Uint8Array): { digest(encoding: "hex"): string } };
-    }
-  >
-  | undefined;
-
 /**
  * Check that `bytes` have the given digest (sha256 or sha512).
  *

@@ -21,6 +21,7 @@
  */
 
 import { BuildError, systemError } from "../errors.ts";
+import { fastSha256, type IncrementalSha256 } from "../libcrypto.ts";
 import { openConnection, parseHead } from "./direct_head.ts";
 import { after } from "../timers.ts";
 
@@ -148,9 +149,6 @@ class SilenceTimer {
   }
 }
 
-type Hasher = { update(data: Uint8Array): unknown; digest(encoding: "hex"): string };
-let nodeCrypto: Promise<{ createHash(algorithm: string): Hasher }> | undefined;
-
 /**
  * The file in pieces of {@link UPLOAD_PIECE} bytes, checked as they come: exactly `size`
  * bytes, hashing to `digest`; the last piece is held back until both are known to hold.
@@ -162,10 +160,9 @@ async function* filePieces(
   digest: string,
   reuse: boolean,
 ): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
-  // node:crypto is loaded on the first upload only: a no-op build must not start the Node
-  // layer, and it hashes several times faster than the plain-TypeScript sha256.
-  nodeCrypto ??= import("node:crypto");
-  const hash = (await nodeCrypto).createHash("sha256");
+  // A native SHA-256, loaded on the first upload only (a no-op build must not start the Node
+  // layer, which node:crypto would): several times faster than the plain-TypeScript sha256.
+  const hash = (await fastSha256())();
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path);
@@ -221,7 +218,7 @@ async function checkEnd(
   path: string,
   size: number,
   digest: string,
-  hash: Hasher,
+  hash: IncrementalSha256,
 ): Promise<void> {
   let extra: number | null;
   try {
