@@ -230,7 +230,7 @@ async function sparseTree(dir: string, bytes: number): Promise<string> {
 Deno.test("a native SHA-256 loads for a tree with the README's 4 MiB to hash, and not for one byte less", () =>
   withTempDir(async (dir) => {
     const [mib] = readmeSays(
-      /libcrypto[^|]*\| fast SHA-256 for large trees only, loaded when there are (\d+) MiB or more to hash/,
+      /libcrypto[^|]*\| fast SHA-256, loaded when there are (\d+) MiB or more of a tree to hash/,
     );
     const threshold = Number(mib) * MIB;
     const script = await hashTreeScript(dir);
