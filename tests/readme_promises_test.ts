@@ -8,14 +8,11 @@
 // - the cache folders' limits (entries, bytes, three quarters), the once-a-day touch, the hour
 //   after which unfinished writes go, and the two seconds a file must be unchanged.
 //
-// What a run loads is read from V8's own log (`--log-function-events` writes a
-// `script-details` line for every script the process compiles, Deno's internal ones included),
-// not from imgtool's account of itself. The runs use `--no-code-cache`: other V8 flags would
-// otherwise replace the code cache the other tests and the CLI share.
+// What a run loads is read from V8's own log (./script_log.ts), not from imgtool's account of
+// itself.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { IMGTOOL_RUNTIME_FLAGS, IMGTOOL_V8_FLAGS } from "../scripts/runtime_flags.ts";
 import { type CacheLimits, noteCacheUse, pruneCacheDir } from "../src/cache_dir.ts";
 import { DIGEST_CACHE_LIMITS, isSettled } from "../src/digest_cache.ts";
 import { statFile } from "../src/file_stat.ts";
@@ -23,13 +20,13 @@ import { LAST_CHECKED_LIMITS } from "../src/last_checked.ts";
 import { TAG_CACHE_LIMITS } from "../src/registry/tag_cache.ts";
 import { startFakeRegistry } from "./fake_registry.ts";
 import {
-  environmentWithoutImgtool,
-  imgtool,
-  type Ran,
-  REPO_ROOT,
-  runProcess,
-  withTempDir,
-} from "./helpers.ts";
+  beyondDenoStart,
+  FETCH_SCRIPT,
+  isNodeLayer,
+  runLogged,
+  systemHasLibcrypto,
+} from "./script_log.ts";
+import { imgtool, REPO_ROOT, withTempDir } from "./helpers.ts";
 
 /** The README and the page it sends readers to for the inside, as one line: sentences wrap. */
 const README = ["README.md", "docs/how-it-works.md"]
@@ -52,60 +49,6 @@ const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
 
 // --- what a run loads ----------------------------------------------------------------------
-
-/** Scripts of Deno's Node compatibility layer: `node:` modules and their implementation. */
-const isNodeLayer = (script: string) =>
-  script.startsWith("node:") || script.startsWith("ext:deno_node/");
-/** Deno's `fetch`, loaded on its first use. */
-const FETCH_SCRIPT = "ext:deno_fetch/26_fetch.js";
-
-/**
- * Run `deno run` with imgtool's permissions and V8 flags (plus V8's log) and `args`; what it
- * printed and every script it compiled, by name.
- */
-async function runLogged(
-  args: readonly string[],
-  options: { cwd: string; env?: Record<string, string>; permissions?: readonly string[] },
-): Promise<{ ran: Ran; scripts: Set<string> }> {
-  const log = await Deno.makeTempFile({ prefix: "imgtool-test-v8-", suffix: ".log" });
-  try {
-    assert.equal(IMGTOOL_V8_FLAGS.length, 1, "imgtool runs with one --v8-flags");
-    const v8Flags = `${
-      IMGTOOL_V8_FLAGS[0]
-    },--log-function-events,--logfile=${log},--no-logfile-per-isolate`;
-    const permissions = options.permissions ??
-      IMGTOOL_RUNTIME_FLAGS.filter((flag) => flag.startsWith("--allow-"));
-    const ran = await runProcess(
-      Deno.execPath(),
-      ["run", "--no-code-cache", v8Flags, ...permissions, ...args],
-      {
-        cwd: options.cwd,
-        env: { ...environmentWithoutImgtool(), NO_COLOR: "1", ...options.env },
-        clearEnv: true,
-      },
-    );
-    // `script-details,<id>,<name>,...`: V8 escapes commas in names, so the third field is whole.
-    const scripts = new Set(
-      (await Deno.readTextFile(log)).split("\n")
-        .filter((line) => line.startsWith("script-details,"))
-        .map((line) => line.split(",")[2])
-        .filter((name) => name !== ""),
-    );
-    assert.ok(scripts.size > 0, "V8's log names no script: the log flags no longer work");
-    return { ran, scripts };
-  } finally {
-    await Deno.remove(log);
-  }
-}
-
-/** Scripts `loaded` has that a run of an empty module (Deno's own start) does not. */
-async function beyondDenoStart(loaded: Set<string>, dir: string): Promise<string[]> {
-  const empty = join(dir, "empty.ts");
-  await Deno.writeTextFile(empty, "");
-  const { ran, scripts } = await runLogged([empty], { cwd: dir });
-  assert.equal(ran.code, 0, ran.stderr);
-  return [...loaded].filter((script) => !scripts.has(script));
-}
 
 Deno.test("the script log sees a node: import, and Deno's fetch on its first use", () =>
   withTempDir(async (dir) => {
@@ -202,19 +145,6 @@ async function hashTreeScript(dir: string): Promise<string> {
       `if (/libcrypto/.test(maps)) console.log(${JSON.stringify(LIBCRYPTO_LINE)});\n`,
   );
   return script;
-}
-
-/** Whether this machine has a libcrypto that imgtool would load (as src/libcrypto.ts names). */
-function systemHasLibcrypto(): boolean {
-  for (const name of ["libcrypto.so.3", "libcrypto.so.1.1"]) {
-    try {
-      Deno.dlopen(name, {}).close();
-      return true;
-    } catch {
-      // Not this one.
-    }
-  }
-  return false;
 }
 
 /** A tree of `bytes` bytes: a small file, and the rest as one sparse file (nearly free on disk). */

@@ -4,7 +4,8 @@
  * prefix built by the Docker engine and the rest appended through the registry. Then:
  * - one file is edited and the build runs again with no engine to reach (the docker client
  *   and its host pointed nowhere, no buildah on PATH): it works, and the pulled image has
- *   the new file;
+ *   the new file; where libcrypto is installed, such a round starts no Node layer (V8's
+ *   script log);
  * - the same prefix in another repository, the files touched and their modes changed as
  *   another umask makes them: the appended image has the same digest;
  * - the same spec built whole by the engine (`--no-append`) holds the same files, with the
@@ -30,6 +31,8 @@ import {
   run,
   RUN_ID,
 } from "./harness.ts";
+import { REPO_ROOT } from "../helpers.ts";
+import { beyondDenoStart, isNodeLayer, runLogged, systemHasLibcrypto } from "../script_log.ts";
 
 function appendSpec(facts: Facts, platforms = ""): string {
   const q = JSON.stringify;
@@ -159,6 +162,25 @@ e2eTest(
         await mustDocker(facts, ["pull", "-q", second]);
         pulled.add(second);
         assert.equal(await contentOf(facts, second, "/app/src/main.py"), "print('v2')\n");
+      });
+
+      await t.step({
+        name: "an append round starts no Node layer where libcrypto is installed",
+        ignore: !systemHasLibcrypto(),
+        fn: async () => {
+          // The layer is written, hashed and uploaded by libcrypto's SHA-256 and the registry
+          // client's own timers: nothing of imgtool's needs Deno's Node layer (40-50 ms).
+          await Deno.writeTextFile(`${dir}/src/main.py`, "print('v3')\n");
+          const cli = ["--config", `${REPO_ROOT}/deno.json`, `${REPO_ROOT}/cli.ts`];
+          const round = await runLogged([...cli, "build", "spec.ts", "--push", "--json"], {
+            cwd: dir,
+          }).finally(() => Deno.writeTextFile(`${dir}/src/main.py`, "print('v2')\n"));
+          assertExit(round.ran, 0, "an append round, logged");
+          const [image] = jsonImages(round.ran);
+          assert.equal(image.builder, "registry", JSON.stringify(image));
+          const node = (await beyondDenoStart(round.scripts, dir)).filter(isNodeLayer);
+          assert.deepEqual(node, [], "the round started Deno's Node layer");
+        },
       });
 
       await t.step(
