@@ -99,15 +99,35 @@ export function libcIfLoaded(): Libc | undefined {
   return loaded ?? undefined;
 }
 
-function load(): Libc | null {
-  if (Deno.build.os !== "linux") return null;
-  let symbols;
+/**
+ * The system library `name` (a soname such as `libc.so.6`) with `symbols`, through
+ * `Deno.dlopen`; `undefined` off Linux, without the `ffi` permission (never prompted for), or
+ * where the library or one of its symbols is missing. Never closed: each is loaded once per
+ * thread and serves the thread's life.
+ *
+ * @example
+ * ```ts
+ * import { openSystemLibrary } from "./libc.ts";
+ * const lib = openSystemLibrary("libc.so.6", { getpid: { parameters: [], result: "i32" } });
+ * console.log(lib === undefined || lib.symbols.getpid() === Deno.pid); // true
+ * ```
+ */
+export function openSystemLibrary<const S extends Deno.ForeignLibraryInterface>(
+  name: string,
+  symbols: S,
+): Deno.DynamicLibrary<S> | undefined {
+  if (Deno.build.os !== "linux") return undefined;
   try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    ({ symbols } = Deno.dlopen("libc.so.6", SYMBOLS));
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return undefined;
+    return Deno.dlopen(name, symbols);
   } catch {
-    return null;
+    return undefined;
   }
+}
+
+function load(): Libc | null {
+  const symbols = openSystemLibrary("libc.so.6", SYMBOLS)?.symbols;
+  if (symbols === undefined) return null;
   const encoder = new TextEncoder();
   const pathBytes = new Uint8Array(PATH_MAX);
   const AT_FDCWD = -100;

@@ -1,7 +1,7 @@
 /**
  * SHA-256 from the system's OpenSSL (`libcrypto`), called through `Deno.dlopen`: the hasher
  * for large trees, in the walking thread and in the hashing Workers alike, and for the layers
- * imgtool writes itself (`./layer_blob.ts`).
+ * imgtool writes and uploads itself ({@link fastSha256}).
  *
  * Why not `node:crypto`, which hashes as fast: loading it starts Deno's Node compatibility
  * layer, 40-50 ms of a thread before the first byte is hashed (once in the walking thread,
@@ -18,6 +18,9 @@
  *
  * @module
  */
+
+import { openSystemLibrary } from "./libc.ts";
+import { hexOf } from "./sha256.ts";
 
 /** OpenSSL's low-level SHA-256 functions: the same in libcrypto 1.1 and 3. */
 const SYMBOLS = {
@@ -91,19 +94,9 @@ export async function fastSha256(): Promise<() => IncrementalSha256> {
 let nodeCrypto: Promise<typeof import("node:crypto")> | undefined;
 
 function load(): (() => IncrementalSha256) | null {
-  if (Deno.build.os !== "linux") return null;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-  } catch {
-    return null;
-  }
   for (const name of LIBRARIES) {
-    let symbols: Symbols;
-    try {
-      ({ symbols } = Deno.dlopen(name, SYMBOLS));
-    } catch {
-      continue;
-    }
+    const symbols = openSystemLibrary(name, SYMBOLS)?.symbols;
+    if (symbols === undefined) continue;
     const make = () => new Sha256Context(symbols);
     // A library that does not give SHA-256's known answer is not used.
     if (make().update("abc").digest("hex") === ABC_SHA256) return make;
@@ -112,7 +105,6 @@ function load(): (() => IncrementalSha256) | null {
 }
 
 const ABC_SHA256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 const encoder = new TextEncoder();
 /** Where each thread's digests are written before they are read as hex. */
 const out = new Uint8Array(32);
@@ -139,10 +131,7 @@ class Sha256Context implements IncrementalSha256 {
   digest(encoding: "hex"): string;
   digest(encoding?: "hex"): string | Uint8Array {
     this.#symbols.SHA256_Final(out, this.#context);
-    if (encoding === undefined) return out.slice();
-    let hex = "";
-    for (let i = 0; i < 32; i++) hex += HEX[out[i]];
-    return hex;
+    return encoding === undefined ? out.slice() : hexOf(out);
   }
 
   copy(): IncrementalSha256 {
